@@ -1,0 +1,99 @@
+"""HTTP routes: /metrics, /health*, /status and the landing page; no domain logic here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import signal
+from collections.abc import AsyncIterator
+
+from prometheus_client.exposition import choose_encoder
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from exporter import __version__
+from exporter.daemon import Daemon
+from exporter.evaluate import evaluate
+from exporter.metrics import make_registry
+from exporter.status import status_document
+
+LANDING = """<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>readiness-exporter</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40em; margin: 2em auto">
+<h1>readiness-exporter</h1><p>version {version}</p>
+<ul><li><a href="metrics">metrics</a></li><li><a href="status">status</a></li>
+<li><a href="health">health</a></li></ul></body></html>
+"""
+
+
+def create_app(daemon: Daemon) -> Starlette:
+    registry = make_registry(daemon)
+
+    async def landing(request: Request) -> HTMLResponse:
+        return HTMLResponse(LANDING.format(version=html.escape(__version__)))
+
+    async def metrics(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encoder(registry), media_type=content_type)
+
+    async def live(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> JSONResponse:
+        if daemon.started and await daemon.store.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready"}, status_code=503)
+
+    async def health(request: Request) -> JSONResponse:
+        views = evaluate(daemon.config, daemon.states(), daemon.clock.now())
+        items = [i for v in views for i in v.items]
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "checklists": len(views),
+                "items": len(items),
+                "passing": sum(i.passing for i in items),
+                "ready": all(v.ready for v in views),
+            }
+        )
+
+    async def status(request: Request) -> JSONResponse:
+        now = daemon.clock.now()
+        return JSONResponse(status_document(evaluate(daemon.config, daemon.states(), now), now))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await daemon.start()
+        loop = asyncio.get_running_loop()
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(daemon.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
+            await daemon.stop()
+
+    return Starlette(
+        routes=[
+            Route("/", landing),
+            Route("/metrics", metrics),
+            Route("/health/live", live),
+            Route("/health/ready", ready),
+            Route("/health", health),
+            Route("/status", status),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,249 @@
+"""The config schema of DESIGN.md as strict, frozen pydantic models (YAML is in loader.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from exporter.conditions import Condition
+from exporter.probes import PROBES
+from exporter.probes.base import ProbeSpec
+from exporter.units import parse_duration
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be greater than zero")
+    return value
+
+
+PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+
+
+def _to_condition(value: Any) -> Condition:
+    if isinstance(value, Condition):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a condition is a string such as 'status == 200', got {value!r}")
+    return Condition.parse(value)
+
+
+ConditionField = Annotated[Condition, PlainValidator(_to_condition)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Role(StrEnum):
+    READ = "read"
+    ATTEST = "attest"
+    ADMIN = "admin"
+
+
+class ApiToken(Strict):
+    name: Name
+    token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    roles: tuple[Role, ...] = (Role.READ,)
+
+
+class ExporterSettings(BaseSettings):
+    """The `exporter:` block; each field may be overridden by `READINESS_<FIELD>` in the env."""
+
+    model_config = SettingsConfigDict(env_prefix="READINESS_", extra="forbid", frozen=True)
+
+    listen: str = Field(default="127.0.0.1:9840", pattern=r"^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$")
+    state: str = "sqlite:///./readiness-state.db"
+    default_interval: PositiveDuration = timedelta(seconds=60)
+    default_timeout: PositiveDuration = timedelta(seconds=10)
+    max_concurrency: int = Field(default=64, ge=1, le=10_000)
+    api_tokens: tuple[ApiToken, ...] = ()
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file, as operators expect of an override.
+        return (env_settings, init_settings)
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"  # noqa: S104
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+class ItemBase(Strict):
+    id: Name
+    title: str = Field(min_length=1)
+    description: str | None = None
+    severity: Severity = Severity.WARNING
+    interval: PositiveDuration | None = None
+    schedule: str | None = None
+    timeout: PositiveDuration | None = None
+    every: PositiveDuration | None = None
+    grace: Duration = timedelta(0)
+    expect: tuple[ConditionField, ...] | None = None
+    runbook_url: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"invalid cron schedule {value!r} ({exc}): use five fields, e.g. '0 2 * * *'"
+                ) from None
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_probe(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            kinds = [k for k in PROBES if k in data]
+            if not kinds:
+                raise ValueError(
+                    "no probe: give exactly one of " + ", ".join(PROBES) + " (use manual: {} for "
+                    "work a person attests)"
+                )
+            if len(kinds) > 1:
+                raise ValueError(f"several probes ({', '.join(kinds)}): keep exactly one")
+        return data
+
+    @model_validator(mode="after")
+    def _timing(self) -> ItemBase:
+        if self.interval is not None and self.schedule is not None:
+            raise ValueError("give either interval or schedule, not both")
+        if self.grace and self.every is None:
+            raise ValueError("grace only applies to recurring items: add every")
+        if self.kind == "manual" and (self.interval or self.schedule or self.timeout):
+            raise ValueError(
+                "a manual item is attested, not probed: remove interval/schedule/timeout"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in PROBES if getattr(self, k) is not None)
+
+    @property
+    def spec(self) -> ProbeSpec:
+        spec: ProbeSpec = getattr(self, self.kind)
+        return spec
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        """The item's `expect:`, or its kind's default when it has none."""
+        if self.expect is not None:
+            return self.expect
+        return tuple(Condition.parse(text) for text in PROBES[self.kind].DEFAULT_EXPECT)
+
+    @property
+    def recurring(self) -> bool:
+        return self.every is not None
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the definition, not the title: attestations hold while it stays the same."""
+        excluded = {"title", "description", "runbook_url", "expect"}
+        definition = self.model_dump(mode="json", exclude=excluded)
+        definition["expect"] = [c.text for c in self.conditions]
+        blob = json.dumps(definition, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+if TYPE_CHECKING:
+    Item = ItemBase
+else:
+    # One optional field per probe kind, from the registry: adding a kind adds a key here.
+    Item = create_model(
+        "Item",
+        __base__=ItemBase,
+        **{kind: (module.Spec | None, None) for kind, module in PROBES.items()},
+    )
+    Item.__doc__ = "A checklist item: exactly one probe key (`http:`, `tcp:`, ... or `manual:`)."
+
+
+class Section(Strict):
+    name: Name
+    title: str | None = None
+    items: tuple[Item, ...] = ()
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name
+
+
+class Checklist(Strict):
+    name: Name
+    title: str | None = None
+    go_live: datetime | None = None
+    sections: tuple[Section, ...]
+
+    @field_validator("go_live")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("go_live needs a time zone, e.g. 2026-12-01T00:00:00Z")
+        return value
+
+    @field_validator("sections")
+    @classmethod
+    def _has_sections(cls, value: tuple[Section, ...]) -> tuple[Section, ...]:
+        if not value:
+            raise ValueError("a checklist needs at least one section")
+        return value
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name
+
+
+class Config(Strict):
+    exporter: ExporterSettings = Field(default_factory=ExporterSettings)
+    checklists: tuple[Checklist, ...]
+
+    @field_validator("checklists")
+    @classmethod
+    def _has_checklists(cls, value: tuple[Checklist, ...]) -> tuple[Checklist, ...]:
+        if not value:
+            raise ValueError("the config needs at least one checklist")
+        return value

@@ -1,0 +1,154 @@
+"""Wires config, store, runner and scheduler into the long-running daemon, and reloads it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator, Mapping
+
+import structlog
+
+from exporter.clock import Clock, SystemClock
+from exporter.config import Config, Item
+from exporter.loader import ConfigError, LoadedConfig, load_config
+from exporter.redact import REDACTOR
+from exporter.results import ItemKey, ItemState
+from exporter.runner import Runner
+from exporter.scheduler import Scheduler
+from exporter.state import Store, open_store
+
+log = structlog.get_logger("exporter.daemon")
+
+
+def config_items(config: Config) -> Iterator[tuple[ItemKey, Item]]:
+    for checklist in config.checklists:
+        for section in checklist.sections:
+            for item in section.items:
+                yield ItemKey(checklist.name, item.id), item
+
+
+class Daemon:
+    """The running exporter. Metrics and /status read it; nothing in it knows about HTTP."""
+
+    def __init__(self, loaded: LoadedConfig, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self.loaded = loaded
+        self.store: Store = open_store(loaded.config.exporter.state)
+        self.runner = Runner(loaded.config.exporter.max_concurrency, self.clock)
+        self.scheduler = Scheduler(self.run_item)
+        self._items: dict[ItemKey, Item] = dict(config_items(loaded.config))
+        self.started = False
+        self._reload_ok = True
+        self._reload_ts = self.clock.now()
+        REDACTOR.update(loaded.secrets)
+
+    # --- what the metrics collector and /status read ---------------------------------
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+    def states(self) -> Mapping[ItemKey, ItemState]:
+        return self.store.states()
+
+    @property
+    def runs(self) -> Counter[tuple[str, str]]:
+        return self.runner.runs
+
+    @property
+    def reload_successful(self) -> bool:
+        return self._reload_ok
+
+    @property
+    def reload_timestamp(self) -> float:
+        return self._reload_ts
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self, schedule: bool = True) -> None:
+        """Opens the store and, unless `schedule` is false (a one-shot `check`), starts the jobs."""
+        await self.store.open()
+        if schedule:
+            self.scheduler.start()
+            await self._apply()
+        else:
+            await self.store.track(self._items, self.clock.now())
+        self.started = True
+        log.info(
+            "daemon_started",
+            config=self.loaded.path,
+            items=len(self._items),
+            scheduled=self.scheduler.job_count,
+        )
+
+    async def stop(self) -> None:
+        """Stops scheduling, cancels probes in flight, closes clients, flushes the store."""
+        self.started = False
+        self.scheduler.shutdown()
+        await asyncio.sleep(0)  # let cancelled probe tasks unwind before their clients close
+        await self.runner.resources.aclose()
+        await self.store.close()
+        log.info("daemon_stopped")
+
+    async def _apply(self) -> None:
+        states = self.store.states()
+        await self.store.track(self._items, self.clock.now())
+        never_run = {k for k in self._items if (s := states.get(k)) is None or s.result is None}
+        exporter = self.config.exporter
+        self.scheduler.sync(self._items.items(), exporter.default_interval, never_run)
+
+    async def reload(self) -> bool:
+        """Re-reads the config file. A broken file keeps the old config running."""
+        try:
+            loaded = load_config(self.loaded.path)
+        except ConfigError as exc:
+            self._reload_ok = False
+            for issue in exc.issues:
+                log.error("config_reload_failed", error=REDACTOR.text(str(issue)))
+            return False
+        old = self.config.exporter
+        new = loaded.config.exporter
+        for name in ("listen", "state"):
+            if getattr(old, name) != getattr(new, name):
+                log.warning("config_change_needs_restart", setting=name)
+        if old.max_concurrency != new.max_concurrency:
+            self.runner.resize(new.max_concurrency)
+        self.loaded = loaded
+        self._items = dict(config_items(loaded.config))
+        REDACTOR.update(loaded.secrets)
+        await self._apply()
+        self._reload_ok = True
+        self._reload_ts = self.clock.now()
+        log.info("config_reloaded", items=len(self._items))
+        return True
+
+    async def run_all(self, checklists: set[str] | None = None) -> None:
+        """Runs every probed item once, concurrently within the bound (for `check`)."""
+        await asyncio.gather(
+            *(
+                self.run_item(key)
+                for key, item in self._items.items()
+                if item.kind != "manual" and (checklists is None or key.checklist in checklists)
+            )
+        )
+
+    # --- one job -------------------------------------------------------------------------
+    async def run_item(self, key: ItemKey) -> None:
+        item = self._items.get(key)
+        if item is None:
+            return
+        timeout = (item.timeout or self.config.exporter.default_timeout).total_seconds()
+        before = self.store.states().get(key)
+        result = await self.runner.run(item, timeout)
+        await self.store.record(key, result)
+        was_passing = before is not None and before.result is not None and before.result.passing
+        if not result.passing:
+            (log.warning if was_passing or before is None else log.info)(
+                "probe_failed",
+                checklist=key.checklist,
+                item=key.item,
+                kind=item.kind,
+                reason=result.reason.value,
+                failed=list(result.failed),
+                message=result.message,
+            )
+        elif before is not None and before.result is not None and not before.result.passing:
+            log.info("item_recovered", checklist=key.checklist, item=key.item)

@@ -1,0 +1,104 @@
+"""Joins config, stored state and the clock into what every output shows: per item, section
+and checklist, whether it passes, why not, and when it is due. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from exporter.config import Checklist, Config, Item, Section, Severity
+from exporter.lifecycle import due_at, is_lapsed, is_live, score
+from exporter.reasons import Reason
+from exporter.results import ItemKey, ItemState
+
+
+@dataclass(frozen=True)
+class ItemView:
+    checklist: Checklist
+    section: Section
+    item: Item
+    state: ItemState
+    passing: bool
+    reason: Reason
+    due: float | None
+    """Recurring items: when the item lapses without a new success (before grace)."""
+    lapsed: bool
+
+    @property
+    def key(self) -> ItemKey:
+        return ItemKey(self.checklist.name, self.item.id)
+
+
+@dataclass(frozen=True)
+class SectionView:
+    section: Section
+    items: tuple[ItemView, ...]
+
+    @property
+    def score(self) -> float:
+        return score(sum(v.passing for v in self.items), len(self.items))
+
+
+@dataclass(frozen=True)
+class ChecklistView:
+    checklist: Checklist
+    sections: tuple[SectionView, ...]
+    live: bool
+
+    @property
+    def items(self) -> tuple[ItemView, ...]:
+        return tuple(v for s in self.sections for v in s.items)
+
+    @property
+    def score(self) -> float:
+        items = self.items
+        return score(sum(v.passing for v in items), len(items))
+
+    @property
+    def ready(self) -> bool:
+        """Every critical item passes and nothing has lapsed."""
+        return all(
+            (v.passing or v.item.severity is not Severity.CRITICAL) and not v.lapsed
+            for v in self.items
+        )
+
+
+def evaluate(
+    config: Config, states: Mapping[ItemKey, ItemState], now: float
+) -> list[ChecklistView]:
+    return [_checklist(c, states, now) for c in config.checklists]
+
+
+def _checklist(
+    checklist: Checklist, states: Mapping[ItemKey, ItemState], now: float
+) -> ChecklistView:
+    sections = tuple(
+        SectionView(
+            s,
+            tuple(
+                item_view(checklist, s, i, states.get(ItemKey(checklist.name, i.id)), now)
+                for i in s.items
+            ),
+        )
+        for s in checklist.sections
+    )
+    return ChecklistView(checklist, sections, is_live(now, checklist.go_live))
+
+
+def item_view(
+    checklist: Checklist, section: Section, item: Item, state: ItemState | None, now: float
+) -> ItemView:
+    state = state or ItemState()
+    result = state.result
+    due = None
+    lapsed = False
+    if item.every is not None:
+        due = due_at(item.every, state.last_success, state.first_seen or now)
+        lapsed = is_lapsed(now, due, item.grace)
+    if item.kind == "manual":
+        attested = result is not None and result.passing and (due is None or now < due)
+        reason = Reason.OK if attested else Reason.NOT_ATTESTED
+        return ItemView(checklist, section, item, state, attested, reason, due, lapsed)
+    if result is None:
+        return ItemView(checklist, section, item, state, False, Reason.NOT_RUN, due, lapsed)
+    return ItemView(checklist, section, item, state, result.passing, result.reason, due, lapsed)

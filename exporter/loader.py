@@ -1,0 +1,329 @@
+"""Reads config YAML into typed models; every error names FILE:LINE, the item and a fix."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from exporter.config import NAME_PATTERN, Config, ExporterSettings, Item
+from exporter.probes import PROBES
+from exporter.redact import SECRET_NAME
+
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_LITERAL_PASSWORD = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:[^@\s/]+@")
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    file: str
+    line: int | None
+    item: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        who = f" item {self.item}:" if self.item else ""
+        return f"{where}:{who} {self.message}"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `issues` holds every problem found, in file order."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = sorted(issues, key=lambda i: (i.file, i.line or 0))
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: Config
+    path: str
+    secrets: frozenset[str] = field(default_factory=frozenset)
+    """Values that must never be shown: env values of secret-named variables, header values."""
+
+
+@dataclass
+class _Reader:
+    """Builds plain data from YAML nodes, remembering the line of every path."""
+
+    file: str
+    marks: dict[Path_, int] = field(default_factory=dict)
+    issues: list[ConfigIssue] = field(default_factory=list)
+    secrets: set[str] = field(default_factory=set)
+    unresolved: list[tuple[Path_, str]] = field(default_factory=list)
+    """Where a ${VAR} was not set: reported once, with no follow-on errors at that place."""
+    _scalars: yaml.SafeLoader = field(default_factory=lambda: yaml.SafeLoader(""))
+
+    def build(self, node: yaml.Node, path: Path_) -> Any:
+        self.marks.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            mapping: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node, (*path, "<key>"))
+                if not isinstance(key, str | int):
+                    self._issue(
+                        key_node.start_mark.line + 1, f"a key must be a string, got {key!r}"
+                    )
+                    continue
+                if key == "<<":
+                    self._issue(
+                        key_node.start_mark.line + 1, "YAML merge keys (<<) are not supported"
+                    )
+                    continue
+                if key in mapping:
+                    self._issue(key_node.start_mark.line + 1, f"duplicate key '{key}'")
+                self.marks[(*path, key)] = key_node.start_mark.line + 1
+                mapping[key] = self.build(value_node, (*path, key))
+            return mapping
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        value = self._scalars.construct_object(node, deep=True)
+        if isinstance(value, str):
+            return self._substitute(value, path)
+        return value
+
+    def _substitute(self, text: str, path: Path_) -> str:
+        if _LITERAL_PASSWORD.search(text):
+            self.unresolved.append(
+                (
+                    path,
+                    "a password is written in the file: put it in the "
+                    "environment and write ${VAR} instead",
+                )
+            )
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if value is None:
+                if default is None:
+                    self.unresolved.append(
+                        (
+                            path,
+                            f"environment variable {name} is not set "
+                            f"(set it, or give a default: ${{{name}:-value}})",
+                        )
+                    )
+                    return ""
+                value = default
+            if SECRET_NAME.search(name):
+                self.secrets.add(value)
+            return value
+
+        return _ENV_REF.sub(replace, text)
+
+    def _issue(self, line: int | None, message: str, item: str | None = None) -> None:
+        self.issues.append(ConfigIssue(self.file, line, item, message))
+
+    def line_of(self, loc: Path_) -> int | None:
+        for end in range(len(loc), -1, -1):
+            if loc[:end] in self.marks:
+                return self.marks[loc[:end]]
+        return None
+
+
+def load_config(path: str | os.PathLike[str]) -> LoadedConfig:
+    """Loads and validates a config file, raising ConfigError with every issue found."""
+    file = str(path)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue(file, None, None, f"cannot read config: {exc}")]) from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: str = "<config>") -> LoadedConfig:
+    reader = _Reader(file)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError([ConfigIssue(file, line, None, f"invalid YAML: {exc.problem}")]) from None
+    if root is None:
+        raise ConfigError([ConfigIssue(file, 1, None, "the file is empty: add checklists:")])
+    data = reader.build(root, ())
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [ConfigIssue(file, 1, None, "the top level must be a mapping with checklists:")]
+        )
+
+    for where, message in reader.unresolved:
+        reader._issue(reader.line_of(where), message, _item_id(where, data))
+    _check_unique(data, reader)
+    settings = _settings(data.get("exporter", {}), reader)
+    body = {k: v for k, v in data.items() if k != "exporter"}
+    config: Config | None = None
+    try:
+        config = Config.model_validate({**body, "exporter": settings or ExporterSettings()})
+    except ValidationError as exc:
+        _report(exc, (), data, reader)
+    if reader.issues or config is None or settings is None:
+        raise ConfigError(reader.issues)
+    return LoadedConfig(config, file, frozenset(reader.secrets | _spec_secrets(config, settings)))
+
+
+def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:
+    if not isinstance(raw, dict):
+        reader._issue(reader.line_of(("exporter",)), "exporter: must be a mapping")
+        return None
+    try:
+        return ExporterSettings(**raw)
+    except ValidationError as exc:
+        _report(exc, ("exporter",), {"exporter": raw}, reader)
+        return None
+
+
+def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:
+    secrets = {os.environ[t.token_env] for t in settings.api_tokens if os.environ.get(t.token_env)}
+    for item in _items(config):
+        headers = getattr(item.spec, "headers", None)
+        if isinstance(headers, dict):
+            secrets.update(str(v) for v in headers.values())
+    return secrets
+
+
+def _items(config: Config) -> Iterator[Item]:
+    for checklist in config.checklists:
+        for section in checklist.sections:
+            yield from section.items
+
+
+def _report(exc: ValidationError, prefix: Path_, data: dict[str, Any], reader: _Reader) -> None:
+    unresolved = {where for where, _ in reader.unresolved}
+    for error in exc.errors(include_url=False):
+        loc = _data_path((*prefix, *error["loc"]), data)
+        if any(loc[: len(where)] == where for where in unresolved):
+            continue  # already reported: the ${VAR} there was not set
+        item = _item_id(loc, data)
+        within = _field_path(loc)
+        message = _message(error, loc)
+        reader._issue(reader.line_of(loc), f"{within}: {message}" if within else message, item)
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
+    """The part of a pydantic error location that exists as keys in the YAML data (drops
+    pydantic's internal union and validator tags), plus one missing last key."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
+            node = node[part]
+        elif (
+            isinstance(part, str)
+            and isinstance(node, dict)
+            and not part.startswith(("function-", "union"))
+        ):
+            path.append(part)  # a missing or extra key: keep it for the message
+            break
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _item_id(loc: Path_, data: dict[str, Any]) -> str | None:
+    if len(loc) >= 6 and loc[0] == "checklists" and loc[2] == "sections" and loc[4] == "items":
+        try:
+            raw = data["checklists"][loc[1]]["sections"][loc[3]]["items"][loc[5]]
+        except (KeyError, IndexError, TypeError):
+            return None
+        ident = raw.get("id") if isinstance(raw, dict) else None
+        return str(ident) if ident else f"#{int(loc[5]) + 1}"
+    return None
+
+
+def _field_path(loc: Path_) -> str:
+    """`http.url` or `expect[1]` inside an item; `exporter.listen`, `checklists[0].name` outside."""
+    rest = loc[6:] if _is_item(loc) else loc
+    text = ""
+    for part in rest:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _is_item(loc: Path_) -> bool:
+    return len(loc) >= 6 and loc[0] == "checklists" and loc[4] == "items"
+
+
+def _message(error: Any, loc: Path_) -> str:
+    kind = error["type"]
+    message: str = error["msg"]
+    if kind == "extra_forbidden":
+        guess = difflib.get_close_matches(str(loc[-1]), _known_fields(), n=1)
+        hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+        return f"unknown field{hint}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "string_pattern_mismatch":
+        got = error.get("input")
+        if error["ctx"]["pattern"] == NAME_PATTERN:
+            return (
+                f"{got!r} is not a valid name: use lowercase letters, digits, '-' and '_', "
+                "starting with a letter or digit (e.g. stock-collector)"
+            )
+        if loc and loc[-1] == "listen":
+            return f"{got!r} is not host:port (e.g. 127.0.0.1:9840 or [::1]:9840)"
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def _known_fields() -> list[str]:
+    models: list[type[BaseModel]] = [Item, ExporterSettings, *(m.Spec for m in PROBES.values())]
+    from exporter.config import Checklist, Section
+
+    models += [Checklist, Section]
+    return sorted({name for model in models for name in model.model_fields})
+
+
+def _check_unique(data: dict[str, Any], reader: _Reader) -> None:
+    """Checklist names, section names and item ids must be unique (they become label values)."""
+    checklists = data.get("checklists")
+    if not isinstance(checklists, list):
+        return
+    seen_checklists: set[str] = set()
+    for ci, checklist in enumerate(checklists):
+        if not isinstance(checklist, dict):
+            continue
+        name = checklist.get("name")
+        if isinstance(name, str) and name in seen_checklists:
+            reader._issue(
+                reader.line_of(("checklists", ci, "name")), f"checklist name '{name}' is used twice"
+            )
+        seen_checklists.add(str(name))
+        seen_sections: set[str] = set()
+        seen_items: set[str] = set()
+        for si, section in enumerate(checklist.get("sections") or []):
+            if not isinstance(section, dict):
+                continue
+            sname = section.get("name")
+            if isinstance(sname, str) and sname in seen_sections:
+                reader._issue(
+                    reader.line_of(("checklists", ci, "sections", si, "name")),
+                    f"section name '{sname}' is used twice in '{name}'",
+                )
+            seen_sections.add(str(sname))
+            for ii, item in enumerate(section.get("items") or []):
+                ident = item.get("id") if isinstance(item, dict) else None
+                if isinstance(ident, str) and ident in seen_items:
+                    reader._issue(
+                        reader.line_of(("checklists", ci, "sections", si, "items", ii, "id")),
+                        f"id is used twice in checklist '{name}': "
+                        "ids must be unique within a checklist",
+                        ident,
+                    )
+                if isinstance(ident, str):
+                    seen_items.add(ident)

@@ -1,0 +1,55 @@
+"""`tcp`: whether a TCP connection to host:port opens, and how long that takes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+
+from pydantic import Field
+
+from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
+from exporter.reasons import Reason
+
+KIND = "tcp"
+DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
+
+# Of the runner's budget, what the probe spends before it gives up and reports facts itself.
+BUDGET_SHARE = 0.9
+
+
+class Spec(ProbeSpec):
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+
+
+async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
+    target = f"{spec.host}:{spec.port}"
+    budget = BUDGET_SHARE * ctx.timeout
+    started = ctx.clock.monotonic()
+
+    def closed(reason: Reason, message: str) -> ProbeFailure:
+        # Facts, not just a reason: an item may require the port to stay closed.
+        facts: Facts = {"connected": False, "duration": ctx.clock.monotonic() - started}
+        return ProbeFailure(reason, f"{target}: {message}", facts)
+
+    try:
+        async with asyncio.timeout(budget):
+            _, writer = await asyncio.open_connection(spec.host, spec.port)
+    except TimeoutError as exc:
+        raise closed(Reason.TIMEOUT, f"no connection within {budget:g}s") from exc
+    except socket.gaierror as exc:
+        raise ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {exc.strerror}") from exc
+    except OSError as exc:
+        raise closed(Reason.CONNECT, os_error_text(exc)) from exc
+    duration = ctx.clock.monotonic() - started
+    writer.close()
+    with contextlib.suppress(OSError):  # a reset while closing changes nothing measured
+        await writer.wait_closed()
+    return {"connected": True, "duration": duration}
+
+
+def os_error_text(exc: OSError) -> str:
+    """"Connection refused" rather than asyncio's "Connect call failed ('10.0.0.1', 5432)"."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)

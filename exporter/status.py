@@ -1,0 +1,64 @@
+"""The /status document: every item's state and evidence as JSON-ready data, secrets masked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from exporter.evaluate import ChecklistView, ItemView
+from exporter.redact import REDACTOR
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts else None
+
+
+def item_status(view: ItemView) -> dict[str, Any]:
+    result = view.state.result
+    item = view.item
+    doc: dict[str, Any] = {
+        "id": item.id,
+        "title": item.title,
+        "kind": item.kind,
+        "severity": item.severity.value,
+        "passing": view.passing,
+        "reason": view.reason.value,
+        "expect": [c.text for c in item.conditions],
+        "last_run": iso(result.started_at) if result and item.kind != "manual" else None,
+        "last_success": iso(view.state.last_success),
+        "duration_seconds": round(result.duration, 6) if result else None,
+        "failed": list(result.failed) if result else [],
+        "message": result.message if result else "",
+        "facts": result.facts if result else {},
+    }
+    if item.every is not None:
+        doc["every"] = item.every.total_seconds()
+        doc["due"] = iso(view.due)
+        doc["lapsed"] = view.lapsed
+    return REDACTOR.value(doc)  # type: ignore[no-any-return]
+
+
+def status_document(views: list[ChecklistView], now: float) -> dict[str, Any]:
+    return {
+        "generated_at": iso(now),
+        "checklists": [
+            {
+                "name": v.checklist.name,
+                "title": v.checklist.display_title,
+                "go_live": iso(v.checklist.go_live.timestamp()) if v.checklist.go_live else None,
+                "live": v.live,
+                "ready": v.ready,
+                "score": round(v.score, 4),
+                "sections": [
+                    {
+                        "name": s.section.name,
+                        "title": s.section.display_title,
+                        "score": round(s.score, 4),
+                        "items": [item_status(i) for i in s.items],
+                    }
+                    for s in v.sections
+                ],
+            }
+            for v in views
+        ],
+    }

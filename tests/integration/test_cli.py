@@ -1,0 +1,145 @@
+"""The CLI as users run it: exit codes and every output format of `check`, and `validate`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from tests.support.servers import free_port
+
+REPO = Path(__file__).parents[2]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
+@pytest.fixture
+def fresh_env(tmp_path: Path) -> dict[str, str]:
+    """The example config on a free port with its state in tmp: as on a fresh machine."""
+    port = free_port()
+    return {
+        "READINESS_LISTEN": f"127.0.0.1:{port}",
+        "READINESS_SELF_URL": f"http://127.0.0.1:{port}",
+        "READINESS_STATE": f"sqlite:///{tmp_path}/state.db",
+    }
+
+
+def test_check_on_the_default_config_passes_on_a_fresh_machine(
+    fresh_env: dict[str, str], tmp_path: Path
+) -> None:
+    done = run(
+        "check",
+        "--config",
+        str(REPO / "config/readiness.example.yaml"),
+        env=fresh_env,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "exporter-host: 10/10 passing (score 1.00), READY" in done.stdout
+    assert "PASS    exporter-host/exporter/health-live" in done.stdout
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(f'exporter: {{state: "sqlite:///{tmp_path}/s.db"}}\n' + body)
+    return path
+
+
+FAILING = """
+checklists:
+  - name: app
+    title: App
+    sections:
+      - name: ops
+        items:
+          - id: disk
+            title: Disk has space
+            severity: critical
+            disk: {path: /}
+            expect: ["free > 0B"]
+          - id: impossible
+            title: A file that is not there
+            file: {path: /nonexistent/readiness-test}
+"""
+
+
+@pytest.mark.parametrize(("fail_under", "code"), [("1.0", 1), ("0.5", 0), ("0.6", 1)])
+def test_check_exit_code_follows_the_score(tmp_path: Path, fail_under: str, code: int) -> None:
+    done = run(
+        "check", "--no-serve", "--config", str(write(tmp_path, FAILING)), "--fail-under", fail_under
+    )
+    assert done.returncode == code, done.stdout + done.stderr
+    assert "FAIL    app/ops/impossible" in done.stdout
+    assert "condition: exists == true (got false)" in done.stdout
+
+
+def test_check_fails_when_a_critical_item_fails_whatever_the_ratio(tmp_path: Path) -> None:
+    config = write(tmp_path, FAILING.replace('expect: ["free > 0B"]', 'expect: ["free > 1000PB"]'))
+    done = run("check", "--no-serve", "--config", str(config), "--fail-under", "0")
+    assert done.returncode == 1
+
+
+def test_check_formats(tmp_path: Path) -> None:
+    config = str(write(tmp_path, FAILING))
+    as_json = json.loads(run("check", "--no-serve", "--config", config, "--format", "json").stdout)
+    items = {i["id"]: i for s in as_json["checklists"][0]["sections"] for i in s["items"]}
+    assert items["disk"]["passing"] is True
+    assert items["impossible"]["reason"] == "condition"
+    assert items["impossible"]["failed"] == ["exists == true (got false)"]
+
+    junit = ET.fromstring(
+        run("check", "--no-serve", "--config", config, "--format", "junit").stdout
+    )
+    suite = junit.find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "2"
+    assert suite.get("failures") == "1"
+
+    markdown = run("check", "--no-serve", "--config", config, "--format", "markdown").stdout
+    assert markdown.startswith("# App\n")
+    assert "- [x] Disk has space" in markdown
+    assert "- [ ] A file that is not there" in markdown
+
+
+def test_check_rejects_an_unknown_checklist(tmp_path: Path) -> None:
+    done = run(
+        "check", "--no-serve", "--config", str(write(tmp_path, FAILING)), "--checklist", "nope"
+    )
+    assert done.returncode == 2
+    assert "no checklist named nope" in done.stderr
+
+
+def test_validate_reports_every_error_and_exits_2() -> None:
+    path = REPO / "tests/unit/testdata/invalid-several.yml"
+    done = run("validate", "--config", str(path))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 5
+    assert lines[2].startswith(f"{path}:10: item health: severity:")
+
+
+def test_validate_ok_and_config_errors_exit_2_for_every_verb(tmp_path: Path) -> None:
+    done = run("validate", "--config", str(REPO / "config/readiness.example.yaml"))
+    assert done.returncode == 0
+    assert "OK (1 checklists, 10 items)" in done.stdout
+    missing = str(tmp_path / "missing.yaml")
+    for verb in ("validate", "check", "serve"):
+        done = run(verb, "--config", missing)
+        assert done.returncode == 2, verb
+        assert "cannot read config" in done.stderr

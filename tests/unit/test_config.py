@@ -1,0 +1,163 @@
+"""Config loading: every mistake is reported with its file, line and item; none passes silently."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from exporter.loader import ConfigError, load_config, parse_config
+
+TESTDATA = Path(__file__).parent / "testdata"
+REPO = Path(__file__).parents[2]
+
+# file -> every (line, item, fragment of the message) it must produce, and nothing else.
+INVALID = {
+    "invalid-unknown-field.yml": [
+        (8, "health", "http.url: required field is missing"),
+        (9, "health", "http.urll: unknown field (did you mean 'url'?)"),
+    ],
+    "invalid-two-probes.yml": [(6, "health", "several probes (http, tcp): keep exactly one")],
+    "invalid-no-probe.yml": [(6, "health", "no probe: give exactly one of http,")],
+    "invalid-duration.yml": [(8, "health", "interval: invalid duration '30x'")],
+    "invalid-condition.yml": [(11, "health", "expect[1]:")],
+    "invalid-duplicate-id.yml": [(11, "health", "id is used twice in checklist 'app'")],
+    "invalid-missing-env.yml": [
+        (8, "health", "environment variable READINESS_TEST_SURELY_UNSET is not set")
+    ],
+    "invalid-cron.yml": [(8, "backup", "invalid cron schedule '0 25 * * *'")],
+    "invalid-literal-password.yml": [(8, "db-up", "a password is written in the file")],
+    "invalid-yaml-syntax.yml": [(6, None, "invalid YAML")],
+    "invalid-several.yml": [
+        (2, None, "exporter.listen: 'nowhere' is not host:port (e.g. 127.0.0.1:9840"),
+        (4, None, "checklists[0].name: 'Bad Name' is not a valid name: use lowercase letters"),
+        (10, "health", "severity: Input should be 'critical', 'warning' or 'info'"),
+        (15, "disk", "expect[0]:"),
+        (16, "oncall", "grace only applies to recurring items"),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(INVALID))
+def test_invalid_config_reports_every_error_with_line_and_item(name: str) -> None:
+    path = TESTDATA / name
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    issues = caught.value.issues
+    expected = INVALID[name]
+    assert len(issues) == len(expected), "\n".join(str(i) for i in issues)
+    for issue, (line, item, fragment) in zip(issues, expected, strict=True):
+        assert issue.file == str(path)
+        assert issue.line == line, str(issue)
+        assert issue.item == item, str(issue)
+        assert fragment in issue.message, str(issue)
+        rendered = str(issue)
+        assert rendered.startswith(f"{path}:{line}:")
+        if item:
+            assert f": item {item}: " in rendered
+
+
+def test_error_lines_render_as_file_line_item_message() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(TESTDATA / "invalid-duration.yml")
+    assert str(caught.value.issues[0]) == (
+        f"{TESTDATA / 'invalid-duration.yml'}:8: item health: interval: invalid duration '30x': "
+        "use a number with a unit (ms, s, m, h, d, w), e.g. 30s or 1h30m"
+    )
+
+
+def test_shipped_configs_are_valid() -> None:
+    paths = [
+        REPO / "config" / "readiness.example.yaml",
+        *sorted((REPO / "config" / "examples").glob("*.yaml")),
+    ]
+    assert len(paths) >= 2
+    for path in paths:
+        load_config(path)
+
+
+MINIMAL = """
+checklists:
+  - name: app
+    go_live: 2026-12-01T00:00:00Z
+    sections:
+      - name: ops
+        items:
+          - id: health
+            title: Health
+            interval: 30s
+            timeout: 2s
+            http: {url: "${READINESS_TEST_BASE:-http://127.0.0.1:8000}/health"}
+          - id: backups
+            title: Backups
+            every: 1d
+            grace: 2h
+            file: {path: /var/backups/*.dump}
+            expect: ["age < 26h", "size > 1MiB"]
+          - id: oncall
+            title: On-call rotation
+            manual: {}
+            every: 30d
+"""
+
+
+def test_valid_config_becomes_typed_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("READINESS_TEST_BASE", raising=False)
+    config = parse_config(MINIMAL).config
+    items = config.checklists[0].sections[0].items
+    health, backups, oncall = items
+    assert health.kind == "http"
+    assert health.interval == timedelta(seconds=30)
+    assert health.timeout == timedelta(seconds=2)
+    assert health.spec.url == "http://127.0.0.1:8000/health"  # type: ignore[attr-defined]
+    assert [c.text for c in health.conditions] == ["status < 400"]  # the kind's default
+    assert backups.every == timedelta(days=1) and backups.grace == timedelta(hours=2)
+    assert [c.text for c in backups.conditions] == ["age < 26h", "size > 1MiB"]
+    assert oncall.kind == "manual"
+    assert config.checklists[0].go_live is not None
+    assert config.exporter.listen == "127.0.0.1:9840"
+
+
+def test_env_substitution_and_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("READINESS_TEST_BASE", "http://10.0.0.5:9000")
+    monkeypatch.setenv("READINESS_LISTEN", "0.0.0.0:9999")
+    monkeypatch.setenv("READINESS_DEFAULT_INTERVAL", "15s")
+    config = parse_config(MINIMAL).config
+    assert config.checklists[0].sections[0].items[0].spec.url == "http://10.0.0.5:9000/health"  # type: ignore[attr-defined]
+    assert config.exporter.port == 9999
+    assert config.exporter.default_interval == timedelta(seconds=15)
+
+
+def test_secret_env_values_are_collected_for_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_API_TOKEN", "s3cret-token-value")
+    text = """
+checklists:
+  - name: app
+    sections:
+      - name: api
+        items:
+          - id: api
+            title: API answers with a token
+            http:
+              url: http://127.0.0.1:8000/
+              headers: {Authorization: "Bearer ${APP_API_TOKEN}"}
+"""
+    loaded = parse_config(text)
+    assert "s3cret-token-value" in loaded.secrets
+    assert "Bearer s3cret-token-value" in loaded.secrets
+
+
+def test_fingerprint_changes_with_definition_not_title() -> None:
+    base = parse_config(MINIMAL).config.checklists[0].sections[0].items[0]
+    retitled = parse_config(MINIMAL.replace("title: Health", "title: Health endpoint")).config
+    redefined = parse_config(MINIMAL.replace("interval: 30s", "interval: 10s")).config
+    assert retitled.checklists[0].sections[0].items[0].fingerprint == base.fingerprint
+    assert redefined.checklists[0].sections[0].items[0].fingerprint != base.fingerprint
+
+
+def test_duplicate_yaml_key_is_an_error() -> None:
+    text = "checklists:\n  - name: a\n    name: b\n    sections: []\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "dup.yml")
+    assert any(i.line == 3 and "duplicate key 'name'" in i.message for i in caught.value.issues)
