@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -16,6 +17,7 @@ from exporter import __version__, logs, render
 from exporter.config import Config
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, LoadedConfig, load_config
+from exporter.shard import ALL, Shard
 
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG = 0, 1, 2
 
@@ -57,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="run the daemon")
     serve.add_argument("--config", required=True, help="config YAML file")
     serve.add_argument("--listen", help="host:port, overrides exporter.listen")
+    _add_shard(serve)
     serve.set_defaults(run=cmd_serve)
 
     check = verbs.add_parser("check", help="run every probe once and print the result")
@@ -75,12 +78,29 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not serve the exporter's own endpoints during the run",
     )
+    _add_shard(check)
     check.set_defaults(run=cmd_check)
 
     validate = verbs.add_parser("validate", help="check a config file and report every error")
     validate.add_argument("--config", required=True, help="config YAML file")
     validate.set_defaults(run=cmd_validate)
     return parser
+
+
+def _add_shard(verb: argparse.ArgumentParser) -> None:
+    def shard(text: str) -> Shard:
+        try:
+            return Shard.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    verb.add_argument(
+        "--shard",
+        type=shard,
+        default=os.environ.get("READINESS_SHARD") or ALL,
+        metavar="I/N",
+        help="run only the checklists that hash to shard I of N (default $READINESS_SHARD, or all)",
+    )
 
 
 def _load(path: str) -> LoadedConfig | None:
@@ -113,7 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from exporter.app import create_app
     from exporter.daemon import Daemon
 
-    app = create_app(Daemon(loaded))
+    app = create_app(Daemon(loaded, shard=args.shard))
     server = _Server(
         uvicorn.Config(
             app,
@@ -150,6 +170,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         return EXIT_CONFIG
     logs.configure("console", "error")
+    loaded = args.shard.select(loaded)
     views, now = asyncio.run(
         _check(loaded, set(args.checklist) if args.checklist else None, serve=not args.no_serve)
     )
