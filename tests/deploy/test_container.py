@@ -19,11 +19,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.deploy.running import wait_until_answers
 from tests.support import dockerfile
-from tests.support.exporter import wait_for
 from tests.support.servers import free_port
 
 REPO = Path(__file__).parents[2]
@@ -242,18 +241,7 @@ def test_entrypoint_serves_health_as_the_image_user(image_root: Path) -> None:
             [*as_user, *command], env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT
         )
     try:
-
-        def live() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"entrypoint exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                return (
-                    httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200
-                )
-            except httpx.HTTPError:
-                return False
-
-        wait_for(live, 30, "the entrypoint to answer /health/live")
+        wait_until_answers(proc, log, f"http://127.0.0.1:{port}/health/live", "entrypoint")
         status = Path(f"/proc/{proc.pid}/status").read_text()
         real_uid = int(
             next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1]
@@ -263,13 +251,7 @@ def test_entrypoint_serves_health_as_the_image_user(image_root: Path) -> None:
             [*as_user, *healthcheck], env=env, capture_output=True, text=True, timeout=30
         )
         assert check.returncode == 0, check.stderr
-        wait_for(
-            lambda: (
-                httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200
-            ),
-            15,
-            "/health/ready",
-        )
+        wait_until_answers(proc, log, f"http://127.0.0.1:{port}/health/ready", "entrypoint")
         assert state.exists() and state.stat().st_uid == real_uid
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
