@@ -20,7 +20,7 @@ def live_url(listen: str) -> str:
 
 
 def main() -> int:
-    url = live_url(os.environ.get("READINESS_LISTEN", "0.0.0.0:9840"))  # noqa: S104
+    url = live_url(os.environ.get("READINESS_LISTEN", "0.0.0.0:9840"))
     try:
         with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - http on loopback
             ok = response.status == 200

@@ -8,6 +8,7 @@ with the image's own HEALTHCHECK command too."""
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ from tests.support.servers import free_port
 REPO = Path(__file__).parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 HADOLINT = Path(sys.executable).parent / "hadolint"
+HEALTHCHECK = REPO / "deploy/docker/healthcheck.py"
 STOP_BUDGET = 60.0
 """Seconds a checklist gives a service to stop; the Dockerfile's comment promises it."""
 
@@ -267,3 +269,21 @@ def test_entrypoint_serves_health_as_the_image_user(image_root: Path) -> None:
         [*as_user, *healthcheck], env=env, capture_output=True, text=True, timeout=30
     )
     assert down.returncode == 1, "the healthcheck must fail when nothing answers"
+
+
+@pytest.mark.parametrize(
+    ("listen", "url"),
+    [
+        ("0.0.0.0:9840", "http://127.0.0.1:9840/health/live"),
+        (":9841", "http://127.0.0.1:9841/health/live"),
+        ("[::]:9842", "http://127.0.0.1:9842/health/live"),
+        ("[::1]:9843", "http://[::1]:9843/health/live"),
+        ("10.0.0.5:9844", "http://10.0.0.5:9844/health/live"),
+    ],
+)
+def test_healthcheck_asks_loopback_when_listening_everywhere(listen: str, url: str) -> None:
+    spec = importlib.util.spec_from_file_location("healthcheck", HEALTHCHECK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.live_url(listen) == url
