@@ -122,3 +122,69 @@ def test_prometheus_loads_the_shipped_rules_and_scrapes_the_exporter() -> None:
         host = on_host("prometheus", str(inside))
         assert host is not None, f"rule_files {pattern}: not mounted"
         assert glob.glob(str(host)), f"rule_files {pattern}: matches nothing in the repository"
+    targets = [
+        target
+        for job in prometheus["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    ]
+    assert any(listener(t) == "exporter" for t in targets), f"no target is the exporter: {targets}"
+    alertmanagers = [
+        target
+        for manager in prometheus["alerting"]["alertmanagers"]
+        for static in manager["static_configs"]
+        for target in static["targets"]
+    ]
+    assert [listener(t) for t in alertmanagers] == ["alertmanager"] * len(alertmanagers)
+
+
+def listeners() -> dict[int, str]:
+    """Port → service, for the ports the services listen on in the shared network namespace."""
+    services = resolved()["services"]
+
+    def flag(service: str, name: str) -> int:
+        value = next(a for a in services[service]["command"] if a.startswith(f"--{name}="))
+        return int(value.rsplit(":", 1)[1])
+
+    return {
+        int(RUNTIME.env()["READINESS_LISTEN"].rsplit(":", 1)[1]): "exporter",
+        flag("prometheus", "web.listen-address"): "prometheus",
+        flag("alertmanager", "web.listen-address"): "alertmanager",
+        int(services["grafana"]["environment"]["GF_SERVER_HTTP_PORT"]): "grafana",
+    }
+
+
+def listener(address: str) -> str | None:
+    """The service behind a loopback address as the shipped configs write them."""
+    host, _, port = address.removeprefix("http://").split("/")[0].rpartition(":")
+    return listeners().get(int(port)) if host in {"127.0.0.1", "localhost"} else None
+
+
+def test_all_services_share_the_exporters_network_and_its_published_ports() -> None:
+    services = resolved()["services"]
+    for name in ("prometheus", "alertmanager", "grafana"):
+        assert services[name]["network_mode"] == "service:exporter", name
+    published = {int(str(p).split(":")[2].split("/")[0]) for p in services["exporter"]["ports"]}
+    assert published == set(listeners()), "publish each service's port on the exporter"
+
+
+def test_grafana_gets_the_shipped_datasource_and_dashboards() -> None:
+    provisioning = on_host("grafana", "/etc/grafana/provisioning/datasources")
+    assert provisioning is not None
+    urls = [
+        source["url"]
+        for path in sorted(provisioning.glob("*.y*ml"))
+        for source in yaml.safe_load(path.read_text())["datasources"]
+    ]
+    assert urls and all(listener(url) == "prometheus" for url in urls), urls
+    providers = on_host("grafana", "/etc/grafana/provisioning/dashboards")
+    assert providers is not None
+    for path in sorted(providers.glob("*.y*ml")):
+        for provider in yaml.safe_load(path.read_text())["providers"]:
+            folder = on_host("grafana", provider["options"]["path"])
+            assert folder is not None, f"{path.name}: {provider['options']['path']} is not mounted"
+            assert sorted(folder.glob("*.json")), f"no dashboards in {folder}"
+    home = resolved()["services"]["grafana"]["environment"][
+        "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"
+    ]
+    assert (on_host("grafana", home) or Path("/nonexistent")).is_file(), home
