@@ -238,3 +238,82 @@ def test_generator_cli_reports_stale_output() -> None:
     cli = generator()
     code = cli.main(["--check"])
     assert code == (0 if RULES.exists() and PROMETHEUS_RULE.exists() else 1)
+
+
+# --- the replicas overlay, built as kustomize builds it ----------------------------------------
+
+
+def build(directory: Path) -> list[dict[str, Any]]:
+    """`kustomize build` for what the overlays use: resources (files and bases) and
+    strategic-merge patches (lists of named objects merge by name, null deletes a field,
+    `$patch: delete` deletes the object)."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    objects: list[dict[str, Any]] = []
+    for resource in kustomization["resources"]:
+        path = directory / resource
+        objects += build(path) if path.is_dir() else documents(path)
+    for patch in kustomization.get("patches", []):
+        for change in documents(directory / patch["path"]):
+            key = (change["kind"], change["metadata"]["name"])
+            targets = [o for o in objects if (o["kind"], o["metadata"]["name"]) == key]
+            assert len(targets) == 1, f"{patch['path']}: no single {key} to patch"
+            if change.get("$patch") == "delete":
+                objects.remove(targets[0])
+            else:
+                merge(targets[0], change)
+    return objects
+
+
+def merge(base: dict[str, Any], change: dict[str, Any]) -> None:
+    for key, value in change.items():
+        current = base.get(key)
+        if value is None:
+            base.pop(key, None)
+        elif isinstance(value, dict) and isinstance(current, dict):
+            merge(current, value)
+        elif isinstance(value, list) and isinstance(current, list) and _named(value + current):
+            for entry in value:
+                same = next((c for c in current if c["name"] == entry["name"]), None)
+                if same is None:
+                    current.append(entry)
+                else:
+                    merge(same, entry)
+        else:
+            base[key] = value
+
+
+def _named(entries: list[Any]) -> bool:
+    return all(isinstance(e, dict) and "name" in e for e in entries)
+
+
+def test_base_builds_into_valid_objects() -> None:
+    objects = build(KUBE)
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "Service", "ConfigMap", "ServiceMonitor"} <= kinds
+    assert "Secret" not in kinds, "the Secret is the user's: only its example ships"
+    for doc in objects:
+        validate(doc)
+
+
+def test_replicas_overlay_shares_postgresql_state() -> None:
+    objects = build(KUBE / "replicas")
+    for doc in objects:
+        validate(doc)
+    kinds = {o["kind"]: o for o in objects}
+    assert "PersistentVolumeClaim" not in kinds, "replicas keep no SQLite volume"
+    deployment = kinds["Deployment"]
+    assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    pod = deployment["spec"]["template"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["state"] == {"name": "state", "emptyDir": {}}
+    (container,) = pod["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    ref = env["READINESS_STATE"]["valueFrom"]["secretKeyRef"]
+    (secret,) = documents(KUBE / "secret.example.yaml")
+    assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["stringData"]
+    assert not ref.get("optional"), "without the shared state a replica must not start"
+    assert "READINESS_LISTEN" in env, "the patch adds to the base's env, not replaces it"
+    budget = kinds["PodDisruptionBudget"]["spec"]
+    assert budget["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert budget["minAvailable"] < deployment["spec"]["replicas"]
