@@ -157,6 +157,13 @@ def test_configmap_checklist_is_a_valid_config() -> None:
     assert exporter.port == container["ports"][0]["containerPort"]
     secret_keys = set(kinds["Secret"]["stringData"])
     assert {t.token_env for t in exporter.api_tokens} <= secret_keys
+    # The exporter refuses to start with a token whose secret is missing: no optional Secret.
+    assert not any(e["secretRef"].get("optional") for e in container["envFrom"])
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    for item in (i for c in loaded.config.checklists for s in c.sections for i in s.items):
+        ca_file = getattr(item.spec, "ca_file", None)
+        if ca_file:
+            assert str(Path(ca_file).parent) in mounts, f"{item.id}: {ca_file} is not mounted"
 
 
 def test_kustomization_applies_everything_but_the_example() -> None:
@@ -311,7 +318,8 @@ def test_replicas_overlay_shares_postgresql_state() -> None:
     env = {e["name"]: e for e in container["env"]}
     ref = env["READINESS_STATE"]["valueFrom"]["secretKeyRef"]
     (secret,) = documents(KUBE / "secret.example.yaml")
-    assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret["stringData"]
+    assert ref["name"] == secret["metadata"]["name"]
+    assert f"# {ref['key']}: " in (KUBE / "secret.example.yaml").read_text(), "show the key"
     assert not ref.get("optional"), "without the shared state a replica must not start"
     assert "READINESS_LISTEN" in env, "the patch adds to the base's env, not replaces it"
     budget = kinds["PodDisruptionBudget"]["spec"]
