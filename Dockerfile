@@ -22,7 +22,7 @@ FROM python:3.11.14-slim-bookworm
 LABEL org.opencontainers.image.title="readiness-exporter" \
       org.opencontainers.image.description="Turns a production-readiness checklist into live Prometheus gauges." \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN python -m pip uninstall --yes --root-user-action=ignore pip setuptools wheel \
+RUN PIP_ROOT_USER_ACTION=ignore python -m pip uninstall --yes pip setuptools wheel \
     && groupadd --system --gid 10001 readiness \
     && useradd --system --uid 10001 --gid readiness --no-create-home \
         --home-dir /var/lib/readiness-exporter --shell /usr/sbin/nologin readiness \
