@@ -60,7 +60,7 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     url = httpx.URL(f"{spec.url}/api/v1/query")
     target = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
     # Prometheus stops evaluating at its own `timeout`, a little before the probe gives up.
-    params = {"query": spec.query, "timeout": f"{budget * 0.9:.3f}s"}
+    params = {"query": spec.query, "timeout": f"{max(int(budget * 900), 1)}ms"}
     started = ctx.clock.monotonic()
     try:
         async with asyncio.timeout(budget):
