@@ -34,8 +34,9 @@ DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
 
 # Of the runner's budget, what the probe spends before it gives up and reports itself.
 BUDGET_SHARE = 0.9
-# A probe needs one connection; a second lets two items on the same server run at once.
-POOL_SIZE = 2
+# A probe needs one connection; a few let the items on one server run at once (`check` runs
+# them all together) without waiting on each other for a connection.
+POOL_SIZE = 3
 # The server cancels a user's query this long before the budget ends, so its own error
 # (57014, query_canceled) arrives before the client gives up.
 CANCEL_MARGIN = 0.1
