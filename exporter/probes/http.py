@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import ssl
 from collections.abc import AsyncGenerator
 from typing import Any, cast
@@ -13,8 +12,8 @@ from typing import Any, cast
 import httpx
 from pydantic import Field, field_validator
 
-from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec, exception_chain
-from exporter.probes.tcp import os_error_text
+from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
+from exporter.probes.tcp import socket_failure
 from exporter.probes.tls import not_after, trust_context
 from exporter.reasons import Reason
 from exporter.units import parse_size
@@ -41,15 +40,7 @@ class Spec(ProbeSpec):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"invalid URL: {exc}") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(
-                "the url must be absolute http:// or https://, e.g. https://host/health"
-            )
-        return value
+        return absolute_url(value, "https://host/health")
 
     @field_validator("method")
     @classmethod
@@ -62,6 +53,17 @@ class Spec(ProbeSpec):
     @classmethod
     def _size(cls, value: object) -> object:
         return parse_size(value) if isinstance(value, str) else value
+
+
+def absolute_url(value: str, example: str) -> str:
+    """`value` if it is an absolute http(s) URL; else a ValueError saying what to write."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"invalid URL: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"the url must be absolute http:// or https://, e.g. {example}")
+    return value
 
 
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
@@ -199,16 +201,6 @@ def _json_facts(text: str) -> Facts:
 
 def transport_failure(exc: httpx.TransportError, target: str) -> ProbeFailure:
     """httpx wraps the socket's own error a few levels down; that error names the reason."""
-    for cause in exception_chain(exc):
-        if isinstance(cause, socket.gaierror):
-            return ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {cause.strerror}")
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return ProbeFailure(Reason.TLS, f"{target}: certificate: {cause.verify_message}")
-        if isinstance(cause, ssl.SSLError):
-            return ProbeFailure(
-                Reason.TLS, f"{target}: TLS handshake failed: {cause.reason or cause}"
-            )
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.ProxyError):
         return ProbeFailure(Reason.ERROR, f"{target}: {exc}")
-    errors = [os_error_text(c) for c in exception_chain(exc) if isinstance(c, OSError) and c.errno]
-    return ProbeFailure(Reason.CONNECT, f"{target}: {errors[0] if errors else exc}")
+    return socket_failure(exc, target) or ProbeFailure(Reason.CONNECT, f"{target}: {exc}")

@@ -8,8 +8,6 @@ import datetime
 import decimal
 import math
 import re
-import socket
-import ssl
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,9 +21,8 @@ from exporter.probes.base import (
     ProbeContext,
     ProbeFailure,
     ProbeSpec,
-    exception_chain,
 )
-from exporter.probes.tcp import os_error_text
+from exporter.probes.tcp import socket_failure
 from exporter.reasons import Reason
 from exporter.units import parse_duration
 
@@ -304,13 +301,9 @@ def _failure(exc: BaseException, target: str, budget: float) -> ProbeFailure:
         if state in _UNAVAILABLE_STATES:
             return ProbeFailure(Reason.CONNECT, f"{target}: {exc}", down)
         return ProbeFailure(Reason.ERROR, f"{target}: {exc}", down)
-    for cause in exception_chain(exc):
-        if isinstance(cause, socket.gaierror):
-            return ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {cause.strerror}", down)
-        if isinstance(cause, ssl.SSLError | ssl.CertificateError):
-            return ProbeFailure(Reason.TLS, f"{target}: TLS: {cause}", down)
-        if isinstance(cause, OSError) and cause.errno:
-            return ProbeFailure(Reason.CONNECT, f"{target}: {os_error_text(cause)}", down)
+    found = socket_failure(exc, target, down)
+    if found is not None:
+        return found
     if isinstance(exc, ConnectionError) and "SSL" in str(exc):
         # asyncpg's own words when sslmode=require meets a server without TLS.
         return ProbeFailure(Reason.TLS, f"{target}: {exc}", down)

@@ -45,13 +45,7 @@ class Spec(ProbeSpec):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"invalid URL: {exc}") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("the url must be Prometheus' http(s):// base URL")
-        return value.rstrip("/")
+        return http.absolute_url(value, "http://prometheus:9090").rstrip("/")
 
 
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:

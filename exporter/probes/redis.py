@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import ssl
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -22,9 +20,8 @@ from exporter.probes.base import (
     ProbeContext,
     ProbeFailure,
     ProbeSpec,
-    exception_chain,
 )
-from exporter.probes.tcp import os_error_text
+from exporter.probes.tcp import socket_failure
 from exporter.reasons import Reason
 from exporter.units import parse_duration
 
@@ -167,13 +164,9 @@ def _failure(exc: redis.exceptions.RedisError, target: str) -> ProbeFailure:
         return ProbeFailure(Reason.AUTH, f"{target}: rejected: {exc}", down)
     if isinstance(exc, redis.exceptions.TimeoutError):
         return ProbeFailure(Reason.TIMEOUT, f"{target}: {exc}", down)
-    for cause in exception_chain(exc):
-        if isinstance(cause, socket.gaierror):
-            return ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {cause.strerror}", down)
-        if isinstance(cause, ssl.SSLError | ssl.CertificateError):
-            return ProbeFailure(Reason.TLS, f"{target}: TLS: {cause}", down)
-        if isinstance(cause, OSError) and cause.errno:
-            return ProbeFailure(Reason.CONNECT, f"{target}: {os_error_text(cause)}", down)
+    found = socket_failure(exc, target, down)
+    if found is not None:
+        return found
     if isinstance(exc, redis.exceptions.ConnectionError):
         return ProbeFailure(Reason.CONNECT, f"{target}: {exc}", down)
     return ProbeFailure(Reason.ERROR, f"{target}: {exc}")

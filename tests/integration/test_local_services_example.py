@@ -16,26 +16,23 @@ import pytest
 
 from tests.integration.conftest import Monitoring
 from tests.support.servers import free_port
-from tests.support.services import PG_HOST, PG_PORT, RedisServer, pg_database, psql
+from tests.support.services import (
+    MARKET_SCHEMA,
+    PG_HOST,
+    PG_PORT,
+    RedisServer,
+    pg_database,
+    psql,
+)
 
 pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "examples" / "local-services.yaml"
-SCHEMA = """
-CREATE EXTENSION pg_trgm;
-CREATE SCHEMA market;
-CREATE TABLE symbols (id serial PRIMARY KEY, ticker text NOT NULL UNIQUE);
-CREATE TABLE market.quotes (symbol_id int REFERENCES symbols, at timestamptz, price numeric);
-CREATE INDEX quotes_symbol_at_idx ON market.quotes (symbol_id, at);
-CREATE INDEX symbols_ticker_trgm_idx ON symbols USING gin (ticker gin_trgm_ops);
-INSERT INTO symbols (ticker) VALUES ('AAPL');
-INSERT INTO market.quotes VALUES (1, now() - interval '10 seconds', 189.5);
-"""
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    with pg_database(SCHEMA) as name:
+    with pg_database(MARKET_SCHEMA) as name:
         psql(f"ALTER DATABASE {name} SET statement_timeout = '30s'")
         yield name
 

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,18 @@ import httpx
 from tests.support.servers import free_port
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+# A market-data schema like the examples': two schemas, an extension, its index, one fresh quote.
+MARKET_SCHEMA = """
+CREATE EXTENSION pg_trgm;
+CREATE SCHEMA market;
+CREATE TABLE symbols (id serial PRIMARY KEY, ticker text NOT NULL UNIQUE);
+CREATE TABLE market.quotes (symbol_id int REFERENCES symbols, at timestamptz, price numeric);
+CREATE INDEX quotes_symbol_at_idx ON market.quotes (symbol_id, at);
+CREATE INDEX symbols_ticker_trgm_idx ON symbols USING gin (ticker gin_trgm_ops);
+INSERT INTO symbols (ticker) VALUES ('AAPL');
+INSERT INTO market.quotes VALUES (1, now() - interval '10 seconds', 189.5);
+"""
 
 
 def psql(sql: str, database: str = "postgres") -> str:
@@ -128,25 +140,36 @@ class RedisServer:
         self.port = free_port()
         self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
+        self._started_once = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Starts on a new free port if the first one was taken meanwhile; a restart keeps it."""
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (apt-get install redis-server)"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                *("--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--daemonize", "no"),
-                *self.args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_for_port(self.port, 10, "redis-server", self.proc)
+        for attempt in range(1, 4):
+            self.proc = subprocess.Popen(
+                [
+                    binary,
+                    *("--port", str(self.port), "--bind", "127.0.0.1"),
+                    *("--save", "", "--appendonly", "no", "--daemonize", "no"),
+                    *self.args,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                _wait_until(lambda: _speaks_resp(self.port), 10, "redis-server", self.proc)
+            except _Exited:
+                if self._started_once or attempt == 3:
+                    raise
+                self.port = free_port()
+                continue
+            self._started_once = True
+            return
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -162,7 +185,7 @@ class PrometheusServer:
     def __init__(self, workdir: Path, targets: dict[str, str], rules: str = "") -> None:
         self.port = free_port()
         self.workdir = workdir
-        self.targets = {"prometheus": f"127.0.0.1:{self.port}", **targets}
+        self.targets = targets
         self.rules = rules
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "prometheus.log"
@@ -172,11 +195,24 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Starts on a new free port if the first one was taken meanwhile."""
+        for attempt in range(1, 4):
+            try:
+                self._launch()
+            except _Exited:
+                if attempt == 3:
+                    raise
+                self.port = free_port()
+                continue
+            return
+
+    def _launch(self) -> None:
         binary = shutil.which("prometheus")
         assert binary, "prometheus is not installed (apt-get install prometheus)"
+        targets = {"prometheus": f"127.0.0.1:{self.port}", **self.targets}
         jobs = "".join(
             f"  - job_name: {job}\n    static_configs: [{{targets: ['{target}']}}]\n"
-            for job, target in self.targets.items()
+            for job, target in targets.items()
         )
         rule_files = ""
         if self.rules:
@@ -198,7 +234,10 @@ class PrometheusServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        _wait_for_port(self.port, 30, f"prometheus (log: {self.log})", self.proc)
+        _wait_until(self._ready, 30, f"prometheus (log: {self.log})", self.proc)
+
+    def _ready(self) -> bool:
+        return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
 
     def query(self, promql: str) -> list[dict[str, object]]:
         response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=5)
@@ -213,16 +252,31 @@ class PrometheusServer:
             self.proc = None
 
 
-def _wait_for_port(port: int, timeout: float, what: str, proc: subprocess.Popen[bytes]) -> None:
+class _Exited(AssertionError):
+    """The server process ended while starting (most often: its port was taken meanwhile)."""
+
+
+def _wait_until(
+    ready: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes]
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"{what} exited with {proc.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
+            raise _Exited(f"{what} exited with {proc.returncode} while starting")
+        with contextlib.suppress(OSError, httpx.HTTPError):
+            if ready():
+                return
         time.sleep(0.05)
     proc.terminate()
-    raise AssertionError(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+    proc.wait(10)
+    raise AssertionError(f"{what} was not ready within {timeout}s")
+
+
+def _speaks_resp(port: int) -> bool:
+    """Whether what listens on `port` answers PING as Redis does (+PONG, or -NOAUTH)."""
+    with socket.create_connection(("127.0.0.1", port), 0.5) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(64)[:1] in (b"+", b"-")
 
 
 class AppMetrics:

@@ -13,18 +13,15 @@ from exporter.conditions import Condition
 from exporter.probes import postgres
 from exporter.probes.base import Facts, ProbeContext, ProbeFailure
 from exporter.reasons import Reason
-from tests.support.services import PG_HOST, PG_PORT, TcpProxy, pg_database, psql
+from tests.support.services import MARKET_SCHEMA, PG_HOST, PG_PORT, TcpProxy, pg_database, psql
 
-SCHEMA = """
-CREATE EXTENSION pg_trgm;
-CREATE SCHEMA market;
-CREATE TABLE symbols (id serial PRIMARY KEY, ticker text NOT NULL UNIQUE);
-CREATE TABLE market.quotes (symbol_id int REFERENCES symbols, at timestamptz, price numeric);
-CREATE INDEX quotes_symbol_at_idx ON market.quotes (symbol_id, at);
-CREATE INDEX symbols_ticker_trgm_idx ON symbols USING gin (ticker gin_trgm_ops);
+SCHEMA = (
+    MARKET_SCHEMA
+    + """
 CREATE VIEW latest AS SELECT 1 AS one;
-INSERT INTO symbols (ticker) VALUES ('AAPL'), ('MSFT'), ('GOOG');
+INSERT INTO symbols (ticker) VALUES ('MSFT'), ('GOOG');
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from exporter.config import Item
 from exporter.probes import prometheus
 from exporter.probes.base import ProbeContext, ProbeFailure
 from exporter.reasons import Reason
+from exporter.results import Result
 from exporter.runner import Runner
 from tests.integration.conftest import Monitoring
 
@@ -41,37 +42,27 @@ async def test_up_of_a_scraped_job(prometheus_url: str, ctx: ProbeContext) -> No
     assert isinstance(facts["duration"], float)
 
 
-async def test_a_passing_query_item(prometheus_url: str) -> None:
+async def run_item(url: str, promql: str) -> Result:
+    """The query as a config item runs it: through the runner, judged by the default expect."""
     item = Item.model_validate(
-        {
-            "id": "exporter-scraped",
-            "title": "Prometheus scraping the exporter",
-            "prometheus": {"url": prometheus_url, "query": 'up{job="readiness"} == 1'},
-        }
+        {"id": "scraped", "title": "Scraped", "prometheus": {"url": url, "query": promql}}
     )
     runner = Runner(4, clock=SystemClock())
     try:
-        result = await runner.run(item, timeout=5)
+        return await runner.run(item, timeout=5)
     finally:
         await runner.resources.aclose()
+
+
+async def test_a_passing_query_item(prometheus_url: str) -> None:
+    result = await run_item(prometheus_url, 'up{job="readiness"} == 1')
 
     assert result.passing, result
     assert result.reason is Reason.OK
 
 
 async def test_a_missing_series_fails_its_item_saying_so(prometheus_url: str) -> None:
-    item = Item.model_validate(
-        {
-            "id": "app-scraped",
-            "title": "Prometheus scraping the app",
-            "prometheus": {"url": prometheus_url, "query": 'up{job="no-such-job"}'},
-        }
-    )
-    runner = Runner(4, clock=SystemClock())
-    try:
-        result = await runner.run(item, timeout=5)
-    finally:
-        await runner.resources.aclose()
+    result = await run_item(prometheus_url, 'up{job="no-such-job"}')
 
     assert not result.passing
     assert result.reason is Reason.CONDITION
