@@ -61,9 +61,12 @@ class Resources:
                     self._closers.append(lambda: close(value))
             return self._items[key]  # type: ignore[no-any-return]
 
-    def forget(self, key: Any) -> None:
-        """Drops a cached client (a pool whose server went away): the next run makes a new one."""
-        self._items.pop(key, None)
+    def forget(self, key: Any, value: Any = None) -> None:
+        """Drops a cached client (a pool whose server went away): the next run makes a new one.
+        With `value`, only while that is still the cached one: a concurrent run may have
+        replaced it already."""
+        if value is None or self._items.get(key) is value:
+            self._items.pop(key, None)
 
     async def aclose(self) -> None:
         closers, self._closers = self._closers, []

@@ -133,13 +133,13 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
         pool = await ctx.resources.get(key, lambda: _new_pool(spec), _close_pool)
         try:
             async with asyncio.timeout_at(deadline):
-                facts = await _measure(pool, spec, target, deadline, budget)
+                facts = await _measure(pool, spec, target, deadline)
         except ProbeFailure:
             raise
         except Exception as exc:
             if not _connection_lost(exc):
                 raise _failure(exc, target, budget) from exc
-            ctx.resources.forget(key)
+            ctx.resources.forget(key, pool)
             await _close_pool(pool)
             if attempt == 2 or loop.time() >= deadline:
                 raise _failure(exc, target, budget) from exc
@@ -170,16 +170,14 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
     pool.terminate()
 
 
-async def _measure(
-    pool: asyncpg.Pool, spec: Spec, target: str, deadline: float, budget: float
-) -> Facts:
-    loop = asyncio.get_running_loop()
-    connect_limit = min(spec.connect_timeout, max(deadline - loop.time(), 0.001))
+async def _measure(pool: asyncpg.Pool, spec: Spec, target: str, deadline: float) -> Facts:
+    remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
+    connect_limit = min(spec.connect_timeout, remaining)
     try:
         connection = await pool.acquire(timeout=connect_limit)
     except TimeoutError as exc:
-        # The connect_timeout ran out first: the server is unreachable, not slow.
-        reason = Reason.CONNECT if connect_limit < deadline - loop.time() else Reason.TIMEOUT
+        # When connect_timeout ran out before the budget, the server is unreachable, not slow.
+        reason = Reason.CONNECT if spec.connect_timeout < remaining else Reason.TIMEOUT
         raise ProbeFailure(
             reason, f"{target}: no connection within {connect_limit:g}s", {"connected": False}
         ) from exc
