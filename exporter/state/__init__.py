@@ -1,13 +1,14 @@
-"""Durable state: the latest result and last success per item, restored on restart.
+"""Durable state: the latest result, last success and attestations per item, restored on restart.
 
-One `Store` interface, chosen by the `state:` URL; SQLite is the embedded default."""
+One `Store` interface, chosen by the `state:` URL; SQLite is the embedded default, PostgreSQL
+lets replicas share one state."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from exporter.results import ItemKey, ItemState, Result
+from exporter.results import Attestation, ItemKey, ItemState, Result
 
 
 class Store(Protocol):
@@ -28,16 +29,35 @@ class Store(Protocol):
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         """Notes when items were first seen (the base of a new recurring item's due time)."""
 
+    async def attest(self, attestation: Attestation) -> Attestation:
+        """Records an attestation, durably committed before it returns (with its id)."""
+
+    async def attestations(
+        self, checklist: str | None, item: str | None, limit: int
+    ) -> list[Attestation]:
+        """The audit history, newest first."""
+
+    async def refresh(self) -> None:
+        """Picks up attestations other processes wrote (the CLI, replicas): one cheap read of
+        a change counter, a reload only when it moved. Called before every scrape."""
+
     def states(self) -> Mapping[ItemKey, ItemState]:
         """The in-memory view read at scrape time; never blocks on I/O."""
 
 
 def open_store(url: str) -> Store:
     """The store for a `state:` URL, as SQLAlchemy spells them: `sqlite:///relative.db`,
-    `sqlite:////absolute/path.db`, `sqlite:///:memory:`."""
+    `sqlite:////absolute/path.db`, `sqlite:///:memory:`; `postgresql://user@host:5432/db`."""
     if url.startswith("sqlite://"):
         from exporter.state.sqlite import SqliteStore
 
         path = url.removeprefix("sqlite://")
         return SqliteStore(path.removeprefix("/") or ":memory:")
-    raise ValueError(f"unsupported state URL {url!r}: use sqlite:///path/to/state.db")
+    if url.startswith(("postgresql://", "postgres://")):
+        from exporter.state.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(
+        f"unsupported state URL {url!r}: use sqlite:///path/to/state.db"
+        " or postgresql://user@host:5432/db"
+    )
