@@ -88,8 +88,8 @@ def routes(daemon: Daemon) -> dict[str, tuple[Endpoint, list[str]]]:
     async def list_attestations(request: Request) -> Response:
         query = request.query_params
         history = await daemon.store.attestations(
-            query.get("checklist") or None,
-            query.get("item") or None,
+            attestations.parse_filter("checklist", query.get("checklist")),
+            attestations.parse_filter("item", query.get("item")),
             attestations.parse_limit(query.get("limit")),
         )
         return JSONResponse({"attestations": [attestations.document(a) for a in history]})

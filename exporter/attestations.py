@@ -7,7 +7,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from exporter.config import GO_LIVE_ITEM, Config, Item
 from exporter.results import Attestation
@@ -41,6 +48,24 @@ class AttestationRequest(BaseModel):
     item: str = Field(min_length=1, max_length=100)
     by: str = Field(min_length=1, max_length=200)
     note: str = Field(default="", max_length=4000)
+
+    @field_validator("checklist", "item", "by", "note")
+    @classmethod
+    def _text(cls, value: str, info: ValidationInfo) -> str:
+        return plain_text(value, multiline=info.field_name == "note")
+
+
+def plain_text(value: str, multiline: bool = False) -> str:
+    """Text a database stores as is and a log shows on one line: no control characters (but
+    newlines and tabs in a note), no lone surrogates that UTF-8 cannot encode."""
+    allowed = "\n\t" if multiline else ""
+    if any((ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
 
 
 def parse_request(body: bytes) -> AttestationRequest:
@@ -118,6 +143,16 @@ def document(attestation: Attestation) -> dict[str, Any]:
         "fingerprint": attestation.fingerprint,
         "token": attestation.token,
     }
+
+
+def parse_filter(name: str, text: str | None) -> str | None:
+    """A `checklist=` or `item=` query parameter; empty means no filter."""
+    if not text:
+        return None
+    try:
+        return plain_text(text)
+    except ValueError as exc:
+        raise Invalid(name, str(exc)) from None
 
 
 def parse_limit(text: str | None) -> int:
