@@ -130,15 +130,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = loaded.config.exporter
     logs.configure(settings.log_format, settings.log_level)
     from exporter.app import create_app
-    from exporter.daemon import Daemon
+    from exporter.daemon import Daemon, load_tokens
 
     try:
-        daemon = Daemon(loaded)
+        tokens = load_tokens(loaded)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
-    app = create_app(daemon)
+    app = create_app(Daemon(loaded, tokens=tokens))
     server = _Server(
         uvicorn.Config(
             app,

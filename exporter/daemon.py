@@ -46,7 +46,9 @@ def load_tokens(loaded: LoadedConfig) -> Tokens:
 class Daemon:
     """The running exporter. Metrics and /status read it; nothing in it knows about HTTP."""
 
-    def __init__(self, loaded: LoadedConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, clock: Clock | None = None, tokens: Tokens | None = None
+    ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.loaded = loaded
         self.store: Store = open_store(loaded.config.exporter.state)
@@ -58,7 +60,8 @@ class Daemon:
         self._reload_ok = True
         self._reload_ts = self.clock.now()
         self.reload_errors: list[str] = []
-        self.tokens = load_tokens(loaded)
+        self.tokens = tokens or Tokens()
+        """The API's tokens (`serve` loads them with load_tokens); none: reads open, no writes."""
         REDACTOR.update(loaded.secrets)
 
     # --- what the metrics collector and /status read ---------------------------------

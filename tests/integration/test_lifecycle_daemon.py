@@ -273,3 +273,16 @@ def test_reload_keeps_a_broken_config_out_and_applies_a_good_one(
         exporter.value("readiness_item_last_success_timestamp_seconds", item="old-name")
         == old_success
     )
+
+
+def test_check_runs_without_the_api_token_secrets(tmp_path: Path) -> None:
+    """Tokens matter to `serve` only: a CI job running `check` has no reason to hold them."""
+    config = write_config(tmp_path / "readiness.yaml", manual("on-call"))
+    done = subprocess.run(
+        [sys.executable, "-m", "exporter", "check", "--no-serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "not_attested" in done.stdout
