@@ -94,10 +94,11 @@ def routes(daemon: Daemon) -> dict[str, tuple[Endpoint, list[str]]]:
         )
         return JSONResponse({"attestations": [attestations.document(a) for a in history]})
 
+    post = protected(daemon, Role.ATTEST, post_attestation)
+    history = protected(daemon, Role.READ, list_attestations)
+
     async def attestations_endpoint(request: Request) -> Response:
-        if request.method == "POST":
-            return await protected(daemon, Role.ATTEST, post_attestation)(request)
-        return await protected(daemon, Role.READ, list_attestations)(request)
+        return await (post if request.method == "POST" else history)(request)
 
     async def reload(request: Request) -> Response:
         principal: Principal | None = request.state.principal

@@ -34,11 +34,11 @@ class StateCache:
         first_seen = old.first_seen if old.first_seen is not None else result.started_at
         return last_success, first_seen
 
-    def _set_result(self, key: ItemKey, result: Result, last_success: float | None) -> None:
-        old = self._get(key)
-        first_seen = old.first_seen if old.first_seen is not None else result.started_at
+    def _set_result(
+        self, key: ItemKey, result: Result, last_success: float | None, first_seen: float
+    ) -> None:
         self._states[key] = replace(
-            old, result=result, last_success=last_success, first_seen=first_seen
+            self._get(key), result=result, last_success=last_success, first_seen=first_seen
         )
         self.version += 1
 

@@ -135,7 +135,7 @@ class PostgresStore(StateCache):
             " excluded.first_seen)",
             *row,
         )
-        self._set_result(key, result, last_success)
+        self._set_result(key, result, last_success, first_seen)
 
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         new = self._untracked(keys)

@@ -142,7 +142,7 @@ class SqliteStore(StateCache):
     async def record(self, key: ItemKey, result: Result) -> None:
         last_success, first_seen = self._recorded(key, result)
         await self._call(self._write, result_row(key, result, last_success, first_seen))
-        self._set_result(key, result, last_success)
+        self._set_result(key, result, last_success, first_seen)
 
     def _write(self, row: tuple[Any, ...]) -> None:
         self.db.execute(

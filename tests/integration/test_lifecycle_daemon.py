@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.api import post_attestation
+from tests.support.cli import run_cli
 from tests.support.exporter import Exporter, wait_for
 from tests.support.servers import HttpTarget
 
@@ -61,14 +62,6 @@ def probed(item_id: str, url: str, extra: str = "every: 1d") -> str:
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    server = HttpTarget()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def started() -> Iterator[list[Exporter]]:
     """Exporters a test starts; each still running at the end is stopped."""
     procs: list[Exporter] = []
@@ -79,30 +72,14 @@ def started() -> Iterator[list[Exporter]]:
 
 
 def attest_cli(config: Path, item: str, by: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "attest",
-            "--config",
-            str(config),
-            "app",
-            item,
-            "--by",
-            by,
-            "--note",
-            "from the CLI",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    return run_cli("attest", "--config", str(config), "app", item, "--by", by, "--note", "cli")
 
 
-def test_kill_9_loses_nothing(tmp_path: Path, target: HttpTarget, started: list[Exporter]) -> None:
+def test_kill_9_loses_nothing(
+    tmp_path: Path, http_target: HttpTarget, started: list[Exporter]
+) -> None:
     config = write_config(
-        tmp_path / "readiness.yaml", manual("on-call") + probed("backups", target.url)
+        tmp_path / "readiness.yaml", manual("on-call") + probed("backups", http_target.url)
     )
     exporter = Exporter(config, env=TOKENS)
     started.append(exporter)
@@ -112,7 +89,7 @@ def test_kill_9_loses_nothing(tmp_path: Path, target: HttpTarget, started: list[
         return exporter.value(name, item=item)
 
     wait_for(lambda: value("readiness_item_passing", "backups") == 1.0, 10, "backups", exporter)
-    target.stop()
+    http_target.stop()
     wait_for(lambda: value("readiness_item_passing", "backups") == 0.0, 10, "failing", exporter)
     before = {
         (name, item): value(name, item)
@@ -122,11 +99,8 @@ def test_kill_9_loses_nothing(tmp_path: Path, target: HttpTarget, started: list[
         )
         for item in ("backups", "on-call")
     }
-    response = httpx.post(
-        f"{exporter.url}/api/v1/attestations",
-        json={"checklist": "app", "item": "on-call", "by": "alice", "note": "rota checked"},
-        headers=ATTEST,
-        timeout=5,
+    response = post_attestation(
+        exporter, TOKENS["I4_ATTEST_TOKEN"], item="on-call", by="alice", note="rota checked"
     )
     assert response.status_code == 201, response.text
     # The 201 promises the attestation is on disk: kill at once, no chance to flush.
@@ -182,31 +156,29 @@ def test_the_cli_attests_with_or_without_a_running_daemon(
 
 
 def test_reload_keeps_a_broken_config_out_and_applies_a_good_one(
-    tmp_path: Path, target: HttpTarget, started: list[Exporter]
+    tmp_path: Path, http_target: HttpTarget, started: list[Exporter]
 ) -> None:
     path = tmp_path / "readiness.yaml"
     config = write_config(
         path,
         manual("signoff", extra="")
-        + probed("health", target.url, "interval: 1h")
-        + probed("old-name", target.url)
-        + probed("removed", target.url),
+        + probed("health", http_target.url, "interval: 1h")
+        + probed("old-name", http_target.url, "every: 1d\n            interval: 1h")
+        + probed("removed", http_target.url),
     )
     exporter = Exporter(config, env=TOKENS)
     started.append(exporter)
     exporter.start()
     wait_for(
-        lambda: exporter.value("readiness_item_passing", item="removed") == 1.0,
+        lambda: (
+            exporter.value("readiness_item_passing", item="removed") == 1.0
+            and exporter.value("readiness_item_passing", item="old-name") == 1.0
+        ),
         10,
         "first runs",
         exporter,
     )
-    attested = httpx.post(
-        f"{exporter.url}/api/v1/attestations",
-        json={"checklist": "app", "item": "signoff", "by": "alice"},
-        headers=ATTEST,
-        timeout=5,
-    )
+    attested = post_attestation(exporter, TOKENS["I4_ATTEST_TOKEN"], item="signoff", by="alice")
     assert attested.status_code == 201
     health_run = exporter.value("readiness_item_last_run_timestamp_seconds", item="health")
     old_success = exporter.value("readiness_item_last_success_timestamp_seconds", item="old-name")
@@ -233,8 +205,8 @@ def test_reload_keeps_a_broken_config_out_and_applies_a_good_one(
     write_config(
         path,
         manual("signoff", extra="")
-        + probed("health", target.url, "interval: 1s")
-        + probed("new-name", target.url),
+        + probed("health", http_target.url, "interval: 1s")
+        + probed("new-name", http_target.url),
     )
     response = httpx.post(f"{exporter.url}/-/reload", headers=ADMIN, timeout=5)
     assert response.status_code == 200, response.text
@@ -261,12 +233,14 @@ def test_reload_keeps_a_broken_config_out_and_applies_a_good_one(
         exporter,
     )
 
-    # Renaming back restores the history the old name kept.
+    # Renaming back restores the history the old name kept (the target is down, so a run
+    # right after the reload cannot move the last success).
+    http_target.stop()
     write_config(
         path,
         manual("signoff", extra="")
-        + probed("health", target.url, "interval: 1s")
-        + probed("old-name", target.url, "every: 1d\n            interval: 1h"),
+        + probed("health", http_target.url, "interval: 1s")
+        + probed("old-name", http_target.url, "every: 1d\n            interval: 1h"),
     )
     assert httpx.post(f"{exporter.url}/-/reload", headers=ADMIN, timeout=5).status_code == 200
     assert (
@@ -278,11 +252,6 @@ def test_reload_keeps_a_broken_config_out_and_applies_a_good_one(
 def test_check_runs_without_the_api_token_secrets(tmp_path: Path) -> None:
     """Tokens matter to `serve` only: a CI job running `check` has no reason to hold them."""
     config = write_config(tmp_path / "readiness.yaml", manual("on-call"))
-    done = subprocess.run(
-        [sys.executable, "-m", "exporter", "check", "--no-serve", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_cli("check", "--no-serve", "--config", str(config))
     assert done.returncode == 1, done.stderr
     assert "not_attested" in done.stdout

@@ -7,19 +7,18 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 
 from exporter.reasons import Reason
 from exporter.results import Attestation, ItemKey, Result
 from exporter.state.postgres import SCHEMA_VERSION, PostgresStore
+from tests.support.api import post_attestation
+from tests.support.cli import run_cli
 from tests.support.exporter import Exporter
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -152,44 +151,18 @@ def test_an_attestation_on_one_replica_is_served_by_the_other(
             assert replica.get("/health/ready").status_code == 200, replica.output()
             assert replica.value("readiness_item_passing", item="on-call") == 0.0
 
-        response = httpx.post(
-            f"{first.url}/api/v1/attestations",
-            json={"checklist": "app", "item": "on-call", "by": "alice"},
-            headers=ATTEST,
-            timeout=5,
-        )
+        response = post_attestation(first, TOKENS["I4_ATTEST_TOKEN"], item="on-call", by="alice")
         assert response.status_code == 201, response.text
         # One scrape of the other replica, no waiting.
         assert second.value("readiness_item_passing", item="on-call") == 1.0
         history = second.get("/api/v1/attestations", headers=ATTEST).json()["attestations"]
         assert history == [response.json()]
 
-        response = httpx.post(
-            f"{second.url}/api/v1/attestations",
-            json={"checklist": "app", "item": "go-live", "by": "lead"},
-            headers=ATTEST,
-            timeout=5,
-        )
+        response = post_attestation(second, TOKENS["I4_ATTEST_TOKEN"], item="go-live", by="lead")
         assert response.status_code == 201
         assert first.value("readiness_checklist_live", checklist="app") == 1.0
 
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "exporter",
-                "attest",
-                "--config",
-                str(path),
-                "app",
-                "signoff",
-                "--by",
-                "carol",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        done = run_cli("attest", "--config", str(path), "app", "signoff", "--by", "carol")
         assert done.returncode == 0, done.stderr
         for replica in replicas:
             assert replica.value("readiness_item_passing", item="signoff") == 1.0

@@ -3,7 +3,7 @@ attested, due, lapsed, attested again; a probed item lapsing while its target is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -47,14 +47,6 @@ checklists:
 
 
 @pytest.fixture
-def target() -> Iterator[HttpTarget]:
-    server = HttpTarget()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def clock() -> FixedClock:
     return FixedClock()
 
@@ -66,8 +58,10 @@ async def started(tmp_path: Path, text: str, clock: FixedClock) -> Daemon:
 
 
 @pytest.fixture
-async def daemon(tmp_path: Path, target: HttpTarget, clock: FixedClock) -> AsyncIterator[Daemon]:
-    running = await started(tmp_path, config_text(tmp_path, target.url), clock)
+async def daemon(
+    tmp_path: Path, http_target: HttpTarget, clock: FixedClock
+) -> AsyncIterator[Daemon]:
+    running = await started(tmp_path, config_text(tmp_path, http_target.url), clock)
     yield running
     await running.stop()
 
@@ -118,7 +112,7 @@ async def test_a_daily_manual_item_passes_lapses_and_passes_again(
 
 
 async def test_an_item_without_every_holds_until_its_definition_changes(
-    tmp_path: Path, target: HttpTarget, daemon: Daemon, clock: FixedClock
+    tmp_path: Path, http_target: HttpTarget, daemon: Daemon, clock: FixedClock
 ) -> None:
     await attest_as(daemon, "signoff")
     clock.advance(400 * DAY)
@@ -126,10 +120,10 @@ async def test_an_item_without_every_holds_until_its_definition_changes(
     assert item.passing and item.due is None and not item.lapsed
 
     # Restarted with the same definition: still attested. With a changed one: no longer.
-    again = await started(tmp_path, config_text(tmp_path, target.url), clock)
+    again = await started(tmp_path, config_text(tmp_path, http_target.url), clock)
     assert view(again, "signoff").passing
     await again.stop()
-    changed = await started(tmp_path, config_text(tmp_path, target.url, "critical"), clock)
+    changed = await started(tmp_path, config_text(tmp_path, http_target.url, "critical"), clock)
     try:
         item = view(changed, "signoff")
         assert (item.passing, item.reason) == (False, Reason.NOT_ATTESTED)
@@ -139,7 +133,7 @@ async def test_an_item_without_every_holds_until_its_definition_changes(
 
 
 async def test_a_probed_recurring_item_lapses_after_every_plus_grace_of_failures(
-    daemon: Daemon, clock: FixedClock, target: HttpTarget
+    daemon: Daemon, clock: FixedClock, http_target: HttpTarget
 ) -> None:
     key = view(daemon, "backups").key
     await daemon.run_item(key)
@@ -147,7 +141,7 @@ async def test_a_probed_recurring_item_lapses_after_every_plus_grace_of_failures
     item = view(daemon, "backups")
     assert item.passing and item.due == succeeded_at + DAY
 
-    target.stop()
+    http_target.stop()
     clock.advance(DAY + HOUR)
     await daemon.run_item(key)
     item = view(daemon, "backups")
@@ -160,7 +154,7 @@ async def test_a_probed_recurring_item_lapses_after_every_plus_grace_of_failures
     assert view(daemon, "backups").lapsed
     assert not checklist(daemon).ready
 
-    target.start()
+    http_target.start()
     await daemon.run_item(key)
     item = view(daemon, "backups")
     assert item.passing and not item.lapsed and item.due == clock.now() + DAY
