@@ -56,15 +56,11 @@ class AttestationRequest(BaseModel):
 
 
 def plain_text(value: str, multiline: bool = False) -> str:
-    """Text a database stores as is and a log shows on one line: no control characters (but
-    newlines and tabs in a note), no lone surrogates that UTF-8 cannot encode."""
+    """Text every store keeps as is (PostgreSQL refuses NUL) and a log shows on one line: no
+    control characters, but newlines and tabs in a note."""
     allowed = "\n\t" if multiline else ""
     if any((ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F for c in value):
         raise ValueError("must not contain control characters")
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
     return value
 
 

@@ -193,14 +193,16 @@ json_values = st.recursive(
     max_leaves=10,
 )
 fields = st.sampled_from(["checklist", "item", "by", "note", "extra"])
+any_text = st.text(
+    alphabet=st.characters(exclude_categories=()) | st.characters(categories=["Cs"]), max_size=20
+)
 known = st.sampled_from(["app", "on-call-rotation", "go-live", "self-metrics", ""])
 bodies = st.one_of(
     st.binary(max_size=200),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(fields, known | json_values, max_size=5).map(lambda d: json.dumps(d).encode()),
-    st.dictionaries(fields, st.text(), max_size=5).map(
-        lambda d: json.dumps({**GOOD, **d}).encode()
-    ),
+    # Any code point, lone surrogates and control characters included (JSON escapes them).
+    st.dictionaries(fields, any_text, max_size=5).map(lambda d: json.dumps({**GOOD, **d}).encode()),
 )
 
 
