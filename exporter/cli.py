@@ -161,6 +161,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     logs.configure("console", "error")
     from exporter import attestations
+    from exporter.state import StoreUnavailable
 
     try:
         request = attestations.AttestationRequest(
@@ -170,6 +171,9 @@ def cmd_attest(args: argparse.Namespace) -> int:
     except (ValidationError, attestations.Invalid, attestations.NotFound) as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except StoreUnavailable as exc:
+        print(f"not recorded: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
     print(
         f"attested {recorded.checklist}/{recorded.item} by {recorded.by}"
         f" at {attestations.document(recorded)['at']} (#{recorded.id})"

@@ -11,6 +11,10 @@ from typing import Protocol
 from exporter.results import Attestation, ItemKey, ItemState, Result
 
 
+class StoreUnavailable(Exception):
+    """The database did not take a write (down, unreachable, disk full): for the API a 503."""
+
+
 class Store(Protocol):
     version: int
     """Bumped on every change, so readers can cache what they rendered from the state."""
@@ -24,18 +28,20 @@ class Store(Protocol):
         """True while the backing database answers (for /health/ready)."""
 
     async def record(self, key: ItemKey, result: Result) -> None:
-        """Stores a run's result; a passing one also moves the item's last success."""
+        """Stores a run's result; a passing one also moves the item's last success. While the
+        database is unavailable the result still shows (in memory) and a warning is logged."""
 
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         """Notes when items were first seen (the base of a new recurring item's due time)."""
 
     async def attest(self, attestation: Attestation) -> Attestation:
-        """Records an attestation, durably committed before it returns (with its id)."""
+        """Records an attestation, durably committed before it returns (with its id);
+        StoreUnavailable when it could not be."""
 
     async def attestations(
         self, checklist: str | None, item: str | None, limit: int
     ) -> list[Attestation]:
-        """The audit history, newest first."""
+        """The audit history, newest first; StoreUnavailable when it cannot be read."""
 
     async def refresh(self) -> None:
         """Picks up attestations other processes wrote (the CLI, replicas): one cheap read of

@@ -8,8 +8,11 @@ from dataclasses import replace
 from typing import Any
 
 import asyncpg
+import structlog
 
+from exporter.redact import REDACTOR
 from exporter.results import Attestation, ItemKey, Result
+from exporter.state import StoreUnavailable
 from exporter.state.cache import (
     StateCache,
     attestation_of,
@@ -58,6 +61,8 @@ _LATEST = (
     " (SELECT max(id) FROM readiness_attestation GROUP BY checklist, item)"
 )
 _PING_TIMEOUT = 2.0
+_DRIVER_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+log = structlog.get_logger("exporter.state")
 
 
 class PostgresStore(StateCache):
@@ -116,7 +121,7 @@ class PostgresStore(StateCache):
             return False
         try:
             await self._pool.fetchval("SELECT 1", timeout=_PING_TIMEOUT)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except _DRIVER_ERRORS:
             return False
         return True
 
@@ -124,6 +129,13 @@ class PostgresStore(StateCache):
         last_success, first_seen = self._recorded(key, result)
         row = list(result_row(key, result, last_success, first_seen))
         row[2] = bool(row[2])
+        try:
+            await self._write(row)
+        except _DRIVER_ERRORS as exc:
+            log.warning("state_write_failed", item=str(key), error=REDACTOR.text(str(exc)))
+        self._set_result(key, result, last_success, first_seen)
+
+    async def _write(self, row: list[Any]) -> None:
         # Replicas probe the same items: the last success is the latest any of them saw.
         await self.pool.execute(
             "INSERT INTO readiness_item_state VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
@@ -135,7 +147,6 @@ class PostgresStore(StateCache):
             " excluded.first_seen)",
             *row,
         )
-        self._set_result(key, result, last_success, first_seen)
 
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         new = self._untracked(keys)
@@ -150,6 +161,16 @@ class PostgresStore(StateCache):
         self._set_first_seen(new, now)
 
     async def attest(self, attestation: Attestation) -> Attestation:
+        try:
+            id_, revision = await self._attest(attestation)
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL: {REDACTOR.text(str(exc))}") from exc
+        recorded = replace(attestation, id=id_)
+        self._apply(recorded)
+        self._saw_revision(revision)
+        return recorded
+
+    async def _attest(self, attestation: Attestation) -> tuple[int, int]:
         async with self.pool.acquire() as conn, conn.transaction():
             # The counter's row lock orders attestations: ids are then in commit order, so
             # "the latest per item" is the same on every replica.
@@ -160,23 +181,23 @@ class PostgresStore(StateCache):
                 " VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id",
                 *attestation_row(attestation),
             )
-        recorded = replace(attestation, id=id_)
-        self._apply(recorded)
-        self._saw_revision(revision)
-        return recorded
+        return int(id_), int(revision)
 
     async def attestations(
         self, checklist: str | None, item: str | None, limit: int
     ) -> list[Attestation]:
-        rows: list[Any] = await self.pool.fetch(
-            "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
-            " FROM readiness_attestation"
-            " WHERE ($1::text IS NULL OR checklist = $1) AND ($2::text IS NULL OR item = $2)"
-            " ORDER BY id DESC LIMIT $3",
-            checklist,
-            item,
-            limit,
-        )
+        try:
+            rows: list[Any] = await self.pool.fetch(
+                "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
+                " FROM readiness_attestation"
+                " WHERE ($1::text IS NULL OR checklist = $1) AND ($2::text IS NULL OR item = $2)"
+                " ORDER BY id DESC LIMIT $3",
+                checklist,
+                item,
+                limit,
+            )
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL: {REDACTOR.text(str(exc))}") from exc
         return [attestation_of(row) for row in rows]
 
     async def refresh(self) -> None:

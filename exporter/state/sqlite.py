@@ -10,7 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from exporter.results import Attestation, ItemKey, Result
+from exporter.state import StoreUnavailable
 from exporter.state.cache import (
     StateCache,
     attestation_of,
@@ -53,6 +56,7 @@ INSERT INTO revision VALUES (1, 0);
 )
 """Schema version N is MIGRATIONS[:N] applied in order; PRAGMA user_version holds N."""
 SCHEMA_VERSION = len(MIGRATIONS)
+log = structlog.get_logger("exporter.state")
 
 _LATEST = (
     "SELECT id, checklist, item, by_name, note, at, fingerprint, token FROM attestation WHERE id IN"
@@ -141,7 +145,10 @@ class SqliteStore(StateCache):
 
     async def record(self, key: ItemKey, result: Result) -> None:
         last_success, first_seen = self._recorded(key, result)
-        await self._call(self._write, result_row(key, result, last_success, first_seen))
+        try:
+            await self._call(self._write, result_row(key, result, last_success, first_seen))
+        except sqlite3.Error as exc:
+            log.warning("state_write_failed", path=self.path, item=str(key), error=str(exc))
         self._set_result(key, result, last_success, first_seen)
 
     def _write(self, row: tuple[Any, ...]) -> None:
@@ -171,7 +178,10 @@ class SqliteStore(StateCache):
             )
 
     async def attest(self, attestation: Attestation) -> Attestation:
-        id_, revision = await self._call(self._attest, attestation_row(attestation))
+        try:
+            id_, revision = await self._call(self._attest, attestation_row(attestation))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state {self.path}: {exc}") from exc
         recorded = replace(attestation, id=id_)
         self._apply(recorded)
         self._saw_revision(revision)

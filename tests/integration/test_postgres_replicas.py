@@ -16,6 +16,7 @@ import pytest
 
 from exporter.reasons import Reason
 from exporter.results import Attestation, ItemKey, Result
+from exporter.state import StoreUnavailable
 from exporter.state.postgres import SCHEMA_VERSION, PostgresStore
 from tests.support.api import post_attestation
 from tests.support.cli import run_cli
@@ -26,17 +27,18 @@ TOKENS = {"I4_ATTEST_TOKEN": "attest-secret-0123456789abcdef"}
 ATTEST = {"Authorization": f"Bearer {TOKENS['I4_ATTEST_TOKEN']}"}
 
 
+async def admin(sql: str, *args: object) -> object:
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 def database() -> Iterator[str]:
     """A fresh database `issue4_<random>`, dropped afterwards; yields its DSN."""
     name = f"issue4_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     yield f"postgresql://postgres@127.0.0.1:5432/{name}"
@@ -108,6 +110,34 @@ async def test_two_stores_agree_on_the_latest_attestation(
     with pytest.raises(RuntimeError, match="newer than this exporter"):
         await newer.open()
     await newer.close()
+
+
+async def test_the_store_rides_out_killed_connections_and_refuses_writes_it_cannot_make(
+    database: str, stores: tuple[PostgresStore, PostgresStore]
+) -> None:
+    """A failover or pg_terminate_backend: the pool reconnects. A database that is gone: an
+    attestation is refused as StoreUnavailable (the API's 503, never a 500), probe results
+    still show, and nothing raises out of the store."""
+    first, _ = stores
+    name = database.rsplit("/", 1)[1]
+    killed = await admin(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", name
+    )
+    assert killed >= 2
+    recorded = await first.attest(attestation("on-call", "dave", 5000.0))
+    assert recorded.id is not None
+
+    await admin(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with pytest.raises(StoreUnavailable, match="PostgreSQL"):
+        await first.attest(attestation("on-call", "erin", 6000.0))
+    with pytest.raises(StoreUnavailable):
+        await first.attestations(None, None, limit=10)
+    key = ItemKey("app", "health")
+    await first.record(key, Result(True, Reason.OK, 7000.0, 0.01))
+    assert first.states()[key].last_success == 7000.0
+    assert not await first.ping()
+    latest = next(s for k, s in first.states().items() if k.item == "on-call").attestation
+    assert latest == recorded
 
 
 def config(tmp_path: Path, database: str) -> Path:
