@@ -1,4 +1,5 @@
-"""HTTP routes: /metrics, /health*, /status and the landing page; no domain logic here."""
+"""HTTP routes: /metrics, /health*, /status (JSON, or HTML for browsers) and the landing page;
+no domain logic here."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from exporter import __version__
+from exporter.config import Role
 from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
 from exporter.metrics import make_registry
+from exporter.pages import status_page, wants_html
 from exporter.status import status_document
 
 LANDING = """<!doctype html>
@@ -28,6 +31,15 @@ LANDING = """<!doctype html>
 <ul><li><a href="metrics">metrics</a></li><li><a href="status">status</a></li>
 <li><a href="health">health</a></li></ul></body></html>
 """
+
+
+def _attest_enabled(daemon: Daemon) -> bool:
+    """The page offers attesting when some token may attest (the API checks the token)."""
+    return any(
+        role in (Role.ATTEST, Role.ADMIN)
+        for token in daemon.config.exporter.api_tokens
+        for role in token.roles
+    )
 
 
 def create_app(daemon: Daemon) -> Starlette:
@@ -62,9 +74,13 @@ def create_app(daemon: Daemon) -> Starlette:
             }
         )
 
-    async def status(request: Request) -> JSONResponse:
+    async def status(request: Request) -> Response:
         now = daemon.clock.now()
-        return JSONResponse(status_document(evaluate(daemon.config, daemon.states(), now), now))
+        views = evaluate(daemon.config, daemon.states(), now)
+        asked = request.query_params.get("format")
+        if asked == "html" or (asked is None and wants_html(request.headers.get("accept", ""))):
+            return HTMLResponse(status_page(views, now, attest=_attest_enabled(daemon)))
+        return JSONResponse(status_document(views, now))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

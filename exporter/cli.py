@@ -1,21 +1,23 @@
-"""The `readiness-exporter` command: serve, check, validate."""
+"""The `readiness-exporter` command: serve, check, validate, import, report."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import uvicorn
 
 from exporter import __version__, logs, render
-from exporter.config import Config
+from exporter.config import NAME_PATTERN, Config
 from exporter.evaluate import ChecklistView, evaluate
-from exporter.loader import ConfigError, LoadedConfig, load_config
+from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
 
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG = 0, 1, 2
 
@@ -80,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     validate = verbs.add_parser("validate", help="check a config file and report every error")
     validate.add_argument("--config", required=True, help="config YAML file")
     validate.set_defaults(run=cmd_validate)
+
+    importer = verbs.add_parser(
+        "import", help="turn a Markdown checklist (- [ ] items under headings) into config YAML"
+    )
+    importer.add_argument("checklist", metavar="CHECKLIST.md", help="the Markdown document")
+    importer.add_argument("--name", help="the checklist's name (default: from the file name)")
+    importer.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    importer.set_defaults(run=cmd_import)
+
+    report = verbs.add_parser(
+        "report", help="the live checklist from the stored state, in the document's shape"
+    )
+    report.add_argument("--config", required=True, help="config YAML file")
+    report.add_argument("--format", choices=["markdown", "html"], default="markdown")
+    report.add_argument("--checklist", action="append", help="only this checklist (repeatable)")
+    report.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    report.set_defaults(run=cmd_report)
     return parser
 
 
@@ -156,11 +175,96 @@ def cmd_check(args: argparse.Namespace) -> int:
     output = {
         "table": lambda: render.table(views),
         "json": lambda: render.as_json(views, now),
-        "markdown": lambda: render.markdown(views),
+        "markdown": lambda: render.markdown(views, now),
         "junit": lambda: render.junit(views),
     }[args.format]()
     sys.stdout.write(output)
     return EXIT_READY if all(_ready(v, args.fail_under) for v in views) else EXIT_NOT_READY
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from exporter.importer import default_name, import_checklist, render_yaml
+    from exporter.mdchecklist import decode
+
+    source = Path(args.checklist)
+    try:
+        text = decode(source.read_bytes())
+    except OSError as exc:
+        print(f"{source}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    name = args.name or default_name(source.stem)
+    if not re.match(NAME_PATTERN, name) or len(name) > 100:
+        print(
+            f"--name {name!r}: use lowercase letters, digits, '-' and '_' (e.g. stock-collector)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    imported = import_checklist(text, name, source.name)
+    if not imported.items:
+        print(f"{source}: no checklist items found (lines such as '- [ ] ...')", file=sys.stderr)
+        return EXIT_CONFIG
+    output = render_yaml(imported)
+    target = args.output or "<stdout>"
+    try:
+        parse_config(output, target)
+    except ConfigError as exc:
+        # The environment can break it (a placeholder set to a bad value); say where.
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_CONFIG
+    if args.output is None:
+        sys.stdout.write(output)
+        return EXIT_READY
+    Path(args.output).write_text(output, encoding="utf-8")
+    probed = sum(i.suggestion is not None for i in imported.items)
+    print(
+        f"{args.output}: {len(imported.items)} items in {len(imported.sections)} sections "
+        f"({probed} probed, {len(imported.items) - probed} manual)",
+        file=sys.stderr,
+    )
+    return EXIT_READY
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    if loaded is None:
+        return EXIT_CONFIG
+    names = {c.name for c in loaded.config.checklists}
+    unknown = set(args.checklist or ()) - names
+    if unknown:
+        print(
+            f"{args.config}: no checklist named {', '.join(sorted(unknown))} "
+            f"(have: {', '.join(sorted(names))})",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    views, now = asyncio.run(_stored_views(loaded))
+    views = [v for v in views if not args.checklist or v.checklist.name in args.checklist]
+    if args.format == "html":
+        from exporter.pages import report_page
+
+        output = report_page(views, now)
+    else:
+        output = render.markdown(views, now)
+    if args.output is None:
+        sys.stdout.write(output)
+    else:
+        Path(args.output).write_text(output, encoding="utf-8")
+    return EXIT_READY
+
+
+async def _stored_views(loaded: LoadedConfig) -> tuple[list[ChecklistView], float]:
+    """The checklists as the store has them: what the daemon or the last `check` recorded."""
+    from exporter.clock import SystemClock
+    from exporter.state import open_store
+
+    store = open_store(loaded.config.exporter.state)
+    await store.open()
+    try:
+        now = SystemClock().now()
+        return evaluate(loaded.config, store.states(), now), now
+    finally:
+        await store.close()
 
 
 def _ready(view: ChecklistView, fail_under: float) -> bool:
