@@ -15,9 +15,11 @@ from pathlib import Path
 import uvicorn
 
 from exporter import __version__, logs, render
+from exporter.clock import SystemClock
 from exporter.config import NAME_PATTERN, Config
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
+from exporter.results import ItemKey, ItemState
 
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG = 0, 1, 2
 
@@ -238,8 +240,13 @@ def cmd_report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    views, now = asyncio.run(_stored_views(loaded))
-    views = [v for v in views if not args.checklist or v.checklist.name in args.checklist]
+    states = asyncio.run(_stored_states(loaded))
+    now = SystemClock().now()
+    views = [
+        v
+        for v in evaluate(loaded.config, states, now)
+        if not args.checklist or v.checklist.name in args.checklist
+    ]
     if args.format == "html":
         from exporter.pages import report_page
 
@@ -253,16 +260,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_READY
 
 
-async def _stored_views(loaded: LoadedConfig) -> tuple[list[ChecklistView], float]:
-    """The checklists as the store has them: what the daemon or the last `check` recorded."""
-    from exporter.clock import SystemClock
+async def _stored_states(loaded: LoadedConfig) -> dict[ItemKey, ItemState]:
+    """The items' states as the store has them: what the daemon or the last `check` recorded."""
     from exporter.state import open_store
 
     store = open_store(loaded.config.exporter.state)
     await store.open()
     try:
-        now = SystemClock().now()
-        return evaluate(loaded.config, store.states(), now), now
+        return dict(store.states())
     finally:
         await store.close()
 

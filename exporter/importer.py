@@ -167,13 +167,13 @@ def render_yaml(imported: Imported) -> str:
         f"  state: {_scalar(f'sqlite:///./{imported.name}-state.db')}",
         "",
         "checklists:",
-        f"  - name: {imported.name}",
+        f"  - name: {_scalar(imported.name)}",
         f"    title: {_text(imported.title)}",
         "    sections:",
     ]
     for section in imported.sections:
         out += [
-            f"      - name: {section.name}",
+            f"      - name: {_scalar(section.name)}",
             f"        title: {_text(section.title)}",
             "        items:",
         ]
@@ -213,9 +213,9 @@ def _header(imported: Imported) -> list[str]:
 
 
 def _item(item: ImportedItem, pad: str) -> list[str]:
-    out = [f"{pad[:-2]}- id: {item.id}", f"{pad}title: {_text(item.title)}"]
+    out = [f"{pad[:-2]}- id: {_scalar(item.id)}", f"{pad}title: {_text(item.title)}"]
     if item.parent:
-        out.append(f"{pad}parent: {item.parent}")
+        out.append(f"{pad}parent: {_scalar(item.parent)}")
     if item.severity:
         out.append(f"{pad}severity: {item.severity}")
     if item.every:

@@ -14,12 +14,24 @@ from markdown_it import MarkdownIt
 
 from exporter.evaluate import ChecklistView, ItemView, SectionView
 from exporter.reasons import Reason
-from exporter.render import REASON_TEXT, headings, nested, notes, outline, summary, when
+from exporter.render import headings, nested, notes, outline, summary, when
 from exporter.status import item_status
 
 # Titles are Markdown (`**Name**: text`, `code`); raw HTML in them is shown, never run.
 _INLINE = MarkdownIt("commonmark", {"html": False})
 _WAITING = frozenset({Reason.NOT_RUN, Reason.NOT_ATTESTED})
+REASON_HELP = {
+    Reason.OK: "every condition holds",
+    Reason.CONDITION: "the probe ran; a condition does not hold",
+    Reason.TIMEOUT: "the probe ran out of time",
+    Reason.CONNECT: "cannot connect: refused, unreachable or reset",
+    Reason.DNS: "the name does not resolve",
+    Reason.TLS: "TLS handshake or certificate verification failed",
+    Reason.AUTH: "credentials rejected",
+    Reason.ERROR: "the probe itself failed",
+    Reason.NOT_ATTESTED: "waiting for a person to attest it",
+    Reason.NOT_RUN: "defined, not run yet",
+}
 FACT_CHARS = 400
 """Longer fact values (a body, stdout) are cut in the page; /status JSON has them whole."""
 
@@ -57,11 +69,16 @@ def state(view: ItemView) -> str:
 
 
 def ago(seconds: float) -> str:
-    seconds = abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit}"
-    return f"{seconds:.0f} s"
+    """A span for people, to two units, rounded down: `3 d 4 h`, `23 h 59 min`, `12 s`."""
+    left = int(abs(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if left >= size or (unit == "s" and not parts):
+            parts.append(f"{left // size} {unit}")
+            left %= size
+        if len(parts) == 2 or (parts and left == 0):
+            break
+    return " ".join(parts)
 
 
 def status_page(views: list[ChecklistView], now: float, attest: bool = False) -> str:
@@ -95,7 +112,7 @@ def _page(views: list[ChecklistView], now: float, live: bool, attest: bool) -> s
         else "report"
     )
     body = "".join(_checklist(v, now, live, attest) for v in views)
-    script = f"<script>{_SCRIPT}</script>" if attest else ""
+    script = f"<script>{_OPEN_LINKED}{_SCRIPT if attest else ''}</script>" if live else ""
     return (
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -213,7 +230,8 @@ def _item(checklist: ChecklistView, view: ItemView, depth: int, now: float, atte
 
 def _when(view: ItemView, now: float) -> str:
     if view.lapsed and view.due is not None:
-        return f"<span class='when bad'>lapsed {ago(now - view.due)} ago</span>"
+        lapsed_at = view.due + view.item.grace.total_seconds()
+        return f"<span class='when bad'>lapsed {ago(now - lapsed_at)} ago</span>"
     if view.due is not None:
         every = view.item.every.total_seconds() if view.item.every else 0
         soon = " warn" if view.due - now < every / 10 else ""
@@ -230,7 +248,7 @@ def _when(view: ItemView, now: float) -> str:
 def _evidence(view: ItemView, now: float) -> str:
     doc = item_status(view)  # secrets already masked
     rows: list[tuple[str, str]] = [
-        ("state", escape(REASON_TEXT.get(view.reason, view.reason.value))),
+        ("state", f"<b>{view.reason.value}</b> · {REASON_HELP[view.reason]}"),
         ("severity", escape(doc["severity"])),
     ]
     result = view.state.result
@@ -242,13 +260,13 @@ def _evidence(view: ItemView, now: float) -> str:
         rows.append(("due", f"{when(view.due)}" + (" — lapsed" if view.lapsed else "")))
     if doc.get("duration_seconds") is not None and view.item.kind != "manual":
         rows.append(("took", f"{doc['duration_seconds'] * 1000:.0f} ms"))
-    if view.item.kind != "manual":
-        expect = "".join(f"<code>{escape(c)}</code> " for c in doc["expect"])
-        rows.append(("expect", expect))
     out = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
-    if doc["failed"]:
-        out += "<p class='label'>failed</p><ul class='failed'>"
-        out += "".join(f"<li><code>{escape(f)}</code></li>" for f in doc["failed"]) + "</ul>"
+    if view.item.kind != "manual":
+        out += "<ul class='expect'>" + "".join(
+            _condition(text, doc["failed"], judged=view.reason in (Reason.OK, Reason.CONDITION))
+            for text in doc["expect"]
+        )
+        out += "</ul>"
     if doc["message"]:
         out += f"<p class='message'>{escape(doc['message'])}</p>"
     if doc["facts"]:
@@ -262,10 +280,26 @@ def _evidence(view: ItemView, now: float) -> str:
     return out
 
 
+def _condition(text: str, failed: list[str], judged: bool) -> str:
+    """One `expect:` condition: held (✓), failed with the measured value (✕), or not judged
+    because the probe could not measure."""
+    if not judged:
+        return f"<li class='unjudged'><code>{escape(text)}</code></li>"
+    failure = next((f for f in failed if f == text or f.startswith(f"{text} (")), None)
+    if failure is None:
+        return f"<li class='held'><code>{escape(text)}</code></li>"
+    return f"<li class='broken'><code>{escape(failure)}</code></li>"
+
+
 def _fact(value: Any) -> str:
-    text = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
     if isinstance(value, str):
         text = value
+    elif isinstance(value, list):
+        text = ", ".join(map(str, value))
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+    else:
+        text = json.dumps(value)
     return text if len(text) <= FACT_CHARS else text[:FACT_CHARS] + f"… ({len(text)} chars)"
 
 
@@ -285,6 +319,15 @@ _ATTEST_SETUP = (
     "<small>Kept in this tab only; manual items then show an Attest button.</small>"
     "</form></details>"
 )
+
+# /status#checklist--item (a link from an alert or a chat) opens that item's evidence.
+_OPEN_LINKED = """
+const linked = location.hash && document.getElementById(decodeURIComponent(location.hash.slice(1)));
+if (linked && linked.matches('li.item')) {
+  linked.querySelector('details').open = true;
+  linked.closest('details.section').open = true;
+}
+"""
 
 # Posts to the attestation API (DESIGN.md: POST /api/v1/attestations, bearer token with the
 # attest role); the token lives in sessionStorage, so it goes when the tab closes.
@@ -427,8 +470,12 @@ border:1px solid var(--line);border-radius:4px;padding:.05rem .3rem}
 .evidence dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .9rem;
 margin:.2rem 0 .6rem}
 .evidence dt{color:var(--muted)}.evidence dd{margin:0;overflow-wrap:anywhere}
-.label{margin:.4rem 0 .2rem;color:var(--muted)}
-.failed{margin:0 0 .6rem;padding-left:1.2rem;color:var(--bad)}
+.expect{list-style:none;margin:0 0 .6rem;padding:0;display:grid;gap:.2rem}
+.expect li::before{display:inline-block;width:1.2rem;font-weight:800}
+.expect .held::before{content:"✓";color:var(--ok)}
+.expect .broken::before{content:"✕";color:var(--bad)}
+.expect .unjudged::before{content:"·";color:var(--muted)}
+.expect .broken code{color:var(--bad)}
 .message{margin:.3rem 0 .6rem;padding:.4rem .6rem;border-left:3px solid var(--c);
 background:var(--cbg);overflow-wrap:anywhere}
 .facts{width:100%;border-collapse:collapse;font:.78rem ui-monospace,SFMono-Regular,Menlo,monospace;
