@@ -157,10 +157,11 @@ def _with_listen(loaded: LoadedConfig, listen: str) -> LoadedConfig:
     return LoadedConfig(config, loaded.path, loaded.secrets)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _load_checklists(args: argparse.Namespace) -> LoadedConfig | None:
+    """The config of --config, when every --checklist names one of its checklists."""
     loaded = _load(args.config)
     if loaded is None:
-        return EXIT_CONFIG
+        return None
     names = {c.name for c in loaded.config.checklists}
     unknown = set(args.checklist or ()) - names
     if unknown:
@@ -169,6 +170,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"(have: {', '.join(sorted(names))})",
             file=sys.stderr,
         )
+        return None
+    return loaded
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    loaded = _load_checklists(args)
+    if loaded is None:
         return EXIT_CONFIG
     logs.configure("console", "error")
     views, now = asyncio.run(
@@ -228,17 +236,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    loaded = _load(args.config)
+    loaded = _load_checklists(args)
     if loaded is None:
-        return EXIT_CONFIG
-    names = {c.name for c in loaded.config.checklists}
-    unknown = set(args.checklist or ()) - names
-    if unknown:
-        print(
-            f"{args.config}: no checklist named {', '.join(sorted(unknown))} "
-            f"(have: {', '.join(sorted(names))})",
-            file=sys.stderr,
-        )
         return EXIT_CONFIG
     states = asyncio.run(_stored_states(loaded))
     now = SystemClock().now()

@@ -191,52 +191,28 @@ def _tls(text: Text) -> Suggestion | None:
 
 
 # --- data services ------------------------------------------------------------------------------
-def _postgres(text: Text) -> Suggestion | None:
-    match = text.has(r"\bpostgres(?:ql)?\s*(\d+(?:\.\d+)?)\s*\+")
-    running = text.has(r"\bpostgres(ql)?\b.*\b(running|accessible|reachable|up)\b")
-    if not (match or running):
-        return None
-    if _available("postgres"):
-        expect = (f"version >= {match.group(1)}",) if match else ("connected == true",)
-        return Suggestion(
-            "postgres",
-            {"dsn": env("DATABASE_URL")},
-            expect,
-            "the service's PostgreSQL: set DATABASE_URL",
-            ("DATABASE_URL",),
-        )
-    note = "PostgreSQL answers on its port: set PG_HOST and PG_PORT"
-    if match:
-        note += f"; the version ({match.group(1)}+) needs the postgres probe"
-    return Suggestion(
-        "tcp", {"host": env("PG_HOST"), "port": env("PG_PORT")}, (), note, ("PG_HOST", "PG_PORT")
-    )
+# kind, its words, its name, the spec key of its address, placeholders (address, host, port)
+_SERVICES = (
+    ("postgres", r"postgres(?:ql)?", "PostgreSQL", "dsn", ("DATABASE_URL", "PG_HOST", "PG_PORT")),
+    ("redis", r"redis", "Redis", "url", ("REDIS_URL", "REDIS_HOST", "REDIS_PORT")),
+)
 
 
-def _redis(text: Text) -> Suggestion | None:
-    match = text.has(r"\bredis\s*(\d+(?:\.\d+)?)\s*\+")
-    running = text.has(r"\bredis\b.*\b(running|accessible|reachable)\b")
-    if not (match or running):
-        return None
-    if _available("redis"):
-        expect = (f"version >= {match.group(1)}",) if match else ("connected == true",)
-        return Suggestion(
-            "redis",
-            {"url": env("REDIS_URL")},
-            expect,
-            "the service's Redis: set REDIS_URL",
-            ("REDIS_URL",),
-        )
-    note = "Redis answers on its port: set REDIS_HOST and REDIS_PORT"
-    if match:
-        note += f"; the version ({match.group(1)}+) needs the redis probe"
-    return Suggestion(
-        "tcp",
-        {"host": env("REDIS_HOST"), "port": env("REDIS_PORT")},
-        (),
-        note,
-        ("REDIS_HOST", "REDIS_PORT"),
-    )
+def _data_service(text: Text) -> Suggestion | None:
+    """`PostgreSQL 15+ installed`, `Redis running`: its version, or that it answers."""
+    for kind, words, name, key, (address, host, port) in _SERVICES:
+        version = text.has(rf"\b{words}\s*(\d+(?:\.\d+)?)\s*\+")
+        if not (version or text.has(rf"\b{words}\b.*\b(running|accessible|reachable)\b")):
+            continue
+        if _available(kind):
+            expect = f"version >= {version.group(1)}" if version else "connected == true"
+            note = f"the service's {name}: set {address}"
+            return Suggestion(kind, {key: env(address)}, (expect,), note, (address,))
+        note = f"{name} answers on its port: set {host} and {port}"
+        if version:
+            note += f"; the version ({version.group(1)}+) needs the {kind} probe"
+        return Suggestion("tcp", {"host": env(host), "port": env(port)}, (), note, (host, port))
+    return None
 
 
 def _schema(text: Text) -> Suggestion | None:
@@ -370,69 +346,99 @@ def _config_file(text: Text) -> Suggestion | None:
     return Suggestion("file", {"path": paths[0]}, tuple(expect), note, var)
 
 
-def _logrotate(text: Text) -> Suggestion | None:
-    if not text.has(r"\blog ?rotat\w*|\blogrotate\b"):
-        return None
+# --- the service and its monitoring stack: words -> one probe ---------------------------------
+def _service(kind: str, spec: dict[str, Any], expect: tuple[str, ...], note: str) -> Suggestion:
+    var = "PROCESS_NAME" if kind == "process" else "SERVICE_NAME"
+    return Suggestion(kind, spec, expect, f"{note}: set {var}", (var,))
+
+
+def _get(var: str, path: str, expect: tuple[str, ...], note: str) -> Suggestion:
+    return Suggestion("http", {"url": env(var) + path}, expect, f"{note}: set {var}", (var,))
+
+
+def _query(query: str, condition: str, note: str) -> Suggestion:
+    """A PromQL item: the query's `value` against the condition."""
     return Suggestion(
-        "file",
-        {"path": "/etc/logrotate.d/" + env("SERVICE_NAME")},
-        ("exists == true",),
-        "logrotate's file for the service: set SERVICE_NAME",
-        ("SERVICE_NAME",),
+        "prometheus",
+        {"url": env("PROMETHEUS_URL"), "query": query},
+        (condition,),
+        f"{note}: set PROMETHEUS_URL and PROMETHEUS_JOB",
+        ("PROMETHEUS_URL", "PROMETHEUS_JOB"),
     )
 
 
-# --- the service itself ---------------------------------------------------------------------
-def _non_root(text: Text) -> Suggestion | None:
-    if not text.has(r"\bnon-?root\b|\bnot (as )?root\b"):
-        return None
-    return Suggestion(
-        "process",
-        {"name": env("PROCESS_NAME")},
-        ("running == true", "user != 'root'"),
-        "the service's process runs, and not as root: set PROCESS_NAME",
-        ("PROCESS_NAME",),
-    )
-
-
-def _restart_policy(text: Text) -> Suggestion | None:
-    if not text.has(r"\brestart (policy|on failure)|\brestarts? (automatically )?on failure"):
-        return None
-    return Suggestion(
-        "command",
-        {"argv": ["systemctl", "show", "--property=Restart", "--value", env("SERVICE_NAME")]},
-        ("exit_code == 0", "stdout matches '^(always|on-failure|on-abnormal|on-abort)'"),
-        "systemd restarts the unit when it fails: set SERVICE_NAME (or use a container "
-        "restart policy and make this manual)",
-        ("SERVICE_NAME",),
-    )
-
-
-def _on_boot(text: Text) -> Suggestion | None:
-    if not text.has(r"\b(starts?|enabled|runs?)\b.*\bon boot\b|\bat boot\b"):
-        return None
-    return Suggestion(
-        "command",
-        {"argv": ["systemctl", "is-enabled", "--quiet", env("SERVICE_NAME")]},
-        ("exit_code == 0",),
-        "the systemd unit is enabled: set SERVICE_NAME",
-        ("SERVICE_NAME",),
-    )
-
-
-def _running(text: Text) -> Suggestion | None:
-    if not text.has(
+_FIXED: tuple[tuple[str, Suggestion], ...] = (
+    (
+        r"\blog ?rotat\w*|\blogrotate\b",
+        _service(
+            "file",
+            {"path": "/etc/logrotate.d/" + env("SERVICE_NAME")},
+            ("exists == true",),
+            "logrotate's file for the service",
+        ),
+    ),
+    (
+        r"\bnon-?root\b|\bnot (as )?root\b",
+        _service(
+            "process",
+            {"name": env("PROCESS_NAME")},
+            ("running == true", "user != 'root'"),
+            "the service's process runs, and not as root",
+        ),
+    ),
+    (
+        r"\brestart (policy|on failure)|\brestarts? (automatically )?on failure",
+        _service(
+            "command",
+            {"argv": ["systemctl", "show", "--property=Restart", "--value", env("SERVICE_NAME")]},
+            ("exit_code == 0", "stdout matches '^(always|on-failure|on-abnormal|on-abort)'"),
+            "systemd restarts the unit when it fails (for a container restart policy, make "
+            "this manual)",
+        ),
+    ),
+    (
+        r"\b(starts?|enabled|runs?)\b.*\bon boot\b|\bat boot\b",
+        _service(
+            "command",
+            {"argv": ["systemctl", "is-enabled", "--quiet", env("SERVICE_NAME")]},
+            ("exit_code == 0",),
+            "the systemd unit is enabled",
+        ),
+    ),
+    (
         r"\b(service|application|app)s? (is |are )?(started|running|starts successfully)\b"
-        r"|\bcheck service status\b"
-    ):
-        return None
-    return Suggestion(
-        "process",
-        {"name": env("PROCESS_NAME")},
-        ("running == true",),
-        "the service's process: set PROCESS_NAME",
-        ("PROCESS_NAME",),
-    )
+        r"|\bcheck service status\b",
+        _service(
+            "process", {"name": env("PROCESS_NAME")}, ("running == true",), "the service's process"
+        ),
+    ),
+    (
+        r"\balert(ing)? rules\b",
+        _get(
+            "PROMETHEUS_URL",
+            "/api/v1/rules?type=alert",
+            ("status == 200", "json.data.groups.0.name exists"),
+            "Prometheus has at least one group of alert rules loaded",
+        ),
+    ),
+    (
+        r"\balertmanager\b",
+        _get("ALERTMANAGER_URL", "/-/ready", ("status == 200",), "Alertmanager is up"),
+    ),
+    (
+        r"\bgrafana\b.*\b(installed|running|dashboards?|configured)\b",
+        _get(
+            "GRAFANA_URL",
+            "/api/health",
+            ("status == 200", "json.database == 'ok'"),
+            "Grafana is up with its database",
+        ),
+    ),
+)
+
+
+def _fixed(text: Text) -> Suggestion | None:
+    return next((found for words, found in _FIXED if text.has(words)), None)
 
 
 def _installed(text: Text) -> Suggestion | None:
@@ -451,61 +457,17 @@ def _installed(text: Text) -> Suggestion | None:
     return Suggestion("command", {"argv": argv}, ("exit_code == 0",), note)
 
 
-# --- monitoring stack -------------------------------------------------------------------------
 def _prometheus(text: Text) -> Suggestion | None:
     if not text.has(r"\bprometheus\b.*\b(scrap\w*|installed|running)\b|\bmetrics being collected"):
         return None
     if _available("prometheus"):
-        return Suggestion(
-            "prometheus",
-            {"url": env("PROMETHEUS_URL"), "query": f'up{{job="{env("PROMETHEUS_JOB")}"}}'},
-            ("value == 1",),
-            "Prometheus scrapes the service: set PROMETHEUS_URL and PROMETHEUS_JOB",
-            ("PROMETHEUS_URL", "PROMETHEUS_JOB"),
-        )
-    return Suggestion(
-        "http",
-        {"url": env("PROMETHEUS_URL") + "/-/ready"},
+        job = env("PROMETHEUS_JOB")
+        return _query(f'up{{job="{job}"}}', "value == 1", "Prometheus scrapes the service")
+    return _get(
+        "PROMETHEUS_URL",
+        "/-/ready",
         ("status == 200",),
-        "Prometheus is up (whether it scrapes the service needs the prometheus probe): "
-        "set PROMETHEUS_URL",
-        ("PROMETHEUS_URL",),
-    )
-
-
-def _alert_rules(text: Text) -> Suggestion | None:
-    if not text.has(r"\balert(ing)? rules\b"):
-        return None
-    return Suggestion(
-        "http",
-        {"url": env("PROMETHEUS_URL") + "/api/v1/rules?type=alert"},
-        ("status == 200", "json.data.groups.0.name exists"),
-        "Prometheus has at least one group of alert rules loaded: set PROMETHEUS_URL",
-        ("PROMETHEUS_URL",),
-    )
-
-
-def _alertmanager(text: Text) -> Suggestion | None:
-    if not text.has(r"\balertmanager\b"):
-        return None
-    return Suggestion(
-        "http",
-        {"url": env("ALERTMANAGER_URL") + "/-/ready"},
-        ("status == 200",),
-        "Alertmanager is up: set ALERTMANAGER_URL",
-        ("ALERTMANAGER_URL",),
-    )
-
-
-def _grafana(text: Text) -> Suggestion | None:
-    if not text.has(r"\bgrafana\b.*\b(installed|running|dashboards?|configured)\b"):
-        return None
-    return Suggestion(
-        "http",
-        {"url": env("GRAFANA_URL") + "/api/health"},
-        ("status == 200", "json.database == 'ok'"),
-        "Grafana is up with its database: set GRAFANA_URL",
-        ("GRAFANA_URL",),
+        "Prometheus is up (whether it scrapes the service needs the prometheus probe)",
     )
 
 
@@ -525,13 +487,8 @@ def _latency(text: Text) -> Suggestion | None:
             f"histogram_quantile({q}, sum by (le) (rate("
             f'http_request_duration_seconds_bucket{{job="{job}"}}[5m])))'
         )
-        return Suggestion(
-            "prometheus",
-            {"url": env("PROMETHEUS_URL"), "query": query},
-            (f"value < {limit}",),
-            "placeholder query: use your service's latency histogram; set PROMETHEUS_URL "
-            "and PROMETHEUS_JOB",
-            ("PROMETHEUS_URL", "PROMETHEUS_JOB"),
+        return _query(
+            query, f"value < {limit}", "placeholder query: use your service's latency histogram"
         )
     return Suggestion(
         "http",
@@ -553,13 +510,8 @@ def _error_rate(text: Text) -> Suggestion | None:
         f'sum(rate(http_requests_total{{job="{job}"}}[5m]))'
     )
     ratio = float(match.group(1)) / 100
-    return Suggestion(
-        "prometheus",
-        {"url": env("PROMETHEUS_URL"), "query": query},
-        (f"value < {ratio:g}",),
-        "placeholder query: use your service's request counter; set PROMETHEUS_URL and "
-        "PROMETHEUS_JOB",
-        ("PROMETHEUS_URL", "PROMETHEUS_JOB"),
+    return _query(
+        query, f"value < {ratio:g}", "placeholder query: use your service's request counter"
     )
 
 
@@ -570,13 +522,11 @@ def _throughput(text: Text) -> Suggestion | None:
     per_minute = match.group(3).startswith("min")
     job = env("PROMETHEUS_JOB")
     query = f'sum(rate(http_requests_total{{job="{job}"}}[5m])){" * 60" if per_minute else ""}'
-    return Suggestion(
-        "prometheus",
-        {"url": env("PROMETHEUS_URL"), "query": query},
-        (f"value >= {match.group(1).replace(',', '')}",),
+    return _query(
+        query,
+        f"value >= {match.group(1).replace(',', '')}",
         "placeholder query: this is the live rate; capacity is shown by a load test, so make "
-        "the item manual if traffic is lower; set PROMETHEUS_URL and PROMETHEUS_JOB",
-        ("PROMETHEUS_URL", "PROMETHEUS_JOB"),
+        "the item manual if traffic is lower",
     )
 
 
@@ -588,25 +538,17 @@ _STRONG: tuple[Recogniser, ...] = (_endpoint,)
 _RECOGNISERS: tuple[Recogniser, ...] = (
     _health,
     _database_tls,
-    _postgres,
-    _redis,
+    _data_service,
     _schema,
     _tls,
     _host,
     _permissions,
     _backup,
     _disk,
-    _logrotate,
+    _fixed,
     _config_file,
-    _non_root,
-    _restart_policy,
-    _on_boot,
     _installed,
-    _running,
-    _alert_rules,
-    _alertmanager,
     _prometheus,
-    _grafana,
     _latency,
     _error_rate,
     _throughput,
