@@ -237,6 +237,19 @@ def _schema(text: Text) -> Suggestion | None:
     )
 
 
+def _query_timeout(text: Text) -> Suggestion | None:
+    if not text.has(r"\b(query|statement) timeouts?\b") or not _available("postgres"):
+        return None
+    return Suggestion(
+        "postgres",
+        {"dsn": env("DATABASE_URL"), "settings": ["statement_timeout"]},
+        ("setting.statement_timeout > 0ms",),
+        "PostgreSQL cancels runaway queries (0 turns the timeout off): set DATABASE_URL with "
+        "the service's user, whose setting counts",
+        ("DATABASE_URL",),
+    )
+
+
 # --- host, disk, files, backups ------------------------------------------------------------
 def _host(text: Text) -> Suggestion | None:
     memory = text.has(_SIZE + r"\+?\s*(of\s+)?(ram|memory)\b")
@@ -540,6 +553,7 @@ _RECOGNISERS: tuple[Recogniser, ...] = (
     _database_tls,
     _data_service,
     _schema,
+    _query_timeout,
     _tls,
     _host,
     _permissions,

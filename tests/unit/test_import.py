@@ -144,8 +144,13 @@ def test_recognisers_suggest_probes_in_the_stock_collector_checklist() -> None:
         assert (kind, expect) == ("postgres", ["version >= 15"])
     else:
         assert kind == "tcp"
-    tables = kind_and_expect(loaded, "All required tables created")[0]
-    assert tables == ("postgres" if "postgres" in PROBES else "manual")
+    tables = kind_and_expect(loaded, "All required tables created")[:2]
+    timeouts = kind_and_expect(loaded, "Query timeouts configured")[:2]
+    if "postgres" in PROBES:
+        assert tables == ("postgres", ["missing_tables == 0"])
+        assert timeouts == ("postgres", ["setting.statement_timeout > 0ms"])
+    else:
+        assert tables[0] == timeouts[0] == "manual"
     # work people do stays manual, whatever else its words say
     for title in ("Firewall rules configured", "Restore procedure tested", "Runbook created"):
         assert kind_and_expect(loaded, title)[0] == "manual", title
