@@ -1,5 +1,5 @@
-"""HTTP routes: /metrics, /health*, /status (JSON, or HTML for browsers) and the landing page;
-no domain logic here."""
+"""HTTP routes: /metrics, /health*, /status (JSON, or HTML for browsers), the landing page and
+the API; no domain logic here."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from exporter import __version__
+from exporter.api import protected
+from exporter.api import routes as api_routes
 from exporter.config import Role
 from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
@@ -50,6 +52,7 @@ def create_app(daemon: Daemon) -> Starlette:
 
     async def metrics(request: Request) -> Response:
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        await daemon.refresh()
         return Response(encoder(registry), media_type=content_type)
 
     async def live(request: Request) -> JSONResponse:
@@ -61,6 +64,7 @@ def create_app(daemon: Daemon) -> Starlette:
         return JSONResponse({"status": "not ready"}, status_code=503)
 
     async def health(request: Request) -> JSONResponse:
+        await daemon.refresh()
         views = evaluate(daemon.config, daemon.states(), daemon.clock.now())
         items = [i for v in views for i in v.items]
         return JSONResponse(
@@ -75,6 +79,7 @@ def create_app(daemon: Daemon) -> Starlette:
         )
 
     async def status(request: Request) -> Response:
+        await daemon.refresh()
         now = daemon.clock.now()
         views = evaluate(daemon.config, daemon.states(), now)
         asked = request.query_params.get("format")
@@ -109,7 +114,11 @@ def create_app(daemon: Daemon) -> Starlette:
             Route("/health/live", live),
             Route("/health/ready", ready),
             Route("/health", health),
-            Route("/status", status),
+            Route("/status", protected(daemon, Role.READ, status)),
+            *(
+                Route(path, fn, methods=methods)
+                for path, (fn, methods) in api_routes(daemon).items()
+            ),
         ],
         lifespan=lifespan,
     )

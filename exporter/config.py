@@ -40,6 +40,9 @@ def _positive(value: timedelta) -> timedelta:
 
 PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 
+GO_LIVE_ITEM = "go-live"
+"""Reserved item id: attesting it declares the checklist live at runtime."""
+
 
 def _to_condition(value: Any) -> Condition:
     if isinstance(value, Condition):
@@ -123,6 +126,16 @@ class ItemBase(Strict):
     runbook_url: str | None = None
     parent: Name | None = None
     """The item this one is nested under in the checklist document (reports indent it)."""
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == GO_LIVE_ITEM:
+            raise ValueError(
+                f"item id '{GO_LIVE_ITEM}' is reserved (attesting it declares the checklist live):"
+                " rename the item, or use the checklist's go_live:"
+            )
+        return value
 
     @field_validator("schedule")
     @classmethod
