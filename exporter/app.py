@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from exporter import __version__
-from exporter.api import protected
+from exporter.api import Endpoint, protected
 from exporter.api import routes as api_routes
 from exporter.config import Role
 from exporter.daemon import Daemon
@@ -42,6 +42,23 @@ def _attest_enabled(daemon: Daemon) -> bool:
         for token in daemon.config.exporter.api_tokens
         for role in token.roles
     )
+
+
+BROWSER_LOGIN = 'Basic realm="readiness-exporter", charset="UTF-8"'
+
+
+def _browser_login(endpoint: Endpoint) -> Endpoint:
+    """A browser refused /status is asked to log in: the token is the password, any user name."""
+
+    async def endpoint_or_login(request: Request) -> Response:
+        response = await endpoint(request)
+        if response.status_code == 401 and wants_html(request.headers.get("accept", "")):
+            response.headers["WWW-Authenticate"] = (
+                'Basic realm="readiness-exporter", charset="UTF-8"'
+            )
+        return response
+
+    return endpoint_or_login
 
 
 def create_app(daemon: Daemon) -> Starlette:
@@ -84,7 +101,10 @@ def create_app(daemon: Daemon) -> Starlette:
         views = evaluate(daemon.config, daemon.states(), now)
         asked = request.query_params.get("format")
         if asked == "html" or (asked is None and wants_html(request.headers.get("accept", ""))):
-            return HTMLResponse(status_page(views, now, attest=_attest_enabled(daemon)))
+            principal = getattr(request.state, "principal", None)
+            attester = principal is not None and bool(principal.roles & {Role.ATTEST, Role.ADMIN})
+            page = status_page(views, now, attest=_attest_enabled(daemon), attester=attester)
+            return HTMLResponse(page)
         return JSONResponse(status_document(views, now))
 
     @contextlib.asynccontextmanager
@@ -114,7 +134,7 @@ def create_app(daemon: Daemon) -> Starlette:
             Route("/health/live", live),
             Route("/health/ready", ready),
             Route("/health", health),
-            Route("/status", protected(daemon, Role.READ, status)),
+            Route("/status", _browser_login(protected(daemon, Role.READ, status))),
             *(
                 Route(path, fn, methods=methods)
                 for path, (fn, methods) in api_routes(daemon).items()

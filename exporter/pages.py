@@ -81,9 +81,13 @@ def ago(seconds: float) -> str:
     return " ".join(parts)
 
 
-def status_page(views: list[ChecklistView], now: float, attest: bool = False) -> str:
-    """The live page; `attest` adds the token box and an Attest form to manual items."""
-    return _page(views, now, live=True, attest=attest)
+def status_page(
+    views: list[ChecklistView], now: float, attest: bool = False, attester: bool = False
+) -> str:
+    """The live page. `attest` (some token may attest) adds an Attest form to manual items,
+    shown once the viewer pastes a token, or at once when the `attester` viewer logged in with
+    one (the browser then sends its credentials with the form)."""
+    return _page(views, now, live=True, attest=attest, attester=attester)
 
 
 def report_page(views: list[ChecklistView], now: float) -> str:
@@ -91,7 +95,9 @@ def report_page(views: list[ChecklistView], now: float) -> str:
     return _page(views, now, live=False, attest=False)
 
 
-def _page(views: list[ChecklistView], now: float, live: bool, attest: bool) -> str:
+def _page(
+    views: list[ChecklistView], now: float, live: bool, attest: bool, attester: bool = False
+) -> str:
     ready = all(v.ready for v in views)
     names = ", ".join(headings(v.checklist.display_title)[-1] for v in views)
     title = f"{'Ready' if ready else 'Not ready'}: {names}"
@@ -121,7 +127,8 @@ def _page(views: list[ChecklistView], now: float, live: bool, attest: bool) -> s
         f"<link rel='icon' href=\"data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg' "
         f"viewBox='0 0 16 16'><circle cx='8' cy='8' r='7' fill='{colour}'/></svg>\">"
         f"<style>{_CSS}</style></head>"
-        f"<body><input type='checkbox' id='problems' class='sr-only'>"
+        f"<body data-attester='{int(attester)}'>"
+        "<input type='checkbox' id='problems' class='sr-only'>"
         "<header class='top'><span class='brand'>readiness</span>"
         f"<span class='asof'>as of <time>{when(now)}</time> · {links}</span>"
         "<label for='problems' class='chip'>problems only</label>"
@@ -150,8 +157,8 @@ def _checklist(view: ChecklistView, now: float, live: bool, attest: bool) -> str
         f"<span class='badge {'ok' if view.ready else 'bad'}'>"
         f"{'READY' if view.ready else 'NOT READY'}</span>"
     ]
-    if checklist.go_live is not None:
-        go_live = checklist.go_live.timestamp()
+    if view.go_live is not None:
+        go_live = view.go_live
         text = f"live since {when(go_live)}" if view.live else f"go-live {when(go_live)}"
         badges.append(f"<span class='badge {'live' if view.live else 'neutral'}'>{text}</span>")
     else:
@@ -238,10 +245,15 @@ def _when(view: ItemView, now: float) -> str:
         return (
             f"<span class='when{soon}' title='{when(view.due)}'>due in {ago(view.due - now)}</span>"
         )
+    attestation = view.state.attestation
+    if view.item.kind == "manual" and attestation is not None:
+        return (
+            f"<span class='when' title='{when(attestation.at)}'>attested by "
+            f"{escape(attestation.by)} {ago(now - attestation.at)} ago</span>"
+        )
     success = view.state.last_success
-    if success:
-        verb = "attested" if view.item.kind == "manual" else "passed"
-        return f"<span class='when' title='{when(success)}'>{verb} {ago(now - success)} ago</span>"
+    if success and view.item.kind != "manual":
+        return f"<span class='when' title='{when(success)}'>passed {ago(now - success)} ago</span>"
     return ""
 
 
@@ -253,9 +265,15 @@ def _evidence(view: ItemView, now: float) -> str:
     ]
     result = view.state.result
     last_run = result.started_at if result and view.item.kind != "manual" else None
-    for label, ts in (("last run", last_run), ("last success", view.state.last_success)):
+    success = view.state.last_success if view.item.kind != "manual" else None
+    for label, ts in (("last run", last_run), ("last success", success)):
         if ts:
             rows.append((label, f"{when(ts)} ({ago(now - ts)} ago)"))
+    if (attestation := view.state.attestation) is not None:
+        by = f"{escape(attestation.by)}, {when(attestation.at)} ({ago(now - attestation.at)} ago)"
+        rows.append(("attested", by))
+        if attestation.note:
+            rows.append(("note", escape(attestation.note)))
     if view.due is not None:
         rows.append(("due", f"{when(view.due)}" + (" — lapsed" if view.lapsed else "")))
     if doc.get("duration_seconds") is not None and view.item.kind != "manual":
@@ -334,7 +352,8 @@ if (linked && linked.matches('li.item')) {
 _SCRIPT = """
 (() => {
   const b = document.body, s = sessionStorage;
-  const on = () => b.classList.toggle('has-token', !!s.getItem('rt-token'));
+  const on = () => b.classList.toggle(
+    'has-token', !!s.getItem('rt-token') || b.dataset.attester === '1');
   document.getElementById('by').value = localStorage.getItem('rt-by') || '';
   document.getElementById('token-form').addEventListener('submit', e => {
     e.preventDefault();
@@ -353,8 +372,9 @@ _SCRIPT = """
     try {
       const r = await fetch('api/v1/attestations', {
         method: 'POST',
-        headers: {'Content-Type': 'application/json',
-                  'Authorization': 'Bearer ' + s.getItem('rt-token')},
+        headers: Object.assign({'Content-Type': 'application/json'}, s.getItem('rt-token')
+          ? {'Authorization': 'Bearer ' + s.getItem('rt-token')} : {}),
+        credentials: 'same-origin',
         body: JSON.stringify({checklist: f.dataset.checklist, item: f.dataset.item,
                               by: localStorage.getItem('rt-by') || 'status page',
                               note: f.note.value})});

@@ -136,7 +136,10 @@ def notes(view: ItemView) -> list[str]:
         out.append(REDACTOR.text(f"{text}: {'; '.join(explained)}" if explained else text))
     if view.lapsed:
         out.append("**lapsed**")
-    if view.state.last_success:
+    attestation = view.state.attestation
+    if view.item.kind == "manual" and attestation is not None:
+        out.append(f"attested by {attestation.by} {when(attestation.at)}")
+    elif view.state.last_success:
         out.append(f"last success {when(view.state.last_success)}")
     if view.due is not None and not view.lapsed:
         out.append(f"due {when(view.due)}")

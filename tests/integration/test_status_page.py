@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.exporter import Exporter, wait_for
@@ -20,6 +21,8 @@ from tests.support.servers import HttpTarget
 
 REPO = Path(__file__).parents[2]
 ARTIFACTS = REPO / "test-artifacts"
+TOKEN = "s3cret-token-for-tests"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
 IMPORTED = """\
 # Launch Checklist
 ## Payments API
@@ -106,7 +109,7 @@ def daemon(tmp_path: Path) -> Iterator[Exporter]:
             "BASE_URL": target.url,
             "LOG_DIR": str(tmp_path),
             "READINESS_STATE": f"sqlite:///{tmp_path}/state.db",
-            "T_ONCALL": "s3cret-token-for-tests",
+            "T_ONCALL": TOKEN,
         },
     )
     exporter.start()
@@ -119,24 +122,53 @@ def daemon(tmp_path: Path) -> Iterator[Exporter]:
 
 
 def _ran(exporter: Exporter) -> bool:
-    doc = exporter.get("/status").json()
+    doc = exporter.get("/status", headers=BEARER).json()
     items = [i for s in doc["checklists"][0]["sections"] for i in s["items"]]
     return all(i["reason"] != "not_run" for i in items if i["kind"] != "manual")
 
 
 def test_status_is_json_for_api_clients_and_html_for_browsers(daemon: Exporter) -> None:
-    assert daemon.get("/status").headers["content-type"] == "application/json"
-    page = daemon.get("/status", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert daemon.get("/status", headers=BEARER).headers["content-type"] == "application/json"
+    html = {"Accept": "text/html,*/*;q=0.8"}
+    # with tokens configured /status needs one: a browser is asked to log in, an API client not
+    refused = daemon.get("/status", headers=html)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Basic realm=")
+    assert "basic" not in daemon.get("/status").headers["www-authenticate"].lower()
+    page = daemon.get("/status", headers=html, auth=("anyone", TOKEN))
     assert page.headers["content-type"].startswith("text/html")
     assert "Payments API" in page.text and "src=" not in page.text  # nothing loaded from elsewhere
-    assert daemon.get("/status?format=html").headers["content-type"].startswith("text/html")
-    assert daemon.get("/status?format=json").headers["content-type"] == "application/json"
+    assert "data-attester='1'" in page.text  # logged in with an attest token: forms shown
+    as_html = daemon.get("/status?format=html", headers=BEARER)
+    assert as_html.headers["content-type"].startswith("text/html")
+    as_json = daemon.get("/status?format=json", headers={**html, **BEARER})
+    assert as_json.headers["content-type"] == "application/json"
+
+
+def test_the_page_attests_the_way_its_form_does(daemon: Exporter) -> None:
+    """The form posts JSON to the attestation API with the browser's login (or a pasted
+    bearer token); the item then shows attested, by whom."""
+    item = "on-call-rotation-established"
+    form = daemon.get("/status?format=html", headers=BEARER).text
+    assert f"data-checklist='launch' data-item='{item}'" in form
+    assert "fetch('api/v1/attestations'" in form
+    posted = httpx.post(
+        f"{daemon.url}/api/v1/attestations",
+        json={"checklist": "launch", "item": item, "by": "alice", "note": "rota in PagerDuty"},
+        auth=("alice", TOKEN),
+        timeout=5,
+    )
+    assert posted.status_code == 201, posted.text
+    page = daemon.get("/status?format=html", headers=BEARER).text
+    assert f"class='item ok depth-0' id='launch--{item}'" in page
+    assert "attested by alice" in page and "rota in PagerDuty" in page
 
 
 def test_status_page_in_chromium_shows_items_states_and_evidence(
     daemon: Exporter, tmp_path: Path
 ) -> None:
-    url = f"{daemon.url}/status"
+    # the browser logs in with the token as the password
+    url = f"http://oncall:{TOKEN}@127.0.0.1:{daemon.port}/status"
     dom = browse(tmp_path, url, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
@@ -155,7 +187,8 @@ def test_status_page_in_chromium_shows_items_states_and_evidence(
     # the score and readiness up top; attest forms on the manual items only
     assert "<h1>Payments API</h1>" in html and "Launch Checklist" in html
     assert html.count('<form class="attest"') == 4
-    assert "s3cret-token-for-tests" not in html
+    assert 'data-attester="1"' in html
+    assert TOKEN not in html
 
     ARTIFACTS.mkdir(exist_ok=True)
     failing = f"{url}#{name}--metrics-endpoint-returns-prometheus-format-metrics"

@@ -10,7 +10,7 @@ from exporter.mdchecklist import SEPARATOR
 from exporter.pages import report_page, status_page, wants_html
 from exporter.reasons import Reason
 from exporter.render import markdown
-from exporter.results import ItemKey, ItemState, Result
+from exporter.results import Attestation, ItemKey, ItemState, Result
 
 DAY = 86400.0
 CONFIG = f"""
@@ -66,9 +66,10 @@ def views(now: float) -> list:  # type: ignore[type-arg]
             None,
             0.0,
         ),
+        # attested on day one, never again
         ItemKey("ops", "backups"): ItemState(
-            Result(True, Reason.OK, DAY, 0.0), DAY, 0.0
-        ),  # attested on day one, never again
+            first_seen=0.0, attestation=Attestation("ops", "backups", "alice", DAY, "x")
+        ),
     }
     return evaluate(config, states, now)
 
