@@ -25,6 +25,7 @@ from exporter.results import ItemKey, ItemState
 
 if TYPE_CHECKING:
     from exporter.attestations import AttestationRequest
+    from exporter.importer import Imported
     from exporter.results import Attestation
 
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG = 0, 1, 2
@@ -109,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("checklist", metavar="CHECKLIST.md", help="the Markdown document")
     importer.add_argument("--name", help="the checklist's name (default: from the file name)")
     importer.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    importer.add_argument(
+        "--check-state",
+        action="store_true",
+        help="record the manual items ticked [x] as attested (by: import) in the config's state",
+    )
     importer.set_defaults(run=cmd_import)
 
     report = verbs.add_parser(
@@ -187,7 +193,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
         request = attestations.AttestationRequest(
             checklist=args.checklist, item=args.item, by=args.by, note=args.note
         )
-        recorded = asyncio.run(_attest(loaded.config, request))
+        (recorded,) = asyncio.run(_attest(loaded.config, [request]))
     except (ValidationError, attestations.Invalid, attestations.NotFound) as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -201,7 +207,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
     return EXIT_READY
 
 
-async def _attest(config: Config, request: AttestationRequest) -> Attestation:
+async def _attest(config: Config, requests: Sequence[AttestationRequest]) -> list[Attestation]:
     """Writes straight to the configured store: a running daemon shows it at its next scrape."""
     from exporter import attestations
     from exporter.state import open_store
@@ -209,7 +215,8 @@ async def _attest(config: Config, request: AttestationRequest) -> Attestation:
     store = open_store(config.exporter.state)
     await store.open()
     try:
-        return await attestations.attest(store, config, request, None, SystemClock().now())
+        now = SystemClock().now()
+        return [await attestations.attest(store, config, r, None, now) for r in requests]
     finally:
         await store.close()
 
@@ -279,7 +286,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     output = render_yaml(imported)
     target = args.output or "<stdout>"
     try:
-        parse_config(output, target)
+        loaded = parse_config(output, target)
     except ConfigError as exc:
         # The environment can break it (a placeholder set to a bad value); say where.
         for issue in exc.issues:
@@ -287,12 +294,42 @@ def cmd_import(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     if args.output is None:
         sys.stdout.write(output)
-        return EXIT_READY
-    Path(args.output).write_text(output, encoding="utf-8")
-    probed = sum(i.suggestion is not None for i in imported.items)
+    else:
+        Path(args.output).write_text(output, encoding="utf-8")
+        probed = sum(i.suggestion is not None for i in imported.items)
+        print(
+            f"{args.output}: {len(imported.items)} items in {len(imported.sections)} sections "
+            f"({probed} probed, {len(imported.items) - probed} manual)",
+            file=sys.stderr,
+        )
+    return _import_ticks(loaded.config, imported) if args.check_state else EXIT_READY
+
+
+def _import_ticks(config: Config, imported: Imported) -> int:
+    """`--check-state`: the document's sign-offs carry over as attestations by `import`."""
+    from exporter.attestations import AttestationRequest
+    from exporter.state import StoreUnavailable
+
+    ticked = [i for i in imported.items if i.checked]
+    requests = [
+        AttestationRequest(
+            checklist=imported.name,
+            item=i.id,
+            by="import",
+            note=f"ticked in {imported.source}, line {i.line}",
+        )
+        for i in ticked
+        if i.suggestion is None
+    ]
+    try:
+        asyncio.run(_attest(config, requests))
+    except StoreUnavailable as exc:
+        print(f"not recorded: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
+    probed = len(ticked) - len(requests)
     print(
-        f"{args.output}: {len(imported.items)} items in {len(imported.sections)} sections "
-        f"({probed} probed, {len(imported.items) - probed} manual)",
+        f"{config.exporter.state}: {len(requests)} ticked manual items attested by import"
+        + (f"; {probed} ticked items have probes, whose runs decide" if probed else ""),
         file=sys.stderr,
     )
     return EXIT_READY

@@ -99,3 +99,28 @@ def test_import_names_and_refusals(tmp_path: Path) -> None:
     # a placeholder the environment sets to nonsense is reported, not written
     bad = run("import", str(CHECKLISTS / "stock-data-collector.md"), env={"TLS_PORT": "https"})
     assert bad.returncode == 2 and "port" in bad.stderr
+
+
+def test_check_state_carries_the_documents_ticks_over_as_attestations(tmp_path: Path) -> None:
+    doc = tmp_path / "launch.md"
+    doc.write_text(
+        "# Launch\n\n## Ops\n- [x] On-call rotation established\n- [ ] Runbook created\n"
+        "- [x] Check disk space\n\n## Daily\n- [X] Review error logs\n"
+    )
+    config = tmp_path / "launch.yaml"
+    env = {"READINESS_STATE": f"sqlite:///{tmp_path}/state.db"}
+    done = run("import", str(doc), "-o", str(config), "--check-state", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "2 ticked manual items attested by import; 1 ticked items have probes" in done.stderr
+
+    report = run("report", "--config", str(config), env=env).stdout
+    lines = {line.split(" — ")[0]: line for line in report.splitlines() if "- [" in line}
+    assert "attested by import" in lines["- [x] On-call rotation established"]
+    assert "- [ ] Runbook created" in lines
+    assert "- [x] Review error logs" in lines  # recurring: attested now, due in a day
+    assert "due " in lines["- [x] Review error logs"]
+    assert "- [ ] Check disk space" in lines  # probed: not run yet, whatever the tick said
+    history = run(
+        "attest", "--config", str(config), "launch", "runbook-created", "--by", "bob", env=env
+    )
+    assert history.returncode == 0, history.stderr
