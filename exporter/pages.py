@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 
 from exporter.evaluate import ChecklistView, ItemView, SectionView
 from exporter.reasons import Reason
-from exporter.render import headings, nested, notes, outline, summary, when
+from exporter.render import headings, nested, outline, summary, when, why_not
 from exporter.status import item_status
 
 # Titles are Markdown (`**Name**: text`, `code`); raw HTML in them is shown, never run.
@@ -215,8 +215,8 @@ def _item(checklist: ChecklistView, view: ItemView, depth: int, now: float, atte
     item = view.item
     why = ""
     if not view.passing or view.lapsed:
-        text = "; ".join(n for n in notes(view) if not n.startswith(("last success", "due")))
-        why = f"<span class='why'>{escape(text.replace('**', ''))}</span>"
+        text = "; ".join(why_not(view)).replace("**", "")
+        why = f"<span class='why'>{escape(text)}</span>"
     glyph = {"ok": "✓", "warn": "…", "bad": "✕"}[tone]
     label = {"ok": "passing", "warn": "waiting", "bad": "failing"}[tone]
     summary_row = (
@@ -413,6 +413,7 @@ border-color:var(--fg)}
 #problems:checked~main li.item.ok,#problems:checked~main details.section.all-ok{display:none}
 #problems:focus-visible~.top label[for=problems]{outline:2px solid var(--accent)}
 .token{position:relative}
+body[data-attester='1'] .token{display:none}
 .token>summary{list-style:none}
 .token form{position:absolute;right:0;top:2.2rem;width:min(20rem,90vw);display:grid;gap:.5rem;
 padding:.8rem;background:var(--card);border:1px solid var(--line);border-radius:10px;

@@ -127,8 +127,8 @@ def summary(checklist: ChecklistView) -> str:
     return f"Score {checklist.score:.0%}: " + ", ".join(parts)
 
 
-def notes(view: ItemView) -> list[str]:
-    """What a reader needs beside the tick: why not, lapsed, last success, when due."""
+def why_not(view: ItemView) -> list[str]:
+    """Why the item is not passing, and whether it lapsed."""
     out = []
     if not view.passing:
         reason, *explained = why(view)
@@ -136,6 +136,12 @@ def notes(view: ItemView) -> list[str]:
         out.append(REDACTOR.text(f"{text}: {'; '.join(explained)}" if explained else text))
     if view.lapsed:
         out.append("**lapsed**")
+    return out
+
+
+def notes(view: ItemView) -> list[str]:
+    """What a reader needs beside the tick: why not, lapsed, last success, when due."""
+    out = why_not(view)
     attestation = view.state.attestation
     if view.item.kind == "manual" and attestation is not None:
         out.append(f"attested by {attestation.by} {when(attestation.at)}")
