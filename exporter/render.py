@@ -14,11 +14,12 @@ from exporter.status import status_document
 
 
 def why(view: ItemView) -> list[str]:
-    """Why an item is not passing: its reason, then the failing conditions or the message."""
+    """Why an item is not passing: its reason, the probe's message (what went wrong, when it
+    could not measure), then the conditions that failed on what it did measure."""
     result = view.state.result
     parts = [view.reason.value]
     if result is not None:
-        parts += list(result.failed) or ([result.message] if result.message else [])
+        parts += ([result.message] if result.message else []) + list(result.failed)
     return parts
 
 
