@@ -61,7 +61,22 @@ _LATEST = (
     " (SELECT max(id) FROM readiness_attestation GROUP BY checklist, item)"
 )
 _PING_TIMEOUT = 2.0
-_DRIVER_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_DRIVER_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+# A connection the server closed under the pool (failover, pg_terminate_backend): asyncpg may
+# only notice on its next use, in any of these forms. Worth one more try on a fresh connection.
+_CLOSED_CONNECTION = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 log = structlog.get_logger("exporter.state")
 
 
@@ -162,7 +177,11 @@ class PostgresStore(StateCache):
 
     async def attest(self, attestation: Attestation) -> Attestation:
         try:
-            id_, revision = await self._attest(attestation)
+            try:
+                id_, revision = await self._attest(attestation)
+            except _CLOSED_CONNECTION:
+                await self.pool.expire_connections()
+                id_, revision = await self._attest(attestation)
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(f"PostgreSQL: {REDACTOR.text(str(exc))}") from exc
         recorded = replace(attestation, id=id_)
