@@ -24,7 +24,7 @@ from tests.support.monitoring import (
     alertmanager,
     prometheus,
 )
-from tests.support.servers import HttpTarget
+from tests.support.servers import HttpTarget, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +96,16 @@ checklists:
             every: 2s
             file: {{path: "{workdir}/report.txt"}}
             expect: ["age < 4s"]
+  - name: staging
+    title: Not live yet
+    go_live: 2099-01-01T00:00:00Z
+    sections:
+      - name: health
+        items:
+          - id: api-port-open
+            title: API port open
+            severity: critical
+            tcp: {{host: 127.0.0.1, port: {free_port()}}}
 """)
     return config
 
@@ -182,6 +192,26 @@ def test_a_regression_pages_and_its_repair_resolves(stack: Stack) -> None:
     resolved = stack.wait_alert("/pager", "resolved", **labels)
     assert resolved["labels"] == firing["labels"]
     assert not stack.webhook.alerts("/chat", "firing", **labels), "a critical item went to chat"
+
+
+def test_nothing_alerts_on_a_checklist_before_go_live(stack: Stack) -> None:
+    # staging's critical item fails from the start: wait until it has for 3 times `for:`.
+    window = "6s"
+    wait_for(
+        lambda: stack.prometheus.query(
+            f'max_over_time(readiness_item_passing{{checklist="staging"}}[{window}]) == 0 '
+            f'and count_over_time(readiness_item_passing{{checklist="staging"}}[{window}]) >= 5'
+        ),
+        ALERT_TIMEOUT,
+        f"staging's item to fail for {window}{stack.diagnostics()}",
+    )
+    assert stack.prometheus.query('readiness_checklist_live{checklist="staging"} == 0')
+    assert not stack.prometheus.query('ALERTS{checklist="staging"}')
+    assert not [
+        a
+        for path in ("/pager", "/chat")
+        for a in stack.webhook.alerts(path, "firing", checklist="staging")
+    ], stack.webhook.summary()
 
 
 def test_a_lapsed_recurring_item_notifies_without_paging(stack: Stack) -> None:
