@@ -140,7 +140,7 @@ def test_dashboards_have_stable_uids_a_current_schema_and_their_variables() -> N
     assert set(found) == {"readiness-overview.json", "readiness-item.json"}
     assert {d["uid"] for d in found.values()} == {"readiness-overview", "readiness-item"}
     for name, dashboard in found.items():
-        assert dashboard["schemaVersion"] >= 39, name
+        assert dashboard["schemaVersion"] >= 41, name
         variables = {v["name"]: v for v in dashboard["templating"]["list"]}
         assert variables["datasource"]["type"] == "datasource"
         assert variables["datasource"]["query"] == "prometheus"
