@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import ssl
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 from typing import Any, cast
 
 import httpx
 from pydantic import Field, field_validator
 
 from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
-from exporter.probes.tcp import os_error_text
+from exporter.probes.tcp import socket_failure
 from exporter.probes.tls import not_after, trust_context
 from exporter.reasons import Reason
 from exporter.units import parse_size
@@ -41,15 +40,7 @@ class Spec(ProbeSpec):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"invalid URL: {exc}") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(
-                "the url must be absolute http:// or https://, e.g. https://host/health"
-            )
-        return value
+        return absolute_url(value, "https://host/health")
 
     @field_validator("method")
     @classmethod
@@ -64,18 +55,22 @@ class Spec(ProbeSpec):
         return parse_size(value) if isinstance(value, str) else value
 
 
+def absolute_url(value: str, example: str) -> str:
+    """`value` if it is an absolute http(s) URL; else a ValueError saying what to write."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"invalid URL: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"the url must be absolute http:// or https://, e.g. {example}")
+    return value
+
+
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     loop = asyncio.get_running_loop()
     budget = BUDGET_SHARE * ctx.timeout
     deadline = loop.time() + budget
-    verify = not spec.insecure_skip_verify
-    ca_file = spec.ca_file if verify else None
-    # One client per trust setting, shared by every item: pooled connections, one TLS setup.
-    client = await ctx.resources.get(
-        (KIND, verify, ca_file),
-        lambda: asyncio.to_thread(_new_client, verify, ca_file),
-        httpx.AsyncClient.aclose,
-    )
+    client = await shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
     url = httpx.URL(spec.url)
     target = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
     # httpx's timeouts bound each step; asyncio.timeout bounds the whole request against a
@@ -103,7 +98,7 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     except httpx.TooManyRedirects as exc:
         raise ProbeFailure(Reason.ERROR, f"{target}: too many redirects") from exc
     except httpx.TransportError as exc:
-        raise _transport_failure(exc, target) from exc
+        raise transport_failure(exc, target) from exc
     duration = ctx.clock.monotonic() - started
     text = _decode(body, response.charset_encoding)
     media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -123,6 +118,20 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     if not truncated and ("json" in media_type or text.lstrip()[:1] in ("{", "[")):
         facts.update(_json_facts(text))
     return facts
+
+
+async def shared_client(
+    ctx: ProbeContext, insecure_skip_verify: bool, ca_file: str | None
+) -> httpx.AsyncClient:
+    """The one HTTP client per trust setting, shared by every item (and by other kinds that
+    speak HTTP): pooled connections, one TLS setup."""
+    verify = not insecure_skip_verify
+    trusted = ca_file if verify else None
+    return await ctx.resources.get(
+        (KIND, verify, trusted),
+        lambda: asyncio.to_thread(_new_client, verify, trusted),
+        httpx.AsyncClient.aclose,
+    )
 
 
 def _new_client(verify: bool, ca_file: str | None) -> httpx.AsyncClient:
@@ -190,33 +199,8 @@ def _json_facts(text: str) -> Facts:
     return facts
 
 
-def _transport_failure(exc: httpx.TransportError, target: str) -> ProbeFailure:
+def transport_failure(exc: httpx.TransportError, target: str) -> ProbeFailure:
     """httpx wraps the socket's own error a few levels down; that error names the reason."""
-    for cause in _causes(exc):
-        if isinstance(cause, socket.gaierror):
-            return ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {cause.strerror}")
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return ProbeFailure(Reason.TLS, f"{target}: certificate: {cause.verify_message}")
-        if isinstance(cause, ssl.SSLError):
-            return ProbeFailure(
-                Reason.TLS, f"{target}: TLS handshake failed: {cause.reason or cause}"
-            )
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.ProxyError):
         return ProbeFailure(Reason.ERROR, f"{target}: {exc}")
-    errors = [os_error_text(c) for c in _causes(exc) if isinstance(c, OSError) and c.errno]
-    return ProbeFailure(Reason.CONNECT, f"{target}: {errors[0] if errors else exc}")
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc`, its causes and contexts, and the members of exception groups, each once."""
-    seen: set[int] = set()
-    pending = [exc]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return socket_failure(exc, target) or ProbeFailure(Reason.CONNECT, f"{target}: {exc}")
