@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,6 +98,10 @@ checklists:
             every: 2s
             file: {{path: "{workdir}/report.txt"}}
             expect: ["age < 4s"]
+          - id: handover-done
+            title: On-call handover done
+            manual: {{}}
+            every: 3s
   - name: staging
     title: Not live yet
     go_live: 2099-01-01T00:00:00Z
@@ -337,3 +343,58 @@ def test_every_metric_in_rules_and_dashboards_is_exported_or_recorded(stack: Sta
         if name not in (recorded if ":" in name else exported)
     )
     assert not missing, "names neither exported nor recorded:\n" + "\n".join(missing)
+
+
+def test_a_manual_item_attested_once_lapses_and_notifies(stack: Stack) -> None:
+    labels = {"alertname": "ReadinessItemLapsed", "item": "handover-done"}
+    attest = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "attest",
+            "--config",
+            str(stack.exporter.config),
+            "e2e",
+            "handover-done",
+            "--by",
+            "alice",
+            "--note",
+            "handover call done",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=stack.exporter.env,
+    )
+    assert attest.returncode == 0, attest.stdout + attest.stderr
+    attested_at = time.time()
+
+    def lapsed_after_attestation() -> dict[str, Any] | None:
+        # The item lapsed once already, unattested since the start: wait for the lapse whose
+        # due time is the attestation's plus `every` (3s; printed in whole seconds).
+        for alert in stack.webhook.alerts("/chat", "firing", **labels):
+            match = re.search(r"was due at (.+?) and", alert["annotations"]["description"])
+            assert match, alert["annotations"]["description"]
+            due = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S +0000 UTC")
+            if due.replace(tzinfo=UTC).timestamp() >= attested_at + 2:
+                return alert
+        return None
+
+    try:
+        lapsed = wait_for(
+            lapsed_after_attestation, ALERT_TIMEOUT, "the attested manual item to lapse"
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}{stack.diagnostics()}") from None
+    assert lapsed["labels"] == {
+        "alertname": "ReadinessItemLapsed",
+        "severity": "warning",
+        "instance": f"127.0.0.1:{stack.exporter.port}",
+        "job": "readiness-exporter",
+        "checklist": "e2e",
+        "section": "operations",
+        "item": "handover-done",
+        "title": "On-call handover done",
+    }
+    assert lapsed["annotations"]["summary"] == "Recurring item e2e/handover-done has lapsed."
