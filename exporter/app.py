@@ -1,4 +1,5 @@
-"""HTTP routes: /metrics, /health*, /status, the landing page and the API; no domain logic here."""
+"""HTTP routes: /metrics, /health*, /status (JSON, or HTML for browsers), the landing page and
+the API; no domain logic here."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from exporter import __version__
-from exporter.api import protected
+from exporter.api import Endpoint, protected
 from exporter.api import routes as api_routes
 from exporter.config import Role
 from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
 from exporter.metrics import make_registry
+from exporter.pages import status_page, wants_html
 from exporter.status import status_document
 
 LANDING = """<!doctype html>
@@ -31,6 +33,32 @@ LANDING = """<!doctype html>
 <ul><li><a href="metrics">metrics</a></li><li><a href="status">status</a></li>
 <li><a href="health">health</a></li></ul></body></html>
 """
+
+
+def _attest_enabled(daemon: Daemon) -> bool:
+    """The page offers attesting when some token may attest (the API checks the token)."""
+    return any(
+        role in (Role.ATTEST, Role.ADMIN)
+        for token in daemon.config.exporter.api_tokens
+        for role in token.roles
+    )
+
+
+BROWSER_LOGIN = 'Basic realm="readiness-exporter", charset="UTF-8"'
+
+
+def _browser_login(endpoint: Endpoint) -> Endpoint:
+    """A browser refused /status is asked to log in: the token is the password, any user name."""
+
+    async def endpoint_or_login(request: Request) -> Response:
+        response = await endpoint(request)
+        if response.status_code == 401 and wants_html(request.headers.get("accept", "")):
+            response.headers["WWW-Authenticate"] = (
+                'Basic realm="readiness-exporter", charset="UTF-8"'
+            )
+        return response
+
+    return endpoint_or_login
 
 
 def create_app(daemon: Daemon) -> Starlette:
@@ -70,7 +98,14 @@ def create_app(daemon: Daemon) -> Starlette:
     async def status(request: Request) -> Response:
         await daemon.refresh()
         now = daemon.clock.now()
-        return JSONResponse(status_document(evaluate(daemon.config, daemon.states(), now), now))
+        views = evaluate(daemon.config, daemon.states(), now)
+        asked = request.query_params.get("format")
+        if asked == "html" or (asked is None and wants_html(request.headers.get("accept", ""))):
+            principal = getattr(request.state, "principal", None)
+            attester = principal is not None and bool(principal.roles & {Role.ATTEST, Role.ADMIN})
+            page = status_page(views, now, attest=_attest_enabled(daemon), attester=attester)
+            return HTMLResponse(page)
+        return JSONResponse(status_document(views, now))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -99,7 +134,7 @@ def create_app(daemon: Daemon) -> Starlette:
             Route("/health/live", live),
             Route("/health/ready", ready),
             Route("/health", health),
-            Route("/status", protected(daemon, Role.READ, status)),
+            Route("/status", _browser_login(protected(daemon, Role.READ, status))),
             *(
                 Route(path, fn, methods=methods)
                 for path, (fn, methods) in api_routes(daemon).items()

@@ -3,6 +3,8 @@ SHA-256 hashes, compared in constant time; each token has a name (for the audit)
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
@@ -64,9 +66,14 @@ class Tokens:
         return bool(self._tokens)
 
     def authenticate(self, authorization: str | None) -> Principal:
-        """The principal of an `Authorization: Bearer ...` header, or Unauthorized."""
+        """The principal of an `Authorization: Bearer ...` header, or Unauthorized. A browser
+        may send the token as the password of HTTP Basic auth (any user name)."""
         scheme, _, secret = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        if scheme.lower() == "basic":
+            secret = _basic_password(secret)
+        elif scheme.lower() != "bearer":
+            secret = ""
+        if not secret.strip():
             raise Unauthorized("send Authorization: Bearer <token>")
         digest = _digest(secret.strip())
         found = None
@@ -98,3 +105,11 @@ class Tokens:
         if role not in granted:
             raise Forbidden(f"token {principal.name} lacks role {role.value}")
         return principal
+
+
+def _basic_password(credentials: str) -> str:
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2]

@@ -1,14 +1,16 @@
-"""The `readiness-exporter` command: serve, check, validate, attest."""
+"""The `readiness-exporter` command: serve, check, validate, attest, import, report."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -16,12 +18,14 @@ from pydantic import ValidationError
 
 from exporter import __version__, logs, render
 from exporter.clock import SystemClock
-from exporter.config import Config
+from exporter.config import NAME_PATTERN, Config
 from exporter.evaluate import ChecklistView, evaluate
-from exporter.loader import ConfigError, LoadedConfig, load_config
+from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
+from exporter.results import ItemKey, ItemState
 
 if TYPE_CHECKING:
     from exporter.attestations import AttestationRequest
+    from exporter.importer import Imported
     from exporter.results import Attestation
 
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG = 0, 1, 2
@@ -99,6 +103,28 @@ def build_parser() -> argparse.ArgumentParser:
     attest.add_argument("--by", required=True, metavar="NAME", help="who did it")
     attest.add_argument("--note", default="", metavar="TEXT", help="what was done, a link")
     attest.set_defaults(run=cmd_attest)
+
+    importer = verbs.add_parser(
+        "import", help="turn a Markdown checklist (- [ ] items under headings) into config YAML"
+    )
+    importer.add_argument("checklist", metavar="CHECKLIST.md", help="the Markdown document")
+    importer.add_argument("--name", help="the checklist's name (default: from the file name)")
+    importer.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    importer.add_argument(
+        "--check-state",
+        action="store_true",
+        help="record the manual items ticked [x] as attested (by: import) in the config's state",
+    )
+    importer.set_defaults(run=cmd_import)
+
+    report = verbs.add_parser(
+        "report", help="the live checklist from the stored state, in the document's shape"
+    )
+    report.add_argument("--config", required=True, help="config YAML file")
+    report.add_argument("--format", choices=["markdown", "html"], default="markdown")
+    report.add_argument("--checklist", action="append", help="only this checklist (repeatable)")
+    report.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    report.set_defaults(run=cmd_report)
     return parser
 
 
@@ -167,7 +193,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
         request = attestations.AttestationRequest(
             checklist=args.checklist, item=args.item, by=args.by, note=args.note
         )
-        recorded = asyncio.run(_attest(loaded.config, request))
+        (recorded,) = asyncio.run(_attest(loaded.config, [request]))
     except (ValidationError, attestations.Invalid, attestations.NotFound) as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -181,7 +207,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
     return EXIT_READY
 
 
-async def _attest(config: Config, request: AttestationRequest) -> Attestation:
+async def _attest(config: Config, requests: Sequence[AttestationRequest]) -> list[Attestation]:
     """Writes straight to the configured store: a running daemon shows it at its next scrape."""
     from exporter import attestations
     from exporter.state import open_store
@@ -189,7 +215,8 @@ async def _attest(config: Config, request: AttestationRequest) -> Attestation:
     store = open_store(config.exporter.state)
     await store.open()
     try:
-        return await attestations.attest(store, config, request, None, SystemClock().now())
+        now = SystemClock().now()
+        return [await attestations.attest(store, config, r, None, now) for r in requests]
     finally:
         await store.close()
 
@@ -200,10 +227,11 @@ def _with_listen(loaded: LoadedConfig, listen: str) -> LoadedConfig:
     return LoadedConfig(config, loaded.path, loaded.secrets)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _load_checklists(args: argparse.Namespace) -> LoadedConfig | None:
+    """The config of --config, when every --checklist names one of its checklists."""
     loaded = _load(args.config)
     if loaded is None:
-        return EXIT_CONFIG
+        return None
     names = {c.name for c in loaded.config.checklists}
     unknown = set(args.checklist or ()) - names
     if unknown:
@@ -212,6 +240,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"(have: {', '.join(sorted(names))})",
             file=sys.stderr,
         )
+        return None
+    return loaded
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    loaded = _load_checklists(args)
+    if loaded is None:
         return EXIT_CONFIG
     logs.configure("console", "error")
     views, now = asyncio.run(
@@ -220,11 +255,120 @@ def cmd_check(args: argparse.Namespace) -> int:
     output = {
         "table": lambda: render.table(views),
         "json": lambda: render.as_json(views, now),
-        "markdown": lambda: render.markdown(views),
+        "markdown": lambda: render.markdown(views, now),
         "junit": lambda: render.junit(views),
     }[args.format]()
     sys.stdout.write(output)
     return EXIT_READY if all(_ready(v, args.fail_under) for v in views) else EXIT_NOT_READY
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from exporter.importer import default_name, import_checklist, render_yaml
+    from exporter.mdchecklist import decode
+
+    source = Path(args.checklist)
+    try:
+        text = decode(source.read_bytes())
+    except OSError as exc:
+        print(f"{source}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    name = args.name or default_name(source.stem)
+    if not re.match(NAME_PATTERN, name) or len(name) > 100:
+        print(
+            f"--name {name!r}: use lowercase letters, digits, '-' and '_' (e.g. stock-collector)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    imported = import_checklist(text, name, source.name)
+    if not imported.items:
+        print(f"{source}: no checklist items found (lines such as '- [ ] ...')", file=sys.stderr)
+        return EXIT_CONFIG
+    output = render_yaml(imported)
+    target = args.output or "<stdout>"
+    try:
+        loaded = parse_config(output, target)
+    except ConfigError as exc:
+        # The environment can break it (a placeholder set to a bad value); say where.
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_CONFIG
+    if args.output is None:
+        sys.stdout.write(output)
+    else:
+        Path(args.output).write_text(output, encoding="utf-8")
+        probed = sum(i.suggestion is not None for i in imported.items)
+        print(
+            f"{args.output}: {len(imported.items)} items in {len(imported.sections)} sections "
+            f"({probed} probed, {len(imported.items) - probed} manual)",
+            file=sys.stderr,
+        )
+    return _import_ticks(loaded.config, imported) if args.check_state else EXIT_READY
+
+
+def _import_ticks(config: Config, imported: Imported) -> int:
+    """`--check-state`: the document's sign-offs carry over as attestations by `import`."""
+    from exporter.attestations import AttestationRequest
+    from exporter.state import StoreUnavailable
+
+    ticked = [i for i in imported.items if i.checked]
+    requests = [
+        AttestationRequest(
+            checklist=imported.name,
+            item=i.id,
+            by="import",
+            note=f"ticked in {imported.source}, line {i.line}",
+        )
+        for i in ticked
+        if i.suggestion is None
+    ]
+    try:
+        asyncio.run(_attest(config, requests))
+    except StoreUnavailable as exc:
+        print(f"not recorded: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
+    probed = len(ticked) - len(requests)
+    print(
+        f"{config.exporter.state}: {len(requests)} ticked manual items attested by import"
+        + (f"; {probed} ticked items have probes, whose runs decide" if probed else ""),
+        file=sys.stderr,
+    )
+    return EXIT_READY
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    loaded = _load_checklists(args)
+    if loaded is None:
+        return EXIT_CONFIG
+    states = asyncio.run(_stored_states(loaded))
+    now = SystemClock().now()
+    views = [
+        v
+        for v in evaluate(loaded.config, states, now)
+        if not args.checklist or v.checklist.name in args.checklist
+    ]
+    if args.format == "html":
+        from exporter.pages import report_page
+
+        output = report_page(views, now)
+    else:
+        output = render.markdown(views, now)
+    if args.output is None:
+        sys.stdout.write(output)
+    else:
+        Path(args.output).write_text(output, encoding="utf-8")
+    return EXIT_READY
+
+
+async def _stored_states(loaded: LoadedConfig) -> dict[ItemKey, ItemState]:
+    """The items' states as the store has them: what the daemon or the last `check` recorded."""
+    from exporter.state import open_store
+
+    store = open_store(loaded.config.exporter.state)
+    await store.open()
+    try:
+        return dict(store.states())
+    finally:
+        await store.close()
 
 
 def _ready(view: ChecklistView, fail_under: float) -> bool:

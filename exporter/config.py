@@ -124,6 +124,8 @@ class ItemBase(Strict):
     grace: Duration = timedelta(0)
     expect: tuple[ConditionField, ...] | None = None
     runbook_url: str | None = None
+    parent: Name | None = None
+    """The item this one is nested under in the checklist document (reports indent it)."""
 
     @field_validator("id")
     @classmethod
@@ -196,7 +198,7 @@ class ItemBase(Strict):
     @property
     def fingerprint(self) -> str:
         """A hash of the definition, not the title: attestations hold while it stays the same."""
-        excluded = {"title", "description", "runbook_url", "expect"}
+        excluded = {"title", "description", "runbook_url", "expect", "parent"}
         definition = self.model_dump(mode="json", exclude=excluded)
         definition["expect"] = [c.text for c in self.conditions]
         blob = json.dumps(definition, sort_keys=True, default=str).encode()
@@ -219,6 +221,17 @@ class Section(Strict):
     name: Name
     title: str | None = None
     items: tuple[Item, ...] = ()
+
+    @model_validator(mode="after")
+    def _parents_come_first(self) -> Section:
+        seen: set[str] = set()
+        for item in self.items:
+            if item.parent is not None and item.parent not in seen:
+                raise ValueError(
+                    f"item {item.id}: parent '{item.parent}' is not an item above it in the section"
+                )
+            seen.add(item.id)
+        return self
 
     @property
     def display_title(self) -> str:

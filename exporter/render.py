@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
-from exporter.evaluate import ChecklistView, ItemView
+from exporter.evaluate import ChecklistView, ItemView, SectionView
+from exporter.mdchecklist import SEPARATOR
+from exporter.reasons import Reason
 from exporter.redact import REDACTOR
-from exporter.status import iso, status_document
+from exporter.status import status_document
+
+
+def why(view: ItemView) -> list[str]:
+    """Why an item is not passing: its reason, then the failing conditions or the message."""
+    result = view.state.result
+    parts = [view.reason.value]
+    if result is not None:
+        parts += list(result.failed) or ([result.message] if result.message else [])
+    return parts
 
 
 def detail(view: ItemView) -> str:
     """Why an item is not passing, in one line: the failing conditions or the probe's message."""
     if view.passing:
         return "lapsed" if view.lapsed else ""
-    result = view.state.result
-    parts = [view.reason.value]
-    if result is not None:
-        parts += list(result.failed) or ([result.message] if result.message else [])
+    parts = why(view)
     if view.lapsed:
         parts.append("lapsed")
     return REDACTOR.text(
@@ -63,24 +72,101 @@ def as_json(views: list[ChecklistView], now: float) -> str:
     return json.dumps(status_document(views, now), indent=2, default=str) + "\n"
 
 
-def markdown(views: list[ChecklistView]) -> str:
+def when(ts: float) -> str:
+    """A time for people to read: minutes, UTC."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+REASON_TEXT = {Reason.NOT_RUN: "not run yet", Reason.NOT_ATTESTED: "not attested"}
+
+
+def headings(title: str) -> list[str]:
+    """The nested headings an imported title was joined from (one for any other title)."""
+    return [part for part in title.split(SEPARATOR) if part] or [title]
+
+
+def outline(checklist: ChecklistView) -> list[tuple[SectionView, list[tuple[int, str]]]]:
+    """Each section with the headings to show before it, as (depth, text): the parts of its
+    joined title that differ from the section before, so shared parents appear once."""
+    out = []
+    above: list[str] = []
+    for section in checklist.sections:
+        path = headings(section.section.display_title)
+        shared = next(
+            (i for i, (a, b) in enumerate(zip(above, path, strict=False)) if a != b),
+            min(len(above), len(path)),
+        )
+        if shared == len(path):
+            shared -= 1  # the same headings again: a second run of items under them
+        out.append((section, [(depth, path[depth]) for depth in range(shared, len(path))]))
+        above = path
+    return out
+
+
+def nested(section: SectionView) -> list[tuple[ItemView, int]]:
+    """The section's items in order, each with its depth below its `parent:` items."""
+    depth: dict[str, int] = {}
+    out = []
+    for view in section.items:
+        parent = view.item.parent
+        depth[view.item.id] = depth.get(parent, -1) + 1 if parent else 0
+        out.append((view, depth[view.item.id]))
+    return out
+
+
+def summary(checklist: ChecklistView) -> str:
+    items = checklist.items
+    parts = [
+        f"{sum(v.passing for v in items)} of {len(items)} items passing",
+        "ready" if checklist.ready else "not ready",
+    ]
+    if lapsed := sum(v.lapsed for v in items):
+        parts.append(f"{lapsed} lapsed")
+    if checklist.live:
+        parts.append("live")
+    return f"Score {checklist.score:.0%}: " + ", ".join(parts)
+
+
+def why_not(view: ItemView) -> list[str]:
+    """Why the item is not passing, and whether it lapsed."""
+    out = []
+    if not view.passing:
+        reason, *explained = why(view)
+        text = REASON_TEXT.get(view.reason, reason)
+        out.append(REDACTOR.text(f"{text}: {'; '.join(explained)}" if explained else text))
+    if view.lapsed:
+        out.append("**lapsed**")
+    return out
+
+
+def notes(view: ItemView) -> list[str]:
+    """What a reader needs beside the tick: why not, lapsed, last success, when due."""
+    out = why_not(view)
+    attestation = view.state.attestation
+    if view.item.kind == "manual" and attestation is not None:
+        out.append(f"attested by {attestation.by} {when(attestation.at)}")
+    elif view.state.last_success:
+        out.append(f"last success {when(view.state.last_success)}")
+    if view.due is not None and not view.lapsed:
+        out.append(f"due {when(view.due)}")
+    return out
+
+
+def markdown(views: list[ChecklistView], now: float | None = None) -> str:
+    """The live checklist in the shape of the document it was imported from: its headings,
+    nested items indented, `[x]` where the item passes."""
     out: list[str] = []
     for checklist in views:
-        out.append(f"# {checklist.checklist.display_title}\n")
-        state = "ready" if checklist.ready else "not ready"
-        out.append(f"Score {checklist.score:.0%}, {state}.\n")
-        for section in checklist.sections:
-            out.append(f"## {section.section.display_title}\n")
-            for v in section.items:
-                notes = []
-                if v.state.last_success:
-                    notes.append(f"last success {iso(v.state.last_success)}")
-                if v.due is not None:
-                    notes.append(f"due {iso(v.due)}")
-                if not v.passing:
-                    notes.append(detail(v))
-                suffix = f" — {', '.join(notes)}" if notes else ""
-                out.append(f"- [{'x' if v.passing else ' '}] {v.item.title}{suffix}")
+        title = headings(checklist.checklist.display_title)
+        out += [f"{'#' if i == 0 else '##'} {part}\n" for i, part in enumerate(title)]
+        generated = f" (as of {when(now)})" if now is not None else ""
+        out.append(f"{summary(checklist)}{generated}.\n")
+        for section, new_headings in outline(checklist):
+            out += [f"{'#' * (depth + 2)} {text}\n" for depth, text in new_headings]
+            for v, depth in nested(section):
+                suffix = f" — {'; '.join(notes(v))}" if notes(v) else ""
+                tick = "x" if v.passing else " "
+                out.append(f"{'  ' * depth}- [{tick}] {v.item.title}{suffix}")
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 
