@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,15 +52,38 @@ class Stack:
             f"\nexporter log:\n{self.exporter.output()[-1500:]}"
         )
 
-    def wait_alert(self, path: str, status: str, **labels: str) -> dict[str, Any]:
+    def wait_alert(
+        self,
+        path: str,
+        status: str,
+        where: Callable[[dict[str, Any]], bool] = lambda alert: True,
+        **labels: str,
+    ) -> dict[str, Any]:
+        """The latest alert with `status` and `labels` (and `where`) POSTed to `path`."""
+
         def arrived() -> dict[str, Any] | None:
-            found = self.webhook.alerts(path, status, **labels)
+            found = [a for a in self.webhook.alerts(path, status, **labels) if where(a)]
             return found[-1] if found else None
 
         try:
             return wait_for(arrived, ALERT_TIMEOUT, f"a {status} alert {labels} at {path}")
         except AssertionError as exc:
             raise AssertionError(f"{exc}{self.diagnostics()}") from None
+
+    def item_labels(
+        self, alertname: str, severity: str, section: str, item: str, title: str
+    ) -> dict[str, str]:
+        """The exact labels of an item alert from this stack's exporter."""
+        return {
+            "alertname": alertname,
+            "severity": severity,
+            "instance": f"127.0.0.1:{self.exporter.port}",
+            "job": "readiness-exporter",
+            "checklist": "e2e",
+            "section": section,
+            "item": item,
+            "title": title,
+        }
 
 
 def write_config(workdir: Path, target: HttpTarget) -> Path:
@@ -176,16 +199,9 @@ def test_a_regression_pages_and_its_repair_resolves(stack: Stack) -> None:
     finally:
         stack.target.start()
     instance = f"127.0.0.1:{stack.exporter.port}"
-    assert firing["labels"] == {
-        "alertname": "ReadinessItemRegressed",
-        "severity": "critical",
-        "instance": instance,
-        "job": "readiness-exporter",
-        "checklist": "e2e",
-        "section": "health",
-        "item": "health-endpoint",
-        "title": "/health returns 200",
-    }
+    assert firing["labels"] == stack.item_labels(
+        "ReadinessItemRegressed", "critical", "health", "health-endpoint", "/health returns 200"
+    )
     assert firing["annotations"] == {
         "summary": "Readiness item e2e/health-endpoint is failing after go-live.",
         "description": (
@@ -224,16 +240,9 @@ def test_a_lapsed_recurring_item_notifies_without_paging(stack: Stack) -> None:
     labels = {"alertname": "ReadinessItemLapsed", "item": "backup-verified"}
     (stack.workdir / "backup.dump").unlink()
     lapsed = stack.wait_alert("/chat", "firing", **labels)
-    assert lapsed["labels"] == {
-        "alertname": "ReadinessItemLapsed",
-        "severity": "warning",
-        "instance": f"127.0.0.1:{stack.exporter.port}",
-        "job": "readiness-exporter",
-        "checklist": "e2e",
-        "section": "operations",
-        "item": "backup-verified",
-        "title": "Backup verified",
-    }
+    assert lapsed["labels"] == stack.item_labels(
+        "ReadinessItemLapsed", "warning", "operations", "backup-verified", "Backup verified"
+    )
     assert lapsed["annotations"]["summary"] == "Recurring item e2e/backup-verified has lapsed."
     assert lapsed["annotations"]["runbook_url"] == f"{RUNBOOK_URL}#readinessitemlapsed"
     description = lapsed["annotations"]["description"]
@@ -370,31 +379,16 @@ def test_a_manual_item_attested_once_lapses_and_notifies(stack: Stack) -> None:
     assert attest.returncode == 0, attest.stdout + attest.stderr
     attested_at = time.time()
 
-    def lapsed_after_attestation() -> dict[str, Any] | None:
-        # The item lapsed once already, unattested since the start: wait for the lapse whose
-        # due time is the attestation's plus `every` (3s; printed in whole seconds).
-        for alert in stack.webhook.alerts("/chat", "firing", **labels):
-            match = re.search(r"was due at (.+?) and", alert["annotations"]["description"])
-            assert match, alert["annotations"]["description"]
-            due = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S +0000 UTC")
-            if due.replace(tzinfo=UTC).timestamp() >= attested_at + 2:
-                return alert
-        return None
+    def due_after_attestation(alert: dict[str, Any]) -> bool:
+        # The item lapsed once already, unattested since the start: the lapse that counts is
+        # the one due `every` (3s; printed in whole seconds) after the attestation.
+        match = re.search(r"was due at (.+?) and", alert["annotations"]["description"])
+        assert match, alert["annotations"]["description"]
+        due = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S +0000 UTC")
+        return due.replace(tzinfo=UTC).timestamp() >= attested_at + 2
 
-    try:
-        lapsed = wait_for(
-            lapsed_after_attestation, ALERT_TIMEOUT, "the attested manual item to lapse"
-        )
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}{stack.diagnostics()}") from None
-    assert lapsed["labels"] == {
-        "alertname": "ReadinessItemLapsed",
-        "severity": "warning",
-        "instance": f"127.0.0.1:{stack.exporter.port}",
-        "job": "readiness-exporter",
-        "checklist": "e2e",
-        "section": "operations",
-        "item": "handover-done",
-        "title": "On-call handover done",
-    }
+    lapsed = stack.wait_alert("/chat", "firing", due_after_attestation, **labels)
+    assert lapsed["labels"] == stack.item_labels(
+        "ReadinessItemLapsed", "warning", "operations", "handover-done", "On-call handover done"
+    )
     assert lapsed["annotations"]["summary"] == "Recurring item e2e/handover-done has lapsed."
