@@ -6,11 +6,13 @@ import random
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from exporter.config import Item
+from exporter.lag import LagHistogram
 from exporter.results import ItemKey
 
 MAX_JITTER = 5.0
@@ -24,9 +26,15 @@ class Scheduler:
         self._run = run
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._fingerprints: dict[str, str] = {}
+        self.lag = LagHistogram()
+        self._aps.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
 
     def start(self) -> None:
         self._aps.start()
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        # The earliest planned time: a coalesced run is as late as the first run it stands for.
+        self.lag.observe_since(event.scheduled_run_times[0].timestamp())
 
     def shutdown(self) -> None:
         """Stops scheduling and cancels jobs in flight (APScheduler's asyncio executor does)."""
