@@ -19,6 +19,9 @@ from exporter.state import Store, open_store
 
 log = structlog.get_logger("exporter.daemon")
 
+STOP_GRACE = 5.0
+"""Seconds that cancelled probes get to unwind at shutdown."""
+
 
 def config_items(config: Config) -> Iterator[tuple[ItemKey, Item]]:
     for checklist in config.checklists:
@@ -38,6 +41,7 @@ class Daemon:
         self.scheduler = Scheduler(self.run_item)
         self._items: dict[ItemKey, Item] = dict(config_items(loaded.config))
         self.started = False
+        self._inflight: set[asyncio.Task[None]] = set()
         self._reload_ok = True
         self._reload_ts = self.clock.now()
         REDACTOR.update(loaded.secrets)
@@ -83,7 +87,12 @@ class Daemon:
         """Stops scheduling, cancels probes in flight, closes clients, flushes the store."""
         self.started = False
         self.scheduler.shutdown()
-        await asyncio.sleep(0)  # let cancelled probe tasks unwind before their clients close
+        for task in self._inflight:
+            task.cancel()
+        if self._inflight:
+            # Cancelled probes clean up (kill their subprocesses, close sockets) before the
+            # shared clients and the store close under them.
+            await asyncio.wait(self._inflight, timeout=STOP_GRACE)
         await self.runner.resources.aclose()
         await self.store.close()
         log.info("daemon_stopped")
@@ -135,6 +144,10 @@ class Daemon:
         item = self._items.get(key)
         if item is None:
             return
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
         timeout = (item.timeout or self.config.exporter.default_timeout).total_seconds()
         before = self.store.states().get(key)
         result = await self.runner.run(item, timeout)

@@ -96,7 +96,9 @@ def judge(
     failed = tuple(failing(item.conditions, facts))
     if failure is not None and (failed or len(facts) <= 1):
         reason, message = failure
-        return Result(False, reason, started_at, duration, facts, failed, REDACTOR.text(message))
+        # Conditions on facts the failed probe never measured say nothing the reason does not.
+        measured = tuple(failing([c for c in item.conditions if c.fact in facts], facts))
+        return Result(False, reason, started_at, duration, facts, measured, REDACTOR.text(message))
     if failed:
         return Result(False, Reason.CONDITION, started_at, duration, facts, failed)
     return Result(True, Reason.OK, started_at, duration, facts)

@@ -51,5 +51,5 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
 
 
 def os_error_text(exc: OSError) -> str:
-    """ "Connection refused" rather than asyncio's "Connect call failed ('10.0.0.1', 5432)"."""
+    """The errno's text ("Connection refused"), not asyncio's "Connect call failed (addr)"."""
     return os.strerror(exc.errno) if exc.errno else str(exc)
