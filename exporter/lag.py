@@ -31,7 +31,7 @@ class LagHistogram:
 
 class LagCollector(Collector):
     """readiness_scheduler_lag_seconds: when a job was submitted minus when it was planned
-    (jitter included in the plan, so only the exporter's own delay counts)."""
+    (the planned time includes each item's phase, so only the exporter's own delay counts)."""
 
     def __init__(self, histogram: LagHistogram) -> None:
         self.histogram = histogram

@@ -1,22 +1,48 @@
-"""One APScheduler job per probed item: interval or cron, jittered, never overlapping itself."""
+"""One APScheduler job per probed item: interval (phased) or cron, never overlapping itself."""
 
 from __future__ import annotations
 
+import hashlib
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from exporter.config import Item
 from exporter.lag import LagHistogram
 from exporter.results import ItemKey
 
-MAX_JITTER = 5.0
-"""Seconds at most that a run is shifted, so items with one interval do not fire in lockstep."""
+
+class PhasedInterval(BaseTrigger):  # type: ignore[misc]
+    """Every `interval` seconds, at a phase within the interval taken from a hash of the job id,
+    as Prometheus offsets its scrapes: items with one interval spread evenly over it, at the
+    same offsets after a restart, with no drift. (APScheduler's jitter is added to the previous
+    jittered time: a 60s item ran every 62.5s on average, and 10,000 items fired in bursts.)"""
+
+    def __init__(self, interval: float, job_id: str) -> None:
+        self.interval = interval
+        digest = hashlib.blake2b(job_id.encode(), digest_size=8).digest()
+        self.phase = int.from_bytes(digest) / 2**64 * interval
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        # After a run off the grid (the first, at startup), the next is at least half an
+        # interval later: never two runs back to back.
+        if previous_fire_time is None:
+            after = now.timestamp()
+        else:
+            after = previous_fire_time.timestamp() + self.interval / 2
+        slot = math.floor((after - self.phase) / self.interval) + 1
+        return datetime.fromtimestamp(self.phase + slot * self.interval, UTC)
+
+    def __str__(self) -> str:
+        return f"every {self.interval:g}s at +{self.phase:.3f}s"
 
 
 class Scheduler:
@@ -69,14 +95,13 @@ class Scheduler:
         self, job_id: str, key: ItemKey, item: Item, default_interval: timedelta, run_now: bool
     ) -> None:
         now = datetime.now(UTC)
-        trigger: IntervalTrigger | CronTrigger
+        trigger: PhasedInterval | CronTrigger
         if item.schedule is not None:
             trigger = CronTrigger.from_crontab(item.schedule, timezone=UTC)
             first = now if run_now else trigger.get_next_fire_time(None, now)
         else:
             interval = (item.interval or default_interval).total_seconds()
-            jitter = min(interval * 0.1, MAX_JITTER)
-            trigger = IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=UTC)
+            trigger = PhasedInterval(interval, job_id)
             # First runs spread over a short window so a large config does not stampede.
             first = now + timedelta(seconds=random.uniform(0, min(interval, 2.0) * 0.5))
         self._aps.add_job(
