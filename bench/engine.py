@@ -4,7 +4,8 @@ concurrency through exporter.runner.Runner, printing JSON with its own CPU accou
     python bench/engine.py --kind http --target http://127.0.0.1:8080/health -n 5000 -c 16
 
 Only the probe loop is measured (not the interpreter start or the imports), as blackbox_exporter
-is measured only while wrk drives it."""
+is measured only while wrk drives it. The event loop is the daemon's: uvloop when installed (as
+uvicorn's loop="auto" picks for `serve`), else asyncio's; --loop asyncio forces the latter."""
 
 from __future__ import annotations
 
@@ -79,8 +80,19 @@ def main() -> None:
     parser.add_argument("--target", required=True, help="URL (http) or host:port (tcp)")
     parser.add_argument("-n", type=int, default=5000)
     parser.add_argument("-c", "--concurrency", type=int, default=16)
+    parser.add_argument("--loop", choices=["auto", "asyncio"], default="auto")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(drive(args.kind, args.target, args.n, args.concurrency))))
+    loop = "asyncio"
+    if args.loop == "auto":
+        try:
+            import uvloop
+
+            uvloop.install()
+            loop = "uvloop"
+        except ImportError:
+            pass
+    figures = asyncio.run(drive(args.kind, args.target, args.n, args.concurrency))
+    print(json.dumps({**figures, "loop": loop}))
 
 
 if __name__ == "__main__":

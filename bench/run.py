@@ -84,8 +84,9 @@ def blackbox_side(port: int, pid: int, module: str, target: str, plan: Plan) -> 
     return {"probes": probes, "wall_s": wall, "cpu_s": cpu}
 
 
-def our_side(kind: str, target: str, probes: int, plan: Plan) -> dict[str, float]:
+def our_side(kind: str, target: str, probes: int, plan: Plan, loop: str) -> dict[str, Any]:
     argv = [sys.executable, str(BENCH / "engine.py"), "--kind", kind, "--target", target]
+    argv += ["--loop", loop]
     out = subprocess.run(
         [*argv, "-n", str(probes), "-c", str(plan.concurrency)],
         capture_output=True,
@@ -93,13 +94,13 @@ def our_side(kind: str, target: str, probes: int, plan: Plan) -> dict[str, float
         check=True,
         cwd=ROOT,
     ).stdout
-    figures: dict[str, float] = json.loads(out)
+    figures: dict[str, Any] = json.loads(out)
     if figures["failures"]:
         raise RuntimeError(f"our {kind} probe failed {figures['failures']} times against {target}")
     return figures
 
 
-def rates(side: dict[str, float]) -> dict[str, float]:
+def rates(side: dict[str, Any]) -> dict[str, Any]:
     return {
         **side,
         "probes_per_s": side["probes"] / side["wall_s"],
@@ -115,11 +116,14 @@ def engine_comparison(workdir: Path, nginx_port: int, plan: Plan) -> dict[str, A
             ("tcp", "tcp_connect", f"127.0.0.1:{nginx_port}"),
         ):
             theirs = rates(blackbox_side(port, proc.pid, module, target, plan))
-            ours = rates(our_side(kind, target, int(theirs["probes"]), plan))
+            ours = rates(our_side(kind, target, int(theirs["probes"]), plan, "auto"))
+            plain = rates(our_side(kind, target, int(theirs["probes"]), plan, "asyncio"))
             figures[kind] = {
                 "blackbox": theirs,
                 "ours": ours,
+                "ours_asyncio": plain,
                 "ratio": ours["probes_per_cpu_s"] / theirs["probes_per_cpu_s"],
+                "ratio_asyncio": plain["probes_per_cpu_s"] / theirs["probes_per_cpu_s"],
             }
     return figures
 
@@ -357,11 +361,15 @@ def markdown(figures: dict[str, Any], plan: Plan) -> str:
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for kind, row in figures["engine"].items():
-        for side in ("blackbox", "ours"):
+        for side, ratio in (
+            ("blackbox", ""),
+            ("ours", f"**{row['ratio']:.2f}**"),
+            ("ours_asyncio", f"{row['ratio_asyncio']:.2f}"),
+        ):
             f = row[side]
-            ratio = f"**{row['ratio']:.2f}**" if side == "ours" else ""
+            name = "blackbox_exporter" if side == "blackbox" else f"ours ({f['loop']} loop)"
             lines.append(
-                f"| {kind} | {side} | {f['probes']:,} | {f['probes_per_s']:,.0f} | "
+                f"| {kind} | {name} | {f['probes']:,} | {f['probes_per_s']:,.0f} | "
                 f"{f['cpu_s']:.2f} | {f['probes_per_cpu_s']:,.0f} | {ratio} |"
             )
     lines += [

@@ -6,7 +6,6 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from apscheduler.triggers.cron import CronTrigger
@@ -161,8 +160,7 @@ class ItemBase(Strict):
             )
         return self
 
-    # Cached: the model is frozen, and the runner and /metrics read these on every run.
-    @cached_property
+    @property
     def kind(self) -> str:
         return next(k for k in PROBES if getattr(self, k) is not None)
 
@@ -171,7 +169,7 @@ class ItemBase(Strict):
         spec: ProbeSpec = getattr(self, self.kind)
         return spec
 
-    @cached_property
+    @property
     def conditions(self) -> tuple[Condition, ...]:
         """The item's `expect:`, or its kind's default when it has none."""
         if self.expect is not None:
@@ -182,7 +180,7 @@ class ItemBase(Strict):
     def recurring(self) -> bool:
         return self.every is not None
 
-    @cached_property
+    @property
     def fingerprint(self) -> str:
         """A hash of the definition, not the title: attestations hold while it stays the same."""
         excluded = {"title", "description", "runbook_url", "expect"}

@@ -44,7 +44,7 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
 
     assert set(figures["engine"]) == {"http", "tcp"}
     for kind, row in figures["engine"].items():
-        for side in ("blackbox", "ours"):
+        for side in ("blackbox", "ours", "ours_asyncio"):
             assert row[side]["probes"] > 0, (kind, side)
             assert row[side]["probes_per_s"] > 0, (kind, side)
             assert row[side]["probes_per_cpu_s"] > 0, (kind, side)
@@ -57,5 +57,5 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
         assert row["passing"] == row["items"]
         assert row["lag_runs"] > 0
 
-    assert "| http | ours |" in done.stdout
+    assert "| http | ours (" in done.stdout
     assert "| 20 | 2s |" in done.stdout
