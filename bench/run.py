@@ -246,12 +246,12 @@ def one_daemon(
         deadline = time.monotonic() + 120
         while True:
             _, body, _ = scrape(f"{url}/metrics")
-            runs = sum(v for _, v in samples(body, "readiness_probe_runs_total"))
-            if runs >= items:
+            ran = sum(1 for _ in samples(body, "readiness_item_last_run_timestamp_seconds"))
+            if ran >= items:
                 break
             if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"{items} items: first round incomplete ({runs:g} runs)")
-            time.sleep(0.1)
+                raise RuntimeError(f"{items} items: first round incomplete ({ran} ran)")
+            time.sleep(0.25)
         ends = dict(samples(body, "readiness_item_last_run_timestamp_seconds"))
         durations = dict(samples(body, "readiness_item_probe_duration_seconds"))
         passing = sum(v for _, v in samples(body, "readiness_item_passing"))
@@ -309,9 +309,10 @@ def scale(workdir: Path, nginx_port: int, plan: Plan) -> list[dict[str, Any]]:
 
 # --- report ---------------------------------------------------------------------------------
 def versions() -> dict[str, str]:
-    def first_line(argv: list[str]) -> str:
+    def found(argv: list[str], pattern: str) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        return (done.stdout or done.stderr).strip().splitlines()[0]
+        match = re.search(pattern, done.stdout + done.stderr)
+        return match.group(1) if match else "unknown"
 
     from importlib.metadata import version
 
@@ -320,9 +321,11 @@ def versions() -> dict[str, str]:
         "readiness-exporter": version("readiness-exporter"),
         "aiohttp": version("aiohttp"),
         "uvloop": _maybe_version("uvloop"),
-        "nginx": first_line([need("nginx"), "-v"]),
-        "wrk": first_line([need("wrk"), "-v"]),
-        "blackbox_exporter": first_line([need("prometheus-blackbox-exporter"), "--version"]),
+        "nginx": found([need("nginx"), "-v"], r"nginx/(\S+)"),
+        "wrk": found([need("wrk"), "-v"], r"wrk (\S+)"),
+        "blackbox_exporter": found(
+            [need("prometheus-blackbox-exporter"), "--version"], r"version (\S+)"
+        ),
     }
 
 

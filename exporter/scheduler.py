@@ -26,6 +26,7 @@ from exporter.results import ItemKey
 
 log = structlog.get_logger("exporter.scheduler")
 
+FULL_SPREAD_JOBS = 1000
 MAX_SLEEP = 3600.0
 """With nothing scheduled, the timer still wakes now and then (sync wakes it at once anyway)."""
 
@@ -121,11 +122,17 @@ class Scheduler:
             ):
                 old.item = item
                 continue
-            self._add(job_id, key, item, default_interval, key in run_now)
+            self._add(job_id, key, item, default_interval, key in run_now, len(wanted))
         self._wake.set()
 
     def _add(
-        self, job_id: str, key: ItemKey, item: Item, default_interval: timedelta, run_now: bool
+        self,
+        job_id: str,
+        key: ItemKey,
+        item: Item,
+        default_interval: timedelta,
+        run_now: bool,
+        jobs: int,
     ) -> None:
         now = datetime.now(UTC)
         trigger: PhasedInterval | CronTrigger
@@ -135,8 +142,10 @@ class Scheduler:
         else:
             interval = (item.interval or default_interval).total_seconds()
             trigger = PhasedInterval(interval, job_id)
-            # First runs spread over a short window so a large config does not stampede.
-            first = now + timedelta(seconds=random.uniform(0, min(interval, 2.0) * 0.5))
+            # First runs spread over a short window so a large config does not stampede: up to
+            # a second for 1,000 jobs or more, less for fewer (100 items start within 0.1s).
+            window = min(interval, 2.0) * 0.5 * min(jobs / FULL_SPREAD_JOBS, 1.0)
+            first = now + timedelta(seconds=random.uniform(0, window))
         old = self._jobs.get(job_id)
         job = _Job(key, item, default_interval, trigger, old.generation + 1 if old else 0)
         self._jobs[job_id] = job
