@@ -1,4 +1,4 @@
-"""HTTP routes: /metrics, /health*, /status and the landing page; no domain logic here."""
+"""HTTP routes: /metrics, /health*, /status, the landing page and the API; no domain logic here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from exporter import __version__
+from exporter.api import protected
+from exporter.api import routes as api_routes
+from exporter.config import Role
 from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
 from exporter.exposition import Exposition
@@ -37,6 +40,7 @@ def create_app(daemon: Daemon) -> Starlette:
         return HTMLResponse(LANDING.format(version=html.escape(__version__)))
 
     async def metrics(request: Request) -> Response:
+        await daemon.refresh()
         body, content_type = exposition.render(request.headers.get("accept", ""))
         return Response(body, media_type=content_type)
 
@@ -49,6 +53,7 @@ def create_app(daemon: Daemon) -> Starlette:
         return JSONResponse({"status": "not ready"}, status_code=503)
 
     async def health(request: Request) -> JSONResponse:
+        await daemon.refresh()
         views = evaluate(daemon.config, daemon.states(), daemon.clock.now())
         items = [i for v in views for i in v.items]
         return JSONResponse(
@@ -62,7 +67,8 @@ def create_app(daemon: Daemon) -> Starlette:
             }
         )
 
-    async def status(request: Request) -> JSONResponse:
+    async def status(request: Request) -> Response:
+        await daemon.refresh()
         now = daemon.clock.now()
         return JSONResponse(status_document(evaluate(daemon.config, daemon.states(), now), now))
 
@@ -93,7 +99,11 @@ def create_app(daemon: Daemon) -> Starlette:
             Route("/health/live", live),
             Route("/health/ready", ready),
             Route("/health", health),
-            Route("/status", status),
+            Route("/status", protected(daemon, Role.READ, status)),
+            *(
+                Route(path, fn, methods=methods)
+                for path, (fn, methods) in api_routes(daemon).items()
+            ),
         ],
         lifespan=lifespan,
     )

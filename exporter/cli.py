@@ -1,4 +1,4 @@
-"""The `readiness-exporter` command: serve, check, validate."""
+"""The `readiness-exporter` command: serve, check, validate, attest."""
 
 from __future__ import annotations
 
@@ -9,13 +9,20 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
+from pydantic import ValidationError
 
 from exporter import __version__, logs, render
+from exporter.clock import SystemClock
 from exporter.config import Config
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, LoadedConfig, load_config
+
+if TYPE_CHECKING:
+    from exporter.attestations import AttestationRequest
+    from exporter.results import Attestation
 
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG = 0, 1, 2
 
@@ -80,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
     validate = verbs.add_parser("validate", help="check a config file and report every error")
     validate.add_argument("--config", required=True, help="config YAML file")
     validate.set_defaults(run=cmd_validate)
+
+    attest = verbs.add_parser(
+        "attest",
+        help="record that a person did a manual item (or, for item go-live, that a checklist"
+        " went live)",
+    )
+    attest.add_argument("--config", required=True, help="config YAML file")
+    attest.add_argument("checklist", metavar="CHECKLIST")
+    attest.add_argument("item", metavar="ITEM", help="a manual item's id, or go-live")
+    attest.add_argument("--by", required=True, metavar="NAME", help="who did it")
+    attest.add_argument("--note", default="", metavar="TEXT", help="what was done, a link")
+    attest.set_defaults(run=cmd_attest)
     return parser
 
 
@@ -111,9 +130,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = loaded.config.exporter
     logs.configure(settings.log_format, settings.log_level)
     from exporter.app import create_app
-    from exporter.daemon import Daemon
+    from exporter.daemon import Daemon, load_tokens
 
-    app = create_app(Daemon(loaded))
+    try:
+        tokens = load_tokens(loaded)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_CONFIG
+    app = create_app(Daemon(loaded, tokens=tokens))
     server = _Server(
         uvicorn.Config(
             app,
@@ -128,6 +153,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     server.run()
     return 0 if server.started else EXIT_NOT_READY
+
+
+def cmd_attest(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    if loaded is None:
+        return EXIT_CONFIG
+    logs.configure("console", "error")
+    from exporter import attestations
+    from exporter.state import StoreUnavailable
+
+    try:
+        request = attestations.AttestationRequest(
+            checklist=args.checklist, item=args.item, by=args.by, note=args.note
+        )
+        recorded = asyncio.run(_attest(loaded.config, request))
+    except (ValidationError, attestations.Invalid, attestations.NotFound) as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreUnavailable as exc:
+        print(f"not recorded: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
+    print(
+        f"attested {recorded.checklist}/{recorded.item} by {recorded.by}"
+        f" at {attestations.document(recorded)['at']} (#{recorded.id})"
+    )
+    return EXIT_READY
+
+
+async def _attest(config: Config, request: AttestationRequest) -> Attestation:
+    """Writes straight to the configured store: a running daemon shows it at its next scrape."""
+    from exporter import attestations
+    from exporter.state import open_store
+
+    store = open_store(config.exporter.state)
+    await store.open()
+    try:
+        return await attestations.attest(store, config, request, None, SystemClock().now())
+    finally:
+        await store.close()
 
 
 def _with_listen(loaded: LoadedConfig, listen: str) -> LoadedConfig:

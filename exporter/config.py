@@ -40,6 +40,9 @@ def _positive(value: timedelta) -> timedelta:
 
 PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 
+GO_LIVE_ITEM = "go-live"
+"""Reserved item id: attesting it declares the checklist live at runtime."""
+
 
 def _to_condition(value: Any) -> Condition:
     if isinstance(value, Condition):
@@ -121,6 +124,16 @@ class ItemBase(Strict):
     grace: Duration = timedelta(0)
     expect: tuple[ConditionField, ...] | None = None
     runbook_url: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == GO_LIVE_ITEM:
+            raise ValueError(
+                f"item id '{GO_LIVE_ITEM}' is reserved (attesting it declares the checklist live):"
+                " rename the item, or use the checklist's go_live:"
+            )
+        return value
 
     @field_validator("schedule")
     @classmethod

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import Iterator, Mapping
 
 import structlog
 
+from exporter.auth import Tokens
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, Item
-from exporter.loader import ConfigError, LoadedConfig, load_config
+from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
 from exporter.redact import REDACTOR
 from exporter.results import ItemKey, ItemState
 from exporter.runner import Runner
@@ -30,10 +32,23 @@ def config_items(config: Config) -> Iterator[tuple[ItemKey, Item]]:
                 yield ItemKey(checklist.name, item.id), item
 
 
+def load_tokens(loaded: LoadedConfig) -> Tokens:
+    """The config's API tokens with their secrets from the environment; ConfigError if any
+    secret is missing, so a daemon never runs with a token nobody can use."""
+    try:
+        return Tokens.from_config(loaded.config.exporter.api_tokens, os.environ)
+    except ValueError as exc:
+        raise ConfigError(
+            [ConfigIssue(loaded.path, None, None, line) for line in str(exc).splitlines()]
+        ) from None
+
+
 class Daemon:
     """The running exporter. Metrics and /status read it; nothing in it knows about HTTP."""
 
-    def __init__(self, loaded: LoadedConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, clock: Clock | None = None, tokens: Tokens | None = None
+    ) -> None:
         self.clock: Clock = clock or SystemClock()
         self.loaded = loaded
         self.store: Store = open_store(loaded.config.exporter.state)
@@ -44,6 +59,9 @@ class Daemon:
         self._inflight: set[asyncio.Task[None]] = set()
         self._reload_ok = True
         self._reload_ts = self.clock.now()
+        self.reload_errors: list[str] = []
+        self.tokens = tokens or Tokens()
+        """The API's tokens (`serve` loads them with load_tokens); none: reads open, no writes."""
         REDACTOR.update(loaded.secrets)
 
     # --- what the metrics collector and /status read ---------------------------------
@@ -65,6 +83,14 @@ class Daemon:
     @property
     def reload_timestamp(self) -> float:
         return self._reload_ts
+
+    async def refresh(self) -> None:
+        """Picks up attestations written elsewhere (CLI, replicas) before a scrape; a store
+        that does not answer leaves the last known state in place."""
+        try:
+            await self.store.refresh()
+        except Exception as exc:
+            log.warning("state_refresh_failed", error=REDACTOR.text(str(exc)))
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self, schedule: bool = True) -> None:
@@ -108,10 +134,12 @@ class Daemon:
         """Re-reads the config file. A broken file keeps the old config running."""
         try:
             loaded = load_config(self.loaded.path)
+            tokens = load_tokens(loaded)
         except ConfigError as exc:
             self._reload_ok = False
-            for issue in exc.issues:
-                log.error("config_reload_failed", error=REDACTOR.text(str(issue)))
+            self.reload_errors = [REDACTOR.text(str(issue)) for issue in exc.issues]
+            for error in self.reload_errors:
+                log.error("config_reload_failed", error=error)
             return False
         old = self.config.exporter
         new = loaded.config.exporter
@@ -121,6 +149,8 @@ class Daemon:
         if old.max_concurrency != new.max_concurrency:
             self.runner.resize(new.max_concurrency)
         self.loaded = loaded
+        self.tokens = tokens
+        self.reload_errors = []
         self._items = dict(config_items(loaded.config))
         REDACTOR.update(loaded.secrets)
         await self._apply()

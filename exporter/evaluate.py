@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.config import Checklist, Config, Item, Section, Severity
-from exporter.lifecycle import due_at, is_lapsed, is_live, score
+from exporter.config import GO_LIVE_ITEM, Checklist, Config, Item, Section, Severity
+from exporter.lifecycle import attestation_holds, due_at, go_live_at, is_lapsed, is_live, score
 from exporter.reasons import Reason
 from exporter.results import ItemKey, ItemState
 
@@ -44,6 +44,8 @@ class ChecklistView:
     checklist: Checklist
     sections: tuple[SectionView, ...]
     live: bool
+    go_live: float | None = None
+    """When the checklist went or goes live: `go_live:` or a `go-live` attestation."""
 
     @property
     def items(self) -> tuple[ItemView, ...]:
@@ -82,7 +84,15 @@ def _checklist(
         )
         for s in checklist.sections
     )
-    return ChecklistView(checklist, sections, is_live(now, checklist.go_live))
+    go_live = checklist_go_live(checklist, states)
+    return ChecklistView(checklist, sections, is_live(now, go_live), go_live)
+
+
+def checklist_go_live(checklist: Checklist, states: Mapping[ItemKey, ItemState]) -> float | None:
+    """When the checklist went or goes live: its `go_live:`, or a `go-live` attestation."""
+    declared = states.get(ItemKey(checklist.name, GO_LIVE_ITEM))
+    attestation = declared.attestation if declared else None
+    return go_live_at(checklist.go_live, attestation.at if attestation else None)
 
 
 def item_view(
@@ -92,11 +102,18 @@ def item_view(
     result = state.result
     due = None
     lapsed = False
+    attestation = state.attestation
     if item.every is not None:
-        due = due_at(item.every, state.last_success, state.first_seen or now)
+        # A manual item's success is its attestation; a probed one's its last passing run.
+        last = state.last_success
+        if item.kind == "manual":
+            last = attestation.at if attestation else None
+        due = due_at(item.every, last, state.first_seen or now)
         lapsed = is_lapsed(now, due, item.grace)
     if item.kind == "manual":
-        attested = result is not None and result.passing and (due is None or now < due)
+        attested = attestation is not None and attestation_holds(
+            now, due, attestation.fingerprint == item.fingerprint
+        )
         reason = Reason.OK if attested else Reason.NOT_ATTESTED
         return ItemView(checklist, section, item, state, attested, reason, due, lapsed)
     if result is None:

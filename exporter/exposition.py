@@ -8,7 +8,7 @@ stays the reference, this module is the fast path /metrics serves."""
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -19,7 +19,7 @@ from prometheus_client.utils import floatToGoString
 
 from exporter import __version__
 from exporter.config import Checklist, Config, Item, Section
-from exporter.evaluate import ChecklistView, ItemView, SectionView, item_view
+from exporter.evaluate import ChecklistView, ItemView, SectionView, checklist_go_live, item_view
 from exporter.lifecycle import is_live
 from exporter.metrics import MetricsSource
 from exporter.results import ItemKey, ItemState
@@ -150,6 +150,7 @@ class _Summary(Collector):
         self.kinds: list[str] = []
         """Probed kinds in the config: each gets a zero readiness_probe_runs_total series."""
         self.now = 0.0
+        self.states: Mapping[ItemKey, ItemState] = {}
 
     def collect(self) -> Iterator[Metric]:
         section_score = GaugeMetricFamily(
@@ -174,7 +175,8 @@ class _Summary(Collector):
                 section_score.add_metric([name, section], score)
             checklist_score.add_metric([name], tally.score)
             ready.add_metric([name], float(tally.ready))
-            live.add_metric([name], float(is_live(self.now, tally.checklist.go_live)))
+            go_live = checklist_go_live(tally.checklist, self.states)
+            live.add_metric([name], float(is_live(self.now, go_live)))
         yield from (section_score, checklist_score, ready, live)
 
         source = self.source
@@ -299,7 +301,7 @@ class Exposition:
         for tally in self._summary.tallies:
             if tally.dirty:
                 tally.update(rendered)
-        self._summary.now = now
+        self._summary.now, self._summary.states = now, states
         parts: list[bytes] = []
         for (name, doc), column in zip(ITEM_FAMILIES, self._columns, strict=True):
             parts.append(f"# HELP {name} {_help(doc, openmetrics)}\n# TYPE {name} gauge\n".encode())

@@ -17,8 +17,21 @@ def is_lapsed(now: float, due: float, grace: timedelta) -> bool:
     return now > due + grace.total_seconds()
 
 
-def is_live(now: float, go_live: datetime | None) -> bool:
-    return go_live is not None and now >= go_live.timestamp()
+def is_live(now: float, go_live: float | None) -> bool:
+    return go_live is not None and now >= go_live
+
+
+def go_live_at(planned: datetime | None, declared: float | None) -> float | None:
+    """When a checklist went (or goes) live: its `go_live:` or the time go-live was attested at
+    runtime, whichever comes first."""
+    times = [t for t in (planned.timestamp() if planned else None, declared) if t is not None]
+    return min(times) if times else None
+
+
+def attestation_holds(now: float, due: float | None, fingerprint_matches: bool) -> bool:
+    """A recurring attestation holds until it is due; one without `every` until the item's
+    definition changes."""
+    return now < due if due is not None else fingerprint_matches
 
 
 def score(passing: int, total: int) -> float:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -100,7 +101,8 @@ class _Reader:
         return value
 
     def _substitute(self, text: str, path: Path_) -> str:
-        if _LITERAL_PASSWORD.search(text):
+        # user:${PASSWORD}@ is the way to write it; only a password left in the text is flagged.
+        if _LITERAL_PASSWORD.search(_ENV_REF.sub("", text)):
             self.unresolved.append(
                 (
                     path,
@@ -202,7 +204,24 @@ def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:
         headers = getattr(item.spec, "headers", None)
         if isinstance(headers, dict):
             secrets.update(str(v) for v in headers.values())
+        secrets.update(_credentials(item.spec.model_dump()))
     return secrets
+
+
+def _credentials(spec: dict[str, Any]) -> set[str]:
+    """Passwords in a spec's DSNs and URLs (as written and percent-decoded), and the values of
+    the variables its `*_env` fields name (tokens, passwords), at any depth."""
+    found: set[str] = set()
+    for name, value in spec.items():
+        if isinstance(value, dict):
+            found |= _credentials(value)
+        elif isinstance(value, str) and name.endswith("_env") and os.environ.get(value):
+            found.add(os.environ[value])
+        elif isinstance(value, str) and name in ("dsn", "url"):
+            password = urlsplit(value).password
+            if password:
+                found |= {password, unquote(password)}
+    return found
 
 
 def _items(config: Config) -> Iterator[Item]:

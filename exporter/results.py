@@ -35,9 +35,30 @@ class Result:
 
 
 @dataclass(frozen=True)
+class Attestation:
+    """A person's word that a manual item is done (or, for the item `go-live`, that a checklist
+    went live): who, when, why, and the item's definition it was given for."""
+
+    checklist: str
+    item: str
+    by: str
+    at: float
+    """Unix seconds when it was recorded."""
+    fingerprint: str
+    """The item's definition fingerprint then: an item without `every` holds while it matches."""
+    note: str = ""
+    token: str | None = None
+    """The API token's name; None when written on the host with `readiness-exporter attest`."""
+    id: int | None = None
+    """The store's sequence number, assigned when recorded."""
+
+
+@dataclass(frozen=True)
 class ItemState:
     """The store's view of one item: the latest result and the lifecycle timestamps."""
 
     result: Result | None = None
     last_success: float | None = None
     first_seen: float | None = None
+    attestation: Attestation | None = None
+    """The latest attestation (manual items and `go-live`)."""

@@ -31,6 +31,14 @@ def item_status(view: ItemView) -> dict[str, Any]:
         "message": result.message if result else "",
         "facts": result.facts if result else {},
     }
+    if view.state.attestation is not None and item.kind == "manual":
+        attestation = view.state.attestation
+        doc["attestation"] = {
+            "by": attestation.by,
+            "at": iso(attestation.at),
+            "note": attestation.note,
+            "current": attestation.fingerprint == item.fingerprint,
+        }
     if item.every is not None:
         doc["every"] = item.every.total_seconds()
         doc["due"] = iso(view.due)
@@ -45,7 +53,7 @@ def status_document(views: list[ChecklistView], now: float) -> dict[str, Any]:
             {
                 "name": v.checklist.name,
                 "title": v.checklist.display_title,
-                "go_live": iso(v.checklist.go_live.timestamp()) if v.checklist.go_live else None,
+                "go_live": iso(v.go_live),
                 "live": v.live,
                 "ready": v.ready,
                 "score": round(v.score, 4),

@@ -17,7 +17,10 @@ from exporter.probes import (
     host,
     http,
     manual,
+    postgres,
     process,
+    prometheus,
+    redis,
     tcp,
     tls,
 )
@@ -32,7 +35,21 @@ class ProbeModule(Protocol):
     async def probe(self, spec: ProbeSpec, ctx: ProbeContext) -> Facts: ...
 
 
-_MODULES: tuple[ModuleType, ...] = (http, tls, tcp, dns, file, disk, process, command, host, manual)
+_MODULES: tuple[ModuleType, ...] = (
+    http,
+    tls,
+    tcp,
+    dns,
+    postgres,
+    redis,
+    prometheus,
+    file,
+    disk,
+    process,
+    command,
+    host,
+    manual,
+)
 
 PROBES: dict[str, ProbeModule] = {m.KIND: cast(ProbeModule, m) for m in _MODULES}
 """kind -> module, in the order DESIGN.md lists the kinds."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -61,9 +61,12 @@ class Resources:
                     self._closers.append(lambda: close(value))
             return self._items[key]  # type: ignore[no-any-return]
 
-    def forget(self, key: Any) -> None:
-        """Drops a cached client (a pool whose server went away): the next run makes a new one."""
-        self._items.pop(key, None)
+    def forget(self, key: Any, value: Any = None) -> None:
+        """Drops a cached client (a pool whose server went away): the next run makes a new one.
+        With `value`, only while that is still the cached one: a concurrent run may have
+        replaced it already."""
+        if value is None or self._items.get(key) is value:
+            self._items.pop(key, None)
 
     async def aclose(self) -> None:
         closers, self._closers = self._closers, []
@@ -82,3 +85,19 @@ class ProbeContext:
     timeout: float
     clock: Clock = field(default_factory=SystemClock)
     resources: Resources = field(default_factory=Resources)
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, its causes and contexts, and the members of exception groups, each once: client
+    libraries wrap the socket's own error (which names the reason) a few levels down."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import ssl
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -15,7 +13,7 @@ from yarl import URL
 
 from exporter import __version__
 from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
-from exporter.probes.tcp import os_error_text
+from exporter.probes.tcp import socket_failure
 from exporter.probes.tls import not_after, trust_context
 from exporter.reasons import Reason
 from exporter.units import parse_size
@@ -47,15 +45,7 @@ class Spec(ProbeSpec):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            url = URL(value)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"invalid URL: {exc}") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError(
-                "the url must be absolute http:// or https://, e.g. https://host/health"
-            )
-        return value
+        return absolute_url(value, "https://host/health")
 
     @field_validator("method")
     @classmethod
@@ -70,16 +60,22 @@ class Spec(ProbeSpec):
         return parse_size(value) if isinstance(value, str) else value
 
 
+def absolute_url(value: str, example: str) -> str:
+    """`value` if it is an absolute http(s) URL; else a ValueError saying what to write."""
+    try:
+        url = URL(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid URL: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"the url must be absolute http:// or https://, e.g. {example}")
+    return value
+
+
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     loop = asyncio.get_running_loop()
     budget = BUDGET_SHARE * ctx.timeout
     deadline = loop.time() + budget
-    verify = not spec.insecure_skip_verify
-    ca_file = spec.ca_file if verify else None
-    # One session per trust setting, shared by every item: pooled connections, one TLS setup.
-    session = await ctx.resources.get(
-        (KIND, verify, ca_file), lambda: _new_session(verify, ca_file), aiohttp.ClientSession.close
-    )
+    session = await shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
     url = URL(spec.url)
     target = f"{url.host}:{url.port}"
     # aiohttp's timeouts bound each step; asyncio.timeout bounds the whole request against a
@@ -110,7 +106,7 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     except aiohttp.TooManyRedirects as exc:
         raise ProbeFailure(Reason.ERROR, f"{target}: too many redirects") from exc
     except aiohttp.ClientError as exc:
-        raise _transport_failure(exc, target) from exc
+        raise transport_failure(exc, target) from exc
     duration = ctx.clock.monotonic() - started
     text = _decode(body, response.charset)
     version = response.version
@@ -133,6 +129,20 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     if not truncated and ("json" in media_type or text.lstrip()[:1] in ("{", "[")):
         facts.update(_json_facts(text))
     return facts
+
+
+async def shared_client(
+    ctx: ProbeContext, insecure_skip_verify: bool, ca_file: str | None
+) -> aiohttp.ClientSession:
+    """The one HTTP client per trust setting, shared by every item (and by other kinds that
+    speak HTTP): pooled connections, one TLS setup."""
+    verify = not insecure_skip_verify
+    trusted = ca_file if verify else None
+    return await ctx.resources.get(
+        (KIND, verify, trusted),
+        lambda: _new_session(verify, trusted),
+        aiohttp.ClientSession.close,
+    )
 
 
 async def _new_session(verify: bool, ca_file: str | None) -> aiohttp.ClientSession:
@@ -211,35 +221,15 @@ def _json_facts(text: str) -> Facts:
     return facts
 
 
-def _transport_failure(exc: aiohttp.ClientError, target: str) -> ProbeFailure:
-    """aiohttp wraps the socket's own error; that error, a cause or two down, names the reason."""
-    # aiohttp's wrappers subclass the errors they wrap but lack their details: skip them.
-    causes = [c for c in _causes(exc) if not isinstance(c, aiohttp.ClientError)]
-    for cause in causes:
-        if isinstance(cause, socket.gaierror):
-            return ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {cause.strerror}")
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return ProbeFailure(Reason.TLS, f"{target}: certificate: {cause.verify_message}")
-        if isinstance(cause, ssl.SSLError):
-            return ProbeFailure(
-                Reason.TLS, f"{target}: TLS handshake failed: {cause.reason or cause}"
-            )
+def transport_failure(exc: aiohttp.ClientError, target: str) -> ProbeFailure:
+    """aiohttp wraps the socket's own error; that error names the reason."""
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.ClientHttpProxyError):
         return ProbeFailure(Reason.ERROR, f"{target}: {exc}")
-    errors = [os_error_text(c) for c in causes if isinstance(c, OSError) and c.errno]
-    return ProbeFailure(Reason.CONNECT, f"{target}: {errors[0] if errors else exc}")
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc`, its causes and contexts, and the members of exception groups, each once."""
-    seen: set[int] = set()
-    pending = [exc]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    # aiohttp's connector errors subclass the errors they wrap but lack their details
+    # (a certificate error without its verify_message): the wrapped one is what counts.
+    cause: BaseException = exc
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cause = exc.certificate_error
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+    return socket_failure(cause, target) or ProbeFailure(Reason.CONNECT, f"{target}: {exc}")

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 
 from pydantic import Field
 
-from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
+from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec, exception_chain
 from exporter.reasons import Reason
 
 KIND = "tcp"
@@ -53,3 +54,21 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
 def os_error_text(exc: OSError) -> str:
     """The errno's text ("Connection refused"), not asyncio's "Connect call failed (addr)"."""
     return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def socket_failure(
+    exc: BaseException, target: str, facts: Facts | None = None
+) -> ProbeFailure | None:
+    """The failure named by the socket's own error, which client libraries wrap a few levels
+    down: resolving (dns), the TLS handshake (tls), connecting (connect); None if there is none."""
+    causes = list(exception_chain(exc))
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            return ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {cause.strerror}", facts)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return ProbeFailure(Reason.TLS, f"{target}: certificate: {cause.verify_message}", facts)
+        if isinstance(cause, ssl.SSLError | ssl.CertificateError):
+            reason = getattr(cause, "reason", None) or cause
+            return ProbeFailure(Reason.TLS, f"{target}: TLS handshake failed: {reason}", facts)
+    errors = [os_error_text(c) for c in causes if isinstance(c, OSError) and c.errno]
+    return ProbeFailure(Reason.CONNECT, f"{target}: {errors[0]}", facts) if errors else None

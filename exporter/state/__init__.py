@@ -1,13 +1,18 @@
-"""Durable state: the latest result and last success per item, restored on restart.
+"""Durable state: the latest result, last success and attestations per item, restored on restart.
 
-One `Store` interface, chosen by the `state:` URL; SQLite is the embedded default."""
+One `Store` interface, chosen by the `state:` URL; SQLite is the embedded default, PostgreSQL
+lets replicas share one state."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from exporter.results import ItemKey, ItemState, Result
+from exporter.results import Attestation, ItemKey, ItemState, Result
+
+
+class StoreUnavailable(Exception):
+    """The database did not take a write (down, unreachable, disk full): for the API a 503."""
 
 
 class Store(Protocol):
@@ -23,10 +28,24 @@ class Store(Protocol):
         """True while the backing database answers (for /health/ready)."""
 
     async def record(self, key: ItemKey, result: Result) -> None:
-        """Stores a run's result; a passing one also moves the item's last success."""
+        """Stores a run's result; a passing one also moves the item's last success. While the
+        database is unavailable the result still shows (in memory) and a warning is logged."""
 
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         """Notes when items were first seen (the base of a new recurring item's due time)."""
+
+    async def attest(self, attestation: Attestation) -> Attestation:
+        """Records an attestation, durably committed before it returns (with its id);
+        StoreUnavailable when it could not be."""
+
+    async def attestations(
+        self, checklist: str | None, item: str | None, limit: int
+    ) -> list[Attestation]:
+        """The audit history, newest first; StoreUnavailable when it cannot be read."""
+
+    async def refresh(self) -> None:
+        """Picks up attestations other processes wrote (the CLI, replicas): one cheap read of
+        a change counter, a reload only when it moved. Called before every scrape."""
 
     def states(self) -> Mapping[ItemKey, ItemState]:
         """The in-memory view read at scrape time; never blocks on I/O."""
@@ -34,10 +53,17 @@ class Store(Protocol):
 
 def open_store(url: str) -> Store:
     """The store for a `state:` URL, as SQLAlchemy spells them: `sqlite:///relative.db`,
-    `sqlite:////absolute/path.db`, `sqlite:///:memory:`."""
+    `sqlite:////absolute/path.db`, `sqlite:///:memory:`; `postgresql://user@host:5432/db`."""
     if url.startswith("sqlite://"):
         from exporter.state.sqlite import SqliteStore
 
         path = url.removeprefix("sqlite://")
         return SqliteStore(path.removeprefix("/") or ":memory:")
-    raise ValueError(f"unsupported state URL {url!r}: use sqlite:///path/to/state.db")
+    if url.startswith(("postgresql://", "postgres://")):
+        from exporter.state.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError(
+        f"unsupported state URL {url!r}: use sqlite:///path/to/state.db"
+        " or postgresql://user@host:5432/db"
+    )

@@ -17,7 +17,7 @@ from exporter.exposition import Exposition
 from exporter.loader import parse_config
 from exporter.metrics import ReadinessCollector
 from exporter.reasons import Reason
-from exporter.results import ItemKey, ItemState, Result
+from exporter.results import Attestation, ItemKey, ItemState, Result
 
 T0 = 1_700_000_000.0
 DAY = 86400.0
@@ -79,6 +79,17 @@ def ok(at: float) -> Result:
     return Result(True, Reason.OK, at, 0.012, {"status": 200})
 
 
+def attested(checklist: str, item: str, at: float, src: Source) -> Attestation:
+    definition = next(
+        i
+        for c in src.config.checklists
+        for s in c.sections
+        for i in s.items
+        if (c.name, i.id) == (checklist, item)
+    )
+    return Attestation(checklist, item, "alice", at, definition.fingerprint)
+
+
 @pytest.fixture
 def source() -> Source:
     clock = FixedClock(T0)
@@ -88,7 +99,12 @@ def source() -> Source:
         ItemKey("shop", "port"): ItemState(
             Result(False, Reason.CONNECT, T0 - 3, 0.001, {}, (), "refused"), None, T0 - DAY
         ),
-        ItemKey("shop", "restore-test"): ItemState(ok(T0 - 3600), T0 - 3600, T0 - DAY),
+        ItemKey("shop", "restore-test"): ItemState(
+            None, None, T0 - DAY, attested("shop", "restore-test", T0 - 3600, src)
+        ),
+        ItemKey("later", "signed-off"): ItemState(
+            None, None, T0 - DAY, attested("later", "signed-off", T0 - 60, src)
+        ),
         ItemKey("shop", "backup"): ItemState(ok(T0 - 7200), T0 - 7200, T0 - DAY),
     }
     return src
@@ -178,3 +194,17 @@ def test_the_scheduler_lag_histogram_is_served(source: Source) -> None:
     assert 'readiness_scheduler_lag_seconds_bucket{le="0.005"} 1.0' in body
     assert 'readiness_scheduler_lag_seconds_bucket{le="+Inf"} 2.0' in body
     assert "readiness_scheduler_lag_seconds_count 2.0" in body
+
+
+def test_a_go_live_attestation_is_rendered_at_the_next_scrape(source: Source) -> None:
+    exposition = Exposition(source, process=False)
+    before = fast(exposition, False)
+    assert b'readiness_checklist_live{checklist="later"} 0.0' in before
+
+    source.state[ItemKey("later", "go-live")] = ItemState(
+        None, None, None, Attestation("later", "go-live", "alice", T0 - 1, "")
+    )
+
+    body = fast(exposition, False)
+    assert body == reference(source, False)
+    assert b'readiness_checklist_live{checklist="later"} 1.0' in body

@@ -27,10 +27,10 @@ def test_lapse_waits_for_grace() -> None:
 
 
 def test_live_after_go_live_only() -> None:
-    go_live = datetime(2026, 12, 1, tzinfo=UTC)
-    assert not is_live(go_live.timestamp() - 1, go_live)
-    assert is_live(go_live.timestamp(), go_live)
-    assert not is_live(go_live.timestamp(), None)
+    go_live = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+    assert not is_live(go_live - 1, go_live)
+    assert is_live(go_live, go_live)
+    assert not is_live(go_live, None)
 
 
 def test_score() -> None:

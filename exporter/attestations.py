@@ -1,0 +1,159 @@
+"""Attesting manual items and declaring go-live: the request's validation, the item it names,
+the record written to the store, and the audit history. Shared by the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from exporter.config import GO_LIVE_ITEM, Config, Item
+from exporter.results import Attestation
+from exporter.state import Store
+from exporter.status import iso
+
+MAX_BODY = 64 * 1024
+"""Bytes: a larger request body is refused (413) before it is parsed."""
+HISTORY_LIMIT = 1000
+
+
+class Invalid(Exception):
+    """A request that cannot be used (HTTP 422); `field` names the part at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(Exception):
+    """No such checklist or item (HTTP 404)."""
+
+
+class AttestationRequest(BaseModel):
+    """The body of POST /api/v1/attestations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    checklist: str = Field(min_length=1, max_length=100)
+    item: str = Field(min_length=1, max_length=100)
+    by: str = Field(min_length=1, max_length=200)
+    note: str = Field(default="", max_length=4000)
+
+    @field_validator("checklist", "item", "by", "note")
+    @classmethod
+    def _text(cls, value: str, info: ValidationInfo) -> str:
+        return plain_text(value, multiline=info.field_name == "note")
+
+
+def plain_text(value: str, multiline: bool = False) -> str:
+    """Text every store keeps as is (PostgreSQL refuses NUL) and a log shows on one line: no
+    control characters, but newlines and tabs in a note."""
+    allowed = "\n\t" if multiline else ""
+    if any((ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def parse_request(body: bytes) -> AttestationRequest:
+    """The request in a JSON body, or Invalid naming the first field at fault."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("body", f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise Invalid("body", "must be a JSON object with checklist, item, by and note")
+    try:
+        return AttestationRequest.model_validate(data, strict=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        raise Invalid(field, str(error["msg"]).lower()) from None
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an attestation is about: a manual item, or a checklist's go-live."""
+
+    checklist: str
+    item: str
+    fingerprint: str
+
+
+def resolve(config: Config, checklist: str, item: str) -> Target:
+    """The manual item (or `go-live`) named; NotFound or Invalid otherwise."""
+    found = next((c for c in config.checklists if c.name == checklist), None)
+    if found is None:
+        names = ", ".join(c.name for c in config.checklists)
+        raise NotFound(f"no checklist named {checklist!r} (have: {names})")
+    if item == GO_LIVE_ITEM:
+        return Target(checklist, item, GO_LIVE_ITEM)
+    match: Item | None = next((i for s in found.sections for i in s.items if i.id == item), None)
+    if match is None:
+        raise NotFound(f"checklist {checklist!r} has no item {item!r}")
+    if match.kind != "manual":
+        raise Invalid(
+            "item",
+            f"{checklist}/{item} is probed ({match.kind}), not manual: only manual items"
+            f" and {GO_LIVE_ITEM} are attested",
+        )
+    return Target(checklist, item, match.fingerprint)
+
+
+async def attest(
+    store: Store, config: Config, request: AttestationRequest, token: str | None, now: float
+) -> Attestation:
+    """Records the attestation; it is durable once this returns."""
+    target = resolve(config, request.checklist, request.item)
+    return await store.attest(
+        Attestation(
+            checklist=target.checklist,
+            item=target.item,
+            by=request.by,
+            at=now,
+            fingerprint=target.fingerprint,
+            note=request.note,
+            token=token,
+        )
+    )
+
+
+def document(attestation: Attestation) -> dict[str, Any]:
+    """An attestation as the API shows it."""
+    return {
+        "id": attestation.id,
+        "checklist": attestation.checklist,
+        "item": attestation.item,
+        "by": attestation.by,
+        "note": attestation.note,
+        "at": iso(attestation.at),
+        "fingerprint": attestation.fingerprint,
+        "token": attestation.token,
+    }
+
+
+def parse_filter(name: str, text: str | None) -> str | None:
+    """A `checklist=` or `item=` query parameter; empty means no filter."""
+    if not text:
+        return None
+    try:
+        return plain_text(text)
+    except ValueError as exc:
+        raise Invalid(name, str(exc)) from None
+
+
+def parse_limit(text: str | None) -> int:
+    if text is None:
+        return 100
+    if not text.isdigit() or not 1 <= int(text) <= HISTORY_LIMIT:
+        raise Invalid("limit", f"must be a whole number from 1 to {HISTORY_LIMIT}")
+    return int(text)

@@ -1,0 +1,205 @@
+"""The PostgreSQL store for replicas: every replica reads and writes one database, so each sees
+every attestation made through any of them by its next scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+import structlog
+
+from exporter.redact import REDACTOR
+from exporter.results import Attestation, ItemKey, Result
+from exporter.state import StoreUnavailable
+from exporter.state.cache import (
+    StateCache,
+    attestation_of,
+    attestation_row,
+    result_row,
+)
+
+MIGRATIONS = (
+    """
+CREATE TABLE readiness_item_state (
+    checklist TEXT NOT NULL,
+    item TEXT NOT NULL,
+    passing BOOLEAN,
+    reason TEXT,
+    started_at DOUBLE PRECISION,
+    duration DOUBLE PRECISION,
+    facts TEXT,
+    failed TEXT,
+    message TEXT,
+    last_success DOUBLE PRECISION,
+    first_seen DOUBLE PRECISION,
+    PRIMARY KEY (checklist, item)
+);
+CREATE TABLE readiness_attestation (
+    id BIGSERIAL PRIMARY KEY,
+    checklist TEXT NOT NULL,
+    item TEXT NOT NULL,
+    by_name TEXT NOT NULL,
+    note TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    fingerprint TEXT NOT NULL,
+    token TEXT
+);
+CREATE INDEX readiness_attestation_item ON readiness_attestation (checklist, item, id);
+CREATE TABLE readiness_revision (id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
+INSERT INTO readiness_revision VALUES (1, 0);
+""",
+)
+"""Schema version N is MIGRATIONS[:N]; readiness_schema holds N. Append, never edit."""
+SCHEMA_VERSION = len(MIGRATIONS)
+_LOCK = 0x7265616479  # pg_advisory_xact_lock key: one replica migrates at a time
+
+_LATEST = (
+    "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
+    " FROM readiness_attestation WHERE id IN"
+    " (SELECT max(id) FROM readiness_attestation GROUP BY checklist, item)"
+)
+_PING_TIMEOUT = 2.0
+_DRIVER_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+log = structlog.get_logger("exporter.state")
+
+
+class PostgresStore(StateCache):
+    def __init__(self, dsn: str) -> None:
+        super().__init__()
+        self.dsn = dsn
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("the PostgreSQL store is not open")
+        return self._pool
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
+            await conn.execute("CREATE TABLE IF NOT EXISTS readiness_schema (version INTEGER)")
+            version = await conn.fetchval("SELECT max(version) FROM readiness_schema") or 0
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"the database has readiness schema {version}, newer than this exporter's "
+                    f"{SCHEMA_VERSION}: upgrade the exporter"
+                )
+            for migration in MIGRATIONS[version:]:
+                await conn.execute(migration)
+            if version < SCHEMA_VERSION:
+                await conn.execute("DELETE FROM readiness_schema")
+                await conn.execute("INSERT INTO readiness_schema VALUES ($1)", SCHEMA_VERSION)
+        async with self.pool.acquire() as conn:
+            for row in await conn.fetch(
+                "SELECT checklist, item, passing, reason, started_at, duration, facts, failed,"
+                " message, last_success, first_seen FROM readiness_item_state"
+            ):
+                self._load_row(row)
+        await self._reload_attestations()
+        self.version += 1
+
+    async def _reload_attestations(self) -> None:
+        async with self.pool.acquire() as conn:
+            # The counter first: a write landing between the two reads is reloaded next time.
+            revision = await conn.fetchval("SELECT n FROM readiness_revision")
+            latest = await conn.fetch(_LATEST)
+        for row in latest:
+            self._apply(attestation_of(row))
+        self._revision = revision
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def ping(self) -> bool:
+        if self._pool is None:
+            return False
+        try:
+            await self._pool.fetchval("SELECT 1", timeout=_PING_TIMEOUT)
+        except _DRIVER_ERRORS:
+            return False
+        return True
+
+    async def record(self, key: ItemKey, result: Result) -> None:
+        last_success, first_seen = self._recorded(key, result)
+        row = list(result_row(key, result, last_success, first_seen))
+        row[2] = bool(row[2])
+        try:
+            await self._write(row)
+        except _DRIVER_ERRORS as exc:
+            log.warning("state_write_failed", item=str(key), error=REDACTOR.text(str(exc)))
+        self._set_result(key, result, last_success, first_seen)
+
+    async def _write(self, row: list[Any]) -> None:
+        # Replicas probe the same items: the last success is the latest any of them saw.
+        await self.pool.execute(
+            "INSERT INTO readiness_item_state VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
+            " ON CONFLICT (checklist, item) DO UPDATE SET passing=excluded.passing,"
+            " reason=excluded.reason, started_at=excluded.started_at,"
+            " duration=excluded.duration, facts=excluded.facts, failed=excluded.failed,"
+            " message=excluded.message, last_success=GREATEST(readiness_item_state.last_success,"
+            " excluded.last_success), first_seen=LEAST(readiness_item_state.first_seen,"
+            " excluded.first_seen)",
+            *row,
+        )
+
+    async def track(self, keys: Iterable[ItemKey], now: float) -> None:
+        new = self._untracked(keys)
+        if not new:
+            return
+        await self.pool.executemany(
+            "INSERT INTO readiness_item_state (checklist, item, first_seen) VALUES ($1,$2,$3)"
+            " ON CONFLICT (checklist, item) DO UPDATE SET first_seen=excluded.first_seen"
+            " WHERE readiness_item_state.first_seen IS NULL",
+            [(k.checklist, k.item, now) for k in new],
+        )
+        self._set_first_seen(new, now)
+
+    async def attest(self, attestation: Attestation) -> Attestation:
+        try:
+            id_, revision = await self._attest(attestation)
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL: {REDACTOR.text(str(exc))}") from exc
+        recorded = replace(attestation, id=id_)
+        self._apply(recorded)
+        self._saw_revision(revision)
+        return recorded
+
+    async def _attest(self, attestation: Attestation) -> tuple[int, int]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # The counter's row lock orders attestations: ids are then in commit order, so
+            # "the latest per item" is the same on every replica.
+            revision = await conn.fetchval("UPDATE readiness_revision SET n = n + 1 RETURNING n")
+            id_ = await conn.fetchval(
+                "INSERT INTO readiness_attestation"
+                " (checklist, item, by_name, note, at, fingerprint, token)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id",
+                *attestation_row(attestation),
+            )
+        return int(id_), int(revision)
+
+    async def attestations(
+        self, checklist: str | None, item: str | None, limit: int
+    ) -> list[Attestation]:
+        try:
+            rows: list[Any] = await self.pool.fetch(
+                "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
+                " FROM readiness_attestation"
+                " WHERE ($1::text IS NULL OR checklist = $1) AND ($2::text IS NULL OR item = $2)"
+                " ORDER BY id DESC LIMIT $3",
+                checklist,
+                item,
+                limit,
+            )
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL: {REDACTOR.text(str(exc))}") from exc
+        return [attestation_of(row) for row in rows]
+
+    async def refresh(self) -> None:
+        if await self.pool.fetchval("SELECT n FROM readiness_revision") != self._revision:
+            await self._reload_attestations()
