@@ -9,6 +9,7 @@ only while every target is scraped, and an empty answer means no such target or 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import os
@@ -65,7 +66,6 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
                 url,
                 params=params,
                 headers=_auth_headers(spec),
-                auth=_basic_auth(spec),
                 allow_redirects=False,
             ) as response,
         ):
@@ -85,15 +85,13 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
 
 
 def _auth_headers(spec: Spec) -> dict[str, str]:
+    # Basic wins over a bearer token when both are given, as with httpx's `auth=` before.
+    if spec.basic_auth is not None:
+        pair = f"{spec.basic_auth.username}:{_env(spec.basic_auth.password_env)}"
+        return {"Authorization": f"Basic {base64.b64encode(pair.encode()).decode()}"}
     if spec.bearer_token_env is None:
         return {}
     return {"Authorization": f"Bearer {_env(spec.bearer_token_env)}"}
-
-
-def _basic_auth(spec: Spec) -> aiohttp.BasicAuth | None:
-    if spec.basic_auth is None:
-        return None
-    return aiohttp.BasicAuth(spec.basic_auth.username, _env(spec.basic_auth.password_env))
 
 
 def _env(name: str) -> str:
