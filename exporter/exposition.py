@@ -7,23 +7,20 @@ stays the reference, this module is the fast path /metrics serves."""
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter import __version__
 from exporter.config import Checklist, Config, Item, Section
 from exporter.evaluate import ChecklistView, ItemView, SectionView, checklist_go_live, item_view
 from exporter.lifecycle import is_live
-from exporter.metrics import MetricsSource
+from exporter.metrics import MetricsSource, daemon_families
 from exporter.results import ItemKey, ItemState
-from exporter.runner import RUN_RESULTS
 
 ITEM_FAMILIES = (
     ("readiness_item_passing", "1 when the item's last run met every condition."),
@@ -179,31 +176,7 @@ class _Summary(Collector):
             live.add_metric([name], float(is_live(self.now, go_live)))
         yield from (section_score, checklist_score, ready, live)
 
-        source = self.source
-        runs = CounterMetricFamily(
-            "readiness_probe_runs", "Probe runs by kind and result.", labels=["kind", "result"]
-        )
-        counted = source.runs
-        for kind in sorted(set(self.kinds) | {k for k, _ in counted}):
-            for result_label in RUN_RESULTS:
-                runs.add_metric([kind, result_label], counted[(kind, result_label)])
-        yield runs
-        reload_ok = GaugeMetricFamily(
-            "readiness_config_last_reload_successful", "1 when the last config (re)load succeeded."
-        )
-        reload_ok.add_metric([], float(source.reload_successful))
-        yield reload_ok
-        reload_ts = GaugeMetricFamily(
-            "readiness_config_last_reload_success_timestamp_seconds",
-            "When the config was last loaded successfully.",
-        )
-        reload_ts.add_metric([], source.reload_timestamp)
-        yield reload_ts
-        build = GaugeMetricFamily(
-            "readiness_build_info", "Build information; always 1.", labels=["version", "python"]
-        )
-        build.add_metric([__version__, platform.python_version()], 1.0)
-        yield build
+        yield from daemon_families(self.source, self.kinds)
 
 
 class Exposition:
