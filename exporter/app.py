@@ -9,7 +9,6 @@ import html
 import signal
 from collections.abc import AsyncIterator
 
-from prometheus_client.exposition import choose_encoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -21,7 +20,8 @@ from exporter.api import routes as api_routes
 from exporter.config import Role
 from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
-from exporter.metrics import make_registry
+from exporter.exposition import Exposition
+from exporter.lag import LagCollector
 from exporter.pages import status_page, wants_html
 from exporter.status import status_document
 
@@ -62,15 +62,15 @@ def _browser_login(endpoint: Endpoint) -> Endpoint:
 
 
 def create_app(daemon: Daemon) -> Starlette:
-    registry = make_registry(daemon)
+    exposition = Exposition(daemon, LagCollector(daemon.scheduler.lag))
 
     async def landing(request: Request) -> HTMLResponse:
         return HTMLResponse(LANDING.format(version=html.escape(__version__)))
 
     async def metrics(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         await daemon.refresh()
-        return Response(encoder(registry), media_type=content_type)
+        body, content_type = exposition.render(request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
 
     async def live(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

@@ -84,10 +84,15 @@ def _checklist(
         )
         for s in checklist.sections
     )
+    go_live = checklist_go_live(checklist, states)
+    return ChecklistView(checklist, sections, is_live(now, go_live), go_live)
+
+
+def checklist_go_live(checklist: Checklist, states: Mapping[ItemKey, ItemState]) -> float | None:
+    """When the checklist went or goes live: its `go_live:`, or a `go-live` attestation."""
     declared = states.get(ItemKey(checklist.name, GO_LIVE_ITEM))
     attestation = declared.attestation if declared else None
-    go_live = go_live_at(checklist.go_live, attestation.at if attestation else None)
-    return ChecklistView(checklist, sections, is_live(now, go_live), go_live)
+    return go_live_at(checklist.go_live, attestation.at if attestation else None)
 
 
 def item_view(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -138,41 +137,34 @@ class ReadinessCollector(Collector):
             live,
         )
 
-        runs = CounterMetricFamily(
-            "readiness_probe_runs", "Probe runs by kind and result.", labels=["kind", "result"]
-        )
-        counted = source.runs
-        kinds = sorted(
-            {i.kind for c in config.checklists for s in c.sections for i in s.items} - {"manual"}
-            | {k for k, _ in counted}
-        )
-        for kind in kinds:
-            for result_label in RUN_RESULTS:
-                runs.add_metric([kind, result_label], counted[(kind, result_label)])
-        yield runs
-
-        reload_ok = GaugeMetricFamily(
-            "readiness_config_last_reload_successful", "1 when the last config (re)load succeeded."
-        )
-        reload_ok.add_metric([], float(source.reload_successful))
-        yield reload_ok
-        reload_ts = GaugeMetricFamily(
-            "readiness_config_last_reload_success_timestamp_seconds",
-            "When the config was last loaded successfully.",
-        )
-        reload_ts.add_metric([], source.reload_timestamp)
-        yield reload_ts
-        build = GaugeMetricFamily(
-            "readiness_build_info", "Build information; always 1.", labels=["version", "python"]
-        )
-        build.add_metric([__version__, platform.python_version()], 1.0)
-        yield build
+        probed = {i.kind for c in config.checklists for s in c.sections for i in s.items}
+        yield from daemon_families(source, probed - {"manual"})
 
 
-def make_registry(source: MetricsSource) -> CollectorRegistry:
-    """The registry /metrics serves: readiness metrics plus the standard process_* ones."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ReadinessCollector(source))
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    return registry
+def daemon_families(source: MetricsSource, kinds: Iterable[str]) -> Iterator[Metric]:
+    """The exporter's own families: probe runs (a zero series for every probed kind), config
+    reload state, build info."""
+    runs = CounterMetricFamily(
+        "readiness_probe_runs", "Probe runs by kind and result.", labels=["kind", "result"]
+    )
+    counted = source.runs
+    for kind in sorted(set(kinds) | {k for k, _ in counted}):
+        for result_label in RUN_RESULTS:
+            runs.add_metric([kind, result_label], counted[(kind, result_label)])
+    yield runs
+    reload_ok = GaugeMetricFamily(
+        "readiness_config_last_reload_successful", "1 when the last config (re)load succeeded."
+    )
+    reload_ok.add_metric([], float(source.reload_successful))
+    yield reload_ok
+    reload_ts = GaugeMetricFamily(
+        "readiness_config_last_reload_success_timestamp_seconds",
+        "When the config was last loaded successfully.",
+    )
+    reload_ts.add_metric([], source.reload_timestamp)
+    yield reload_ts
+    build = GaugeMetricFamily(
+        "readiness_build_info", "Build information; always 1.", labels=["version", "python"]
+    )
+    build.add_metric([__version__, platform.python_version()], 1.0)
+    yield build

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from exporter.probes.base import Facts
 from exporter.reasons import Reason
 
 
-@dataclass(frozen=True)
-class ItemKey:
+class ItemKey(NamedTuple):
+    """A tuple, so hashing and comparing it are C-speed: /metrics looks up 10,000 per scrape."""
+
     checklist: str
     item: str
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import ssl
-from collections.abc import AsyncGenerator
-from typing import Any, cast
+from typing import Any
 
-import httpx
+import aiohttp
 from pydantic import Field, field_validator
+from yarl import URL
 
+from exporter import __version__
 from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
 from exporter.probes.tcp import socket_failure
 from exporter.probes.tls import not_after, trust_context
@@ -25,6 +25,11 @@ DEFAULT_EXPECT: tuple[str, ...] = ("status < 400",)
 BUDGET_SHARE = 0.9
 # Enough for a health document; a huge JSON body must not become thousands of facts.
 JSON_FACTS_MAX = 200
+MAX_REDIRECTS = 20
+# Seconds an idle pooled connection is kept: a probe every few seconds reuses it, one a minute
+# opens a new one, as it would in a fresh process.
+KEEPALIVE = 5.0
+USER_AGENT = f"readiness-exporter/{__version__}"
 
 
 class Spec(ProbeSpec):
@@ -58,8 +63,8 @@ class Spec(ProbeSpec):
 def absolute_url(value: str, example: str) -> str:
     """`value` if it is an absolute http(s) URL; else a ValueError saying what to write."""
     try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL as exc:
+        url = URL(value)
+    except (ValueError, TypeError) as exc:
         raise ValueError(f"invalid URL: {exc}") from exc
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"the url must be absolute http:// or https://, e.g. {example}")
@@ -70,43 +75,47 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     loop = asyncio.get_running_loop()
     budget = BUDGET_SHARE * ctx.timeout
     deadline = loop.time() + budget
-    client = await shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
-    url = httpx.URL(spec.url)
-    target = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
-    # httpx's timeouts bound each step; asyncio.timeout bounds the whole request against a
-    # server that drips bytes just fast enough. Connecting spends the connect timeout twice
-    # (TCP, then TLS) and must time out inside httpx: httpcore leaks the socket of a
-    # handshake that is cancelled instead.
+    session = await shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
+    url = URL(spec.url)
+    target = f"{url.host}:{url.port}"
+    # aiohttp's timeouts bound each step; asyncio.timeout bounds the whole request against a
+    # server that drips bytes just fast enough. Connecting (TCP, then TLS) gets half the budget
+    # and times out inside aiohttp, which then closes the half-open socket itself.
     remaining = max(deadline - loop.time(), 0.001)
-    timeout = httpx.Timeout(remaining, connect=remaining / 2)
-    request = client.build_request(
-        spec.method, url, headers=spec.headers, content=spec.body, timeout=timeout
-    )
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=remaining / 2, sock_read=remaining)
     started = ctx.clock.monotonic()
     try:
-        async with asyncio.timeout_at(deadline):
-            response = await client.send(
-                request, stream=True, follow_redirects=spec.follow_redirects
-            )
-            try:
-                body, truncated = await _read_capped(response, spec.max_body_bytes)
-                tls = _peer_tls(response, ctx.clock.now())
-            finally:
-                await response.aclose()
-    except (TimeoutError, httpx.TimeoutException) as exc:
+        async with (
+            asyncio.timeout_at(deadline),
+            session.request(
+                spec.method,
+                url,
+                headers=spec.headers,
+                data=spec.body.encode() if spec.body is not None else None,
+                allow_redirects=spec.follow_redirects,
+                max_redirects=MAX_REDIRECTS,
+                timeout=timeout,
+                # As sent before: the body as given, with no Content-Type the user did not set.
+                skip_auto_headers=("Content-Type",),
+            ) as response,
+        ):
+            tls = _peer_tls(response, ctx.clock.now())
+            body, truncated = await _read_capped(response, spec.max_body_bytes)
+    except TimeoutError as exc:
         raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {budget:g}s") from exc
-    except httpx.TooManyRedirects as exc:
+    except aiohttp.TooManyRedirects as exc:
         raise ProbeFailure(Reason.ERROR, f"{target}: too many redirects") from exc
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
         raise transport_failure(exc, target) from exc
     duration = ctx.clock.monotonic() - started
-    text = _decode(body, response.charset_encoding)
+    text = _decode(body, response.charset)
+    version = response.version
     media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     facts: Facts = {
-        "status": response.status_code,
+        "status": response.status,
         "duration": duration,
-        "http_version": response.http_version,
-        "final_url": str(response.url.copy_with(userinfo=b"")),
+        "http_version": f"HTTP/{version.major}.{version.minor}" if version else None,
+        "final_url": str(response.url.with_user(None)),
         "redirects": len(response.history),
         "content_type": media_type or None,
         "body": text,
@@ -114,7 +123,9 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
         "body_truncated": truncated,
         **tls,
     }
-    facts.update({f"header.{name}": response.headers[name] for name in response.headers})
+    # Names in lower case, repeated headers joined with ", " (RFC 9110 5.3).
+    headers = response.headers
+    facts.update({f"header.{name.lower()}": ", ".join(headers.getall(name)) for name in headers})
     if not truncated and ("json" in media_type or text.lstrip()[:1] in ("{", "[")):
         facts.update(_json_facts(text))
     return facts
@@ -122,46 +133,57 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
 
 async def shared_client(
     ctx: ProbeContext, insecure_skip_verify: bool, ca_file: str | None
-) -> httpx.AsyncClient:
+) -> aiohttp.ClientSession:
     """The one HTTP client per trust setting, shared by every item (and by other kinds that
     speak HTTP): pooled connections, one TLS setup."""
     verify = not insecure_skip_verify
     trusted = ca_file if verify else None
     return await ctx.resources.get(
         (KIND, verify, trusted),
-        lambda: asyncio.to_thread(_new_client, verify, trusted),
-        httpx.AsyncClient.aclose,
+        lambda: _new_session(verify, trusted),
+        aiohttp.ClientSession.close,
     )
 
 
-def _new_client(verify: bool, ca_file: str | None) -> httpx.AsyncClient:
-    # Loads certificate files: called off the event loop. trust_env=False: a probe measures
-    # the target itself, not whatever HTTP_PROXY or SSL_CERT_FILE the daemon inherited.
-    return httpx.AsyncClient(
-        verify=trust_context(ca_file) if verify else False,
-        trust_env=False,
+async def _new_session(verify: bool, ca_file: str | None) -> aiohttp.ClientSession:
+    # Certificate files are read off the event loop. trust_env=False: a probe measures the
+    # target itself, not whatever HTTP_PROXY the daemon inherited. No cookie jar: a probe sees
+    # each target fresh, not as an earlier probe of another item left it.
+    context = await asyncio.to_thread(trust_context, ca_file) if verify else False
+    connector = aiohttp.TCPConnector(
+        ssl=context,
         # No shared cap: one slow target must not queue the probes of every other item.
-        limits=httpx.Limits(max_connections=None),
+        limit=0,
+        # Every probe resolves its host: a DNS failure shows on the run it happens.
+        use_dns_cache=False,
+        keepalive_timeout=KEEPALIVE,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": USER_AGENT},
     )
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """At most `limit` bytes of the (decompressed) body, and whether there was more."""
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of the (decompressed) body, and whether there was more. Leaving
+    the rest unread closes the connection instead of returning it to the pool."""
     kept = bytearray()
-    # httpx types it as an iterator; it is a generator, closed here rather than left to the GC.
-    chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
-    async with contextlib.aclosing(chunks):
-        async for chunk in chunks:
-            kept += chunk
-            if len(kept) > limit:
-                return bytes(kept[:limit]), True
+    async for chunk in response.content.iter_any():
+        kept += chunk
+        if len(kept) > limit:
+            return bytes(kept[:limit]), True
     return bytes(kept), False
 
 
-def _peer_tls(response: httpx.Response, now: float) -> Facts:
+def _peer_tls(response: aiohttp.ClientResponse, now: float) -> Facts:
     """Days until the server's certificate expires, read from the live connection."""
-    stream = response.extensions.get("network_stream")
-    tls: ssl.SSLObject | None = stream.get_extra_info("ssl_object") if stream else None
+    # The connection's protocol, kept by the response: a small body arrives with the headers
+    # and aiohttp hands the connection back to its pool before the response is returned.
+    protocol = getattr(response, "_protocol", None)
+    transport = protocol.transport if protocol is not None else None
+    tls: ssl.SSLObject | None = transport.get_extra_info("ssl_object") if transport else None
     der = tls.getpeercert(binary_form=True) if tls is not None else None
     if tls is None or der is None:
         return {}
@@ -199,8 +221,15 @@ def _json_facts(text: str) -> Facts:
     return facts
 
 
-def transport_failure(exc: httpx.TransportError, target: str) -> ProbeFailure:
-    """httpx wraps the socket's own error a few levels down; that error names the reason."""
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.ProxyError):
+def transport_failure(exc: aiohttp.ClientError, target: str) -> ProbeFailure:
+    """aiohttp wraps the socket's own error; that error names the reason."""
+    if isinstance(exc, aiohttp.InvalidURL | aiohttp.ClientHttpProxyError):
         return ProbeFailure(Reason.ERROR, f"{target}: {exc}")
-    return socket_failure(exc, target) or ProbeFailure(Reason.CONNECT, f"{target}: {exc}")
+    # aiohttp's connector errors subclass the errors they wrap but lack their details
+    # (a certificate error without its verify_message): the wrapped one is what counts.
+    cause: BaseException = exc
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        cause = exc.certificate_error
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+    return socket_failure(cause, target) or ProbeFailure(Reason.CONNECT, f"{target}: {exc}")

@@ -9,10 +9,9 @@ import decimal
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-import asyncpg
 from pydantic import Field, field_validator
 
 from exporter.probes.base import (
@@ -25,6 +24,11 @@ from exporter.probes.base import (
 from exporter.probes.tcp import socket_failure
 from exporter.reasons import Reason
 from exporter.units import parse_duration
+
+# asyncpg is imported inside the functions that use it: most configs never probe this kind,
+# and loading it costs every exporter process several MB of RSS.
+if TYPE_CHECKING:
+    import asyncpg
 
 KIND = "postgres"
 DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
@@ -150,6 +154,8 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
 
 
 async def _new_pool(spec: Spec) -> asyncpg.Pool:
+    import asyncpg
+
     # min_size=0: creating the pool opens nothing, so a down server fails in acquire(),
     # within the probe's own timeouts. statement_cache_size=0: a probe's few queries gain
     # nothing from it, and PgBouncer in transaction mode breaks prepared statements.
@@ -223,6 +229,8 @@ async def _server_facts(connection: asyncpg.Connection, spec: Spec) -> Facts:
 
 
 async def _query(connection: asyncpg.Connection, query: str, target: str, deadline: float) -> Facts:
+    import asyncpg
+
     remaining = deadline - asyncio.get_running_loop().time()
     limit_ms = max(int((remaining - min(CANCEL_MARGIN, remaining / 10)) * 1000), 1)
     # SET LOCAL: the timeout ends with this transaction, the pooled session keeps its own.
@@ -279,6 +287,8 @@ def _target(dsn: str) -> str:
 
 def _connection_lost(exc: BaseException) -> bool:
     """An error of the connection rather than of a query: the pool behind it may be stale."""
+    import asyncpg
+
     if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
         return True
     if isinstance(exc, asyncpg.PostgresError):
@@ -287,6 +297,8 @@ def _connection_lost(exc: BaseException) -> bool:
 
 
 def _failure(exc: BaseException, target: str, budget: float) -> ProbeFailure:
+    import asyncpg
+
     down: Facts = {"connected": False}
     if isinstance(exc, TimeoutError):
         return ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {budget:g}s")

@@ -9,12 +9,15 @@ only while every target is scraped, and an empty answer means no such target or 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import math
 import os
 from typing import Any
 
-import httpx
+import aiohttp
 from pydantic import Field, field_validator
+from yarl import URL
 
 from exporter.probes import http
 from exporter.probes.base import Facts, FactValue, ProbeContext, ProbeFailure, ProbeSpec
@@ -51,39 +54,44 @@ class Spec(ProbeSpec):
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     budget = BUDGET_SHARE * ctx.timeout
     client = await http.shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
-    url = httpx.URL(f"{spec.url}/api/v1/query")
-    target = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+    url = URL(f"{spec.url}/api/v1/query")
+    target = f"{url.host}:{url.port}"
     # Prometheus stops evaluating at its own `timeout`, a little before the probe gives up.
     params = {"query": spec.query, "timeout": f"{max(int(budget * 900), 1)}ms"}
     started = ctx.clock.monotonic()
     try:
-        async with asyncio.timeout(budget):
-            response = await client.get(
-                url, params=params, headers=_auth_headers(spec), auth=_basic_auth(spec)
-            )
-    except (TimeoutError, httpx.TimeoutException) as exc:
+        async with (
+            asyncio.timeout(budget),
+            client.get(
+                url,
+                params=params,
+                headers=_auth_headers(spec),
+                allow_redirects=False,
+            ) as response,
+        ):
+            status = response.status
+            content = await response.read()
+    except TimeoutError as exc:
         raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {budget:g}s") from exc
-    except httpx.TransportError as exc:
+    except aiohttp.ClientError as exc:
         raise http.transport_failure(exc, target) from exc
     duration = ctx.clock.monotonic() - started
-    body = _json(response, target)
+    body = _json(status, content, target)
     if body.get("status") != "success":
-        raise _query_failure(response.status_code, body, target)
+        raise _query_failure(status, body, target)
     facts = result_facts(body.get("data") or {}, target)
     facts["duration"] = duration
     return facts
 
 
 def _auth_headers(spec: Spec) -> dict[str, str]:
+    # Basic wins over a bearer token when both are given, as with httpx's `auth=` before.
+    if spec.basic_auth is not None:
+        pair = f"{spec.basic_auth.username}:{_env(spec.basic_auth.password_env)}"
+        return {"Authorization": f"Basic {base64.b64encode(pair.encode()).decode()}"}
     if spec.bearer_token_env is None:
         return {}
     return {"Authorization": f"Bearer {_env(spec.bearer_token_env)}"}
-
-
-def _basic_auth(spec: Spec) -> httpx.BasicAuth | None:
-    if spec.basic_auth is None:
-        return None
-    return httpx.BasicAuth(spec.basic_auth.username, _env(spec.basic_auth.password_env))
 
 
 def _env(name: str) -> str:
@@ -93,15 +101,15 @@ def _env(name: str) -> str:
     return value
 
 
-def _json(response: httpx.Response, target: str) -> dict[str, Any]:
-    if response.status_code in (401, 403):
-        raise ProbeFailure(Reason.AUTH, f"{target}: HTTP {response.status_code}: rejected")
+def _json(status: int, content: bytes, target: str) -> dict[str, Any]:
+    if status in (401, 403):
+        raise ProbeFailure(Reason.AUTH, f"{target}: HTTP {status}: rejected")
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError as exc:
         raise ProbeFailure(
             Reason.ERROR,
-            f"{target}: HTTP {response.status_code}, not a Prometheus API answer "
+            f"{target}: HTTP {status}, not a Prometheus API answer "
             "(is the url Prometheus' base URL?)",
         ) from exc
     if not isinstance(body, dict):

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-import redis.asyncio
-import redis.exceptions
 from pydantic import Field, field_validator
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from exporter.probes.base import (
     Facts,
@@ -24,6 +20,12 @@ from exporter.probes.base import (
 from exporter.probes.tcp import socket_failure
 from exporter.reasons import Reason
 from exporter.units import parse_duration
+
+# redis-py is imported inside the functions that use it: most configs never probe this kind,
+# and loading it costs every exporter process several MB of RSS.
+if TYPE_CHECKING:
+    import redis.asyncio
+    import redis.exceptions
 
 KIND = "redis"
 DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
@@ -55,6 +57,8 @@ class Spec(ProbeSpec):
 
 
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
+    import redis.exceptions
+
     budget = BUDGET_SHARE * ctx.timeout
     target = _target(spec.url)
     client = await ctx.resources.get(
@@ -82,6 +86,10 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
 
 
 async def _new_client(spec: Spec) -> redis.asyncio.Redis:
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
     # One immediate retry: a pooled connection to a server that restarted fails once, and a
     # new one then answers; a server that is down is refused twice, fast.
     client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
@@ -155,6 +163,8 @@ def _target(url: str) -> str:
 
 
 def _failure(exc: redis.exceptions.RedisError, target: str) -> ProbeFailure:
+    import redis.exceptions
+
     down: Facts = {"connected": False}
     if isinstance(exc, redis.exceptions.AuthenticationError | redis.exceptions.NoPermissionError):
         return ProbeFailure(Reason.AUTH, f"{target}: rejected: {exc}", down)

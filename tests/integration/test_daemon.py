@@ -196,6 +196,9 @@ def test_status_health_and_landing(exporter: Exporter) -> None:
     wait_for(
         lambda: passing(exporter, "health-endpoint") == 1.0, 10, "health-endpoint passing", exporter
     )
+    wait_for(
+        lambda: passing(exporter, "backup-present") == 1.0, 10, "backup-present passing", exporter
+    )
     status = exporter.get("/status").json()
     [checklist] = status["checklists"]
     items = {i["id"]: i for s in checklist["sections"] for i in s["items"]}

@@ -1,0 +1,210 @@
+"""The fast /metrics path renders exactly what the reference collector does, in both encodings,
+as state changes and as the clock crosses due, lapse and go-live boundaries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from exporter.clock import FixedClock
+from exporter.config import Config
+from exporter.exposition import Exposition
+from exporter.loader import parse_config
+from exporter.metrics import ReadinessCollector
+from exporter.reasons import Reason
+from exporter.results import Attestation, ItemKey, ItemState, Result
+
+T0 = 1_700_000_000.0
+DAY = 86400.0
+
+CONFIG = """
+checklists:
+  - name: shop
+    go_live: "2023-11-01T00:00:00Z"
+    sections:
+      - name: web
+        items:
+          - id: health
+            title: 'Health "quoted" \\ back\\slash'
+            severity: critical
+            http: {url: "http://127.0.0.1:1/health"}
+          - id: port
+            title: Port open
+            tcp: {host: 127.0.0.1, port: 1}
+          - id: never-run
+            title: Not run yet
+            tcp: {host: 127.0.0.1, port: 2}
+      - name: ops
+        items:
+          - id: restore-test
+            title: Restore tested
+            every: 1d
+            grace: 1h
+            manual: {}
+          - id: backup
+            title: Backup fresh
+            severity: critical
+            every: 2d
+            file: {path: /var/backups/db.dump}
+  - name: later
+    go_live: "2023-11-16T12:00:00Z"
+    sections:
+      - name: all
+        items:
+          - id: signed-off
+            title: Signed off
+            manual: {}
+"""
+
+
+class Source:
+    def __init__(self, config: Config, clock: FixedClock) -> None:
+        self.config = config
+        self.clock = clock
+        self.state: dict[ItemKey, ItemState] = {}
+        self.runs: Counter[tuple[str, str]] = Counter({("http", "success"): 3})
+        self.reload_successful = True
+        self.reload_timestamp = T0 - 10
+
+    def states(self) -> Mapping[ItemKey, ItemState]:
+        return self.state
+
+
+def ok(at: float) -> Result:
+    return Result(True, Reason.OK, at, 0.012, {"status": 200})
+
+
+def attested(checklist: str, item: str, at: float, src: Source) -> Attestation:
+    definition = next(
+        i
+        for c in src.config.checklists
+        for s in c.sections
+        for i in s.items
+        if (c.name, i.id) == (checklist, item)
+    )
+    return Attestation(checklist, item, "alice", at, definition.fingerprint)
+
+
+@pytest.fixture
+def source() -> Source:
+    clock = FixedClock(T0)
+    src = Source(parse_config(CONFIG).config, clock)
+    src.state = {
+        ItemKey("shop", "health"): ItemState(ok(T0 - 5), T0 - 5, T0 - DAY),
+        ItemKey("shop", "port"): ItemState(
+            Result(False, Reason.CONNECT, T0 - 3, 0.001, {}, (), "refused"), None, T0 - DAY
+        ),
+        ItemKey("shop", "restore-test"): ItemState(
+            None, None, T0 - DAY, attested("shop", "restore-test", T0 - 3600, src)
+        ),
+        ItemKey("later", "signed-off"): ItemState(
+            None, None, T0 - DAY, attested("later", "signed-off", T0 - 60, src)
+        ),
+        ItemKey("shop", "backup"): ItemState(ok(T0 - 7200), T0 - 7200, T0 - DAY),
+    }
+    return src
+
+
+def reference(source: Source, openmetrics: bool) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ReadinessCollector(source))
+    return (generate_openmetrics if openmetrics else generate_latest)(registry)
+
+
+def fast(exposition: Exposition, openmetrics: bool) -> bytes:
+    accept = "application/openmetrics-text; version=1.0.0" if openmetrics else "text/plain"
+    body, content_type = exposition.render(accept)
+    assert content_type.startswith("application/openmetrics-text" if openmetrics else "text/plain")
+    return body
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_the_fast_path_renders_what_the_collector_renders(
+    source: Source, openmetrics: bool
+) -> None:
+    exposition = Exposition(source, process=False)
+
+    assert fast(exposition, openmetrics) == reference(source, openmetrics)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_a_new_result_is_rendered_at_the_next_scrape(source: Source, openmetrics: bool) -> None:
+    exposition = Exposition(source, process=False)
+    fast(exposition, openmetrics)
+
+    source.state[ItemKey("shop", "port")] = ItemState(ok(T0 + 1), T0 + 1, T0 - DAY)
+    source.state[ItemKey("shop", "never-run")] = ItemState(ok(T0 + 1), T0 + 1, T0)
+    source.runs[("tcp", "success")] += 2
+
+    body = fast(exposition, openmetrics)
+    assert body == reference(source, openmetrics)
+    assert b'readiness_item_passing{checklist="shop",item="port"' in body
+
+
+@pytest.mark.parametrize(
+    ("seconds", "changed"),
+    [
+        (DAY - 3600, "restore-test attestation ends at due"),
+        (DAY, "restore-test still within grace"),
+        (DAY + 1, "restore-test lapsed"),
+        (2 * DAY - 7200, "backup due"),
+        (2 * DAY - 7199, "backup past due, no grace: lapsed"),
+        (2 * DAY, "later goes live"),
+    ],
+)
+def test_crossing_a_boundary_re_renders_the_item(
+    source: Source, seconds: float, changed: str
+) -> None:
+    exposition = Exposition(source, process=False)
+    before = fast(exposition, False)
+
+    assert isinstance(source.clock, FixedClock)
+    source.clock.advance(seconds)
+
+    body = fast(exposition, False)
+    assert body == reference(source, False), changed
+    assert body != before, changed
+
+
+def test_a_reloaded_config_is_rendered_from_scratch(source: Source) -> None:
+    exposition = Exposition(source, process=False)
+    fast(exposition, False)
+
+    source.config = parse_config(CONFIG.replace("Port open", "Port reachable")).config
+
+    body = fast(exposition, False)
+    assert body == reference(source, False)
+    assert b'title="Port reachable"' in body
+
+
+def test_the_scheduler_lag_histogram_is_served(source: Source) -> None:
+    from exporter.lag import LagCollector, LagHistogram
+
+    lag = LagHistogram()
+    lag.observe(0.003)
+    lag.observe(2.0)
+
+    body = Exposition(source, LagCollector(lag), process=False).render("")[0].decode()
+
+    assert 'readiness_scheduler_lag_seconds_bucket{le="0.005"} 1.0' in body
+    assert 'readiness_scheduler_lag_seconds_bucket{le="+Inf"} 2.0' in body
+    assert "readiness_scheduler_lag_seconds_count 2.0" in body
+
+
+def test_a_go_live_attestation_is_rendered_at_the_next_scrape(source: Source) -> None:
+    exposition = Exposition(source, process=False)
+    before = fast(exposition, False)
+    assert b'readiness_checklist_live{checklist="later"} 0.0' in before
+
+    source.state[ItemKey("later", "go-live")] = ItemState(
+        None, None, None, Attestation("later", "go-live", "alice", T0 - 1, "")
+    )
+
+    body = fast(exposition, False)
+    assert body == reference(source, False)
+    assert b'readiness_checklist_live{checklist="later"} 1.0' in body
