@@ -5,42 +5,27 @@ the file's SQLite line."""
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from exporter.shard import owner
+from tests.support.api import post_attestation
 from tests.support.exporter import Exporter
+from tests.support.services import PG_HOST, PG_PORT, pg_database
 
 pytestmark = pytest.mark.slow
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "issue8-attest-0123456789abcdef"
-ATTEST = {"Authorization": f"Bearer {TOKEN}"}
 FIRST, SECOND = "payments", "identity"  # shard 0/2 and shard 1/2
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    name = f"issue8_{secrets.token_hex(6)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with pg_database(prefix="issue8") as name:
+        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -68,12 +53,7 @@ checklists:{checklists}""")
 
 
 def attest(exporter: Exporter, checklist: str, by: str) -> httpx.Response:
-    return httpx.post(
-        f"{exporter.url}/api/v1/attestations",
-        json={"checklist": checklist, "item": "on-call", "by": by},
-        headers=ATTEST,
-        timeout=5,
-    )
+    return post_attestation(exporter, TOKEN, checklist=checklist, item="on-call", by=by)
 
 
 def on_call(exporter: Exporter, checklist: str) -> float | None:
