@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import socket
@@ -22,6 +23,7 @@ from exporter.config import NAME_PATTERN, Config
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
 from exporter.results import ItemKey, ItemState
+from exporter.shard import ALL, Shard
 
 if TYPE_CHECKING:
     from exporter.attestations import AttestationRequest
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="run the daemon")
     serve.add_argument("--config", required=True, help="config YAML file")
     serve.add_argument("--listen", help="host:port, overrides exporter.listen")
+    _add_shard(serve)
     serve.set_defaults(run=cmd_serve)
 
     check = verbs.add_parser("check", help="run every probe once and print the result")
@@ -86,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not serve the exporter's own endpoints during the run",
     )
+    _add_shard(check)
     check.set_defaults(run=cmd_check)
 
     validate = verbs.add_parser("validate", help="check a config file and report every error")
@@ -128,6 +132,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_shard(verb: argparse.ArgumentParser) -> None:
+    def shard(text: str) -> Shard:
+        try:
+            return Shard.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    verb.add_argument(
+        "--shard",
+        type=shard,
+        default=os.environ.get("READINESS_SHARD") or ALL,
+        metavar="I/N",
+        help="run only the checklists that hash to shard I of N (default $READINESS_SHARD, or all)",
+    )
+
+
 def _load(path: str) -> LoadedConfig | None:
     try:
         return load_config(path)
@@ -164,7 +184,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
-    app = create_app(Daemon(loaded, tokens=tokens))
+    app = create_app(Daemon(loaded, tokens=tokens, shard=args.shard))
     server = _Server(
         uvicorn.Config(
             app,
@@ -249,6 +269,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_CONFIG
     logs.configure("console", "error")
+    loaded = args.shard.select(loaded)
     views, now = asyncio.run(
         _check(loaded, set(args.checklist) if args.checklist else None, serve=not args.no_serve)
     )

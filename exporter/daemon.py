@@ -17,6 +17,7 @@ from exporter.redact import REDACTOR
 from exporter.results import ItemKey, ItemState
 from exporter.runner import Runner
 from exporter.scheduler import Scheduler
+from exporter.shard import ALL, Shard
 from exporter.state import Store, open_store
 
 log = structlog.get_logger("exporter.daemon")
@@ -47,9 +48,15 @@ class Daemon:
     """The running exporter. Metrics and /status read it; nothing in it knows about HTTP."""
 
     def __init__(
-        self, loaded: LoadedConfig, clock: Clock | None = None, tokens: Tokens | None = None
+        self,
+        loaded: LoadedConfig,
+        clock: Clock | None = None,
+        tokens: Tokens | None = None,
+        shard: Shard = ALL,
     ) -> None:
         self.clock: Clock = clock or SystemClock()
+        self.shard = shard
+        loaded = shard.select(loaded)
         self.loaded = loaded
         self.store: Store = open_store(loaded.config.exporter.state)
         self.runner = Runner(loaded.config.exporter.max_concurrency, self.clock)
@@ -107,6 +114,7 @@ class Daemon:
             config=self.loaded.path,
             items=len(self._items),
             scheduled=self.scheduler.job_count,
+            shard=str(self.shard),
         )
 
     async def stop(self) -> None:
@@ -133,7 +141,7 @@ class Daemon:
     async def reload(self) -> bool:
         """Re-reads the config file. A broken file keeps the old config running."""
         try:
-            loaded = load_config(self.loaded.path)
+            loaded = self.shard.select(load_config(self.loaded.path))
             tokens = load_tokens(loaded)
         except ConfigError as exc:
             self._reload_ok = False

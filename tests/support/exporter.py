@@ -23,13 +23,22 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 class Exporter:
     def __init__(
-        self, config: Path, env: dict[str, str] | None = None, port: int | None = None
+        self,
+        config: Path,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.config = config
+        self.args = args
         self.port = port or free_port()
         self.env = {**os.environ, "READINESS_LISTEN": f"127.0.0.1:{self.port}", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = config.parent / f"exporter-{self.port}.log"
+
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "exporter", "serve", "--config", str(self.config)]
 
     @property
     def url(self) -> str:
@@ -38,7 +47,7 @@ class Exporter:
     def start(self, timeout: float = 20.0) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "exporter", "serve", "--config", str(self.config)],
+                [*self.command, *self.args],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

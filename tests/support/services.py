@@ -66,9 +66,10 @@ def psql(sql: str, database: str = "postgres") -> str:
 
 
 @contextlib.contextmanager
-def pg_database(schema: str = "") -> Iterator[str]:
-    """A new database `issue3_<random>` with `schema` applied; dropped, with its sessions, after."""
-    name = f"issue3_{secrets.token_hex(4)}"
+def pg_database(schema: str = "", prefix: str = "issue3") -> Iterator[str]:
+    """A new database `<prefix>_<random>` with `schema` applied; dropped, with its sessions,
+    after."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
     psql(f"CREATE DATABASE {name}")
     try:
         if schema:
