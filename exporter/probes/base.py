@@ -17,6 +17,10 @@ Facts = dict[str, FactValue]
 
 T = TypeVar("T")
 
+BUDGET_SHARE = 0.9
+"""Of the runner's timeout, what a probe spends before it gives up and reports itself, so it
+can still return the facts it has (`connected: false`) before the runner's hard timeout."""
+
 
 class ProbeSpec(BaseModel):
     """Base of every kind's `Spec`: strict and frozen, so a YAML typo is an error with its line."""

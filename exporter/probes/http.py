@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from yarl import URL
 
 from exporter import __version__
-from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
+from exporter.probes.base import BUDGET_SHARE, Facts, ProbeContext, ProbeFailure, ProbeSpec
 from exporter.probes.tcp import socket_failure
 from exporter.probes.tls import not_after, trust_context
 from exporter.reasons import Reason
@@ -21,8 +21,6 @@ from exporter.units import parse_size
 KIND = "http"
 DEFAULT_EXPECT: tuple[str, ...] = ("status < 400",)
 
-# Of the runner's budget, what the probe spends before it gives up and reports itself.
-BUDGET_SHARE = 0.9
 # Enough for a health document; a huge JSON body must not become thousands of facts.
 JSON_FACTS_MAX = 200
 MAX_REDIRECTS = 20

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field, field_validator
 
 from exporter.probes.base import (
+    BUDGET_SHARE,
     Facts,
     FactValue,
     ProbeContext,
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
 KIND = "postgres"
 DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
 
-# Of the runner's budget, what the probe spends before it gives up and reports itself.
-BUDGET_SHARE = 0.9
 # A probe needs one connection; a few let the items on one server run at once (`check` runs
 # them all together) without waiting on each other for a connection.
 POOL_SIZE = 3

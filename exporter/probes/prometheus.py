@@ -20,15 +20,20 @@ from pydantic import Field, field_validator
 from yarl import URL
 
 from exporter.probes import http
-from exporter.probes.base import Facts, FactValue, ProbeContext, ProbeFailure, ProbeSpec
+from exporter.probes.base import (
+    BUDGET_SHARE,
+    Facts,
+    FactValue,
+    ProbeContext,
+    ProbeFailure,
+    ProbeSpec,
+)
 from exporter.reasons import Reason
 
 KIND = "prometheus"
 # Like an alerting rule: the query holds while it returns anything.
 DEFAULT_EXPECT: tuple[str, ...] = ("series > 0",)
 
-# Of the runner's budget, what the probe spends before it gives up and reports itself.
-BUDGET_SHARE = 0.9
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from exporter.probes.base import (
+    BUDGET_SHARE,
     Facts,
     FactValue,
     ProbeContext,
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 KIND = "redis"
 DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
 
-# Of the runner's budget, what the probe spends before it gives up and reports itself.
-BUDGET_SHARE = 0.9
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+")

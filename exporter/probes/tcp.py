@@ -10,14 +10,18 @@ import ssl
 
 from pydantic import Field
 
-from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec, exception_chain
+from exporter.probes.base import (
+    BUDGET_SHARE,
+    Facts,
+    ProbeContext,
+    ProbeFailure,
+    ProbeSpec,
+    exception_chain,
+)
 from exporter.reasons import Reason
 
 KIND = "tcp"
 DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
-
-# Of the runner's budget, what the probe spends before it gives up and reports facts itself.
-BUDGET_SHARE = 0.9
 
 
 class Spec(ProbeSpec):

@@ -13,7 +13,7 @@ from typing import Literal
 from cryptography import x509
 from pydantic import Field
 
-from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
+from exporter.probes.base import BUDGET_SHARE, Facts, ProbeContext, ProbeFailure, ProbeSpec
 from exporter.probes.tcp import os_error_text
 from exporter.reasons import Reason
 
@@ -24,8 +24,6 @@ DEFAULT_EXPECT: tuple[str, ...] = (
     "hostname_valid == true",
 )
 
-# Of the runner's budget, what the probe spends before it gives up and reports itself.
-BUDGET_SHARE = 0.9
 
 _VERSIONS = {"TLS1.2": ssl.TLSVersion.TLSv1_2, "TLS1.3": ssl.TLSVersion.TLSv1_3}
 
