@@ -15,18 +15,26 @@ def free_port() -> int:
         return port
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        status = 200 if self.path.startswith("/health") else 404
-        body = b'{"status": "ok"}' if status == 200 else b"not found"
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: one call answers, and nothing is logged."""
+
+    def reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class _Handler(QuietHandler):
+    def do_GET(self) -> None:
+        if self.path.startswith("/health"):
+            self.reply(200, b'{"status": "ok"}')
+        else:
+            self.reply(404, b"not found")
 
 
 class HttpTarget:

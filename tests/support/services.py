@@ -12,13 +12,12 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from tests.support.servers import free_port
+from tests.support.servers import QuietHandler, free_port
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 
@@ -326,16 +325,8 @@ class AppMetrics:
         return "\n".join(lines) + "\n"
 
 
-class _MetricsHandler(BaseHTTPRequestHandler):
+class _MetricsHandler(QuietHandler):
     app: AppMetrics
 
     def do_GET(self) -> None:
-        body = self.app.exposition().encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.reply(200, self.app.exposition().encode(), "text/plain; version=0.0.4")

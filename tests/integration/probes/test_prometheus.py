@@ -6,7 +6,7 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from exporter.reasons import Reason
 from exporter.results import Result
 from exporter.runner import Runner
 from tests.integration.conftest import Monitoring
+from tests.support.servers import QuietHandler
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +150,7 @@ async def test_a_closed_port_is_a_connect_failure(closed_port: int, ctx: ProbeCo
     assert f"127.0.0.1:{closed_port}" in failure.value.message
 
 
-class _Guarded(BaseHTTPRequestHandler):
+class _Guarded(QuietHandler):
     """Answers like Prometheus' query API only with the right credentials, as a reverse
     proxy in front of it does."""
 
@@ -160,17 +161,8 @@ class _Guarded(BaseHTTPRequestHandler):
             self.send_response(401)
             self.end_headers()
             return
-        body = json.dumps(
-            {"status": "success", "data": {"resultType": "vector", "result": []}}
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        body = {"status": "success", "data": {"resultType": "vector", "result": []}}
+        self.reply(200, json.dumps(body).encode())
 
 
 @pytest.fixture
