@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from exporter.importer import Imported
     from exporter.results import Attestation
 
-EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG = 0, 1, 2
+# The exit codes of every verb (README: "Exit codes"): ok/ready, not ready, config or usage
+# error, runtime or state error.
+EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2, 3
 
 
 class _Server(uvicorn.Server):
