@@ -226,6 +226,9 @@ def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:
                 # `Bearer xyz`: a target that echoes it may show the credential alone.
                 secrets |= {value, value.partition(" ")[2].strip()} - {""}
         secrets.update(_credentials(item.spec.model_dump()))
+        if getattr(item.spec, "inherit_env", False):
+            # A command given the whole environment may print any of it.
+            secrets.update(v for k, v in os.environ.items() if SECRET_NAME.search(k))
     return secrets
 
 
