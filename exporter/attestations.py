@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from exporter.config import GO_LIVE_ITEM, Config, Item
+from exporter.redact import REDACTOR
 from exporter.results import Attestation
 from exporter.state import Store
 from exporter.status import iso
@@ -133,7 +134,8 @@ def document(attestation: Attestation) -> dict[str, Any]:
         "checklist": attestation.checklist,
         "item": attestation.item,
         "by": attestation.by,
-        "note": attestation.note,
+        # A note is free text: someone may paste a command line with its password.
+        "note": REDACTOR.text(attestation.note),
         "at": iso(attestation.at),
         "fingerprint": attestation.fingerprint,
         "token": attestation.token,

@@ -219,6 +219,7 @@ def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:
 
 def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:
     secrets = {os.environ[t.token_env] for t in settings.api_tokens if os.environ.get(t.token_env)}
+    secrets |= _url_credentials(settings.state)  # postgresql://user:password@ of the store
     for item in _items(config):
         headers = getattr(item.spec, "headers", None)
         if isinstance(headers, dict):

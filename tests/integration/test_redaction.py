@@ -471,6 +471,9 @@ checklists:
     try:
         refused = post_attestation(exporter, ADMIN_TOKEN, item="drill", by=spoof)
         hidden_note = post_attestation(exporter, ADMIN_TOKEN, item="drill", by="alice", note=spoof)
+        # A note is free text: a pasted connection string keeps its password out of the API.
+        pasted = f"restored with psql postgresql://app:{AWS_SECRET}@db/app"
+        recorded = post_attestation(exporter, ADMIN_TOKEN, item="drill", by="bob", note=pasted)
         history = exporter.get(
             "/api/v1/attestations?checklist=app&item=drill",
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
@@ -479,5 +482,7 @@ checklists:
         exporter.stop()
     assert (refused.status_code, hidden_note.status_code) == (422, 422), refused.text
     assert "invisible" in refused.text
+    assert recorded.status_code == 201, recorded.text
     assert history.status_code == 200
-    assert "drill" not in history.text  # nothing was recorded
+    assert [a["by"] for a in history.json()["attestations"]] == ["bob"]  # the refused: not recorded
+    assert AWS_SECRET not in recorded.text + history.text
