@@ -486,3 +486,45 @@ checklists:
     assert history.status_code == 200
     assert [a["by"] for a in history.json()["attestations"]] == ["bob"]  # the refused: not recorded
     assert AWS_SECRET not in recorded.text + history.text
+
+
+class _LettersHandler(QuietHandler):
+    """64 KiB of letters: the text the quadratic masker took seconds over."""
+
+    def do_GET(self) -> None:
+        self.reply(200, b"a" * 64 * 1024, "text/plain")
+
+
+def test_status_with_a_64_kib_body_answers_in_milliseconds(tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _LettersHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "big.yaml"
+    config.write_text(f"""
+exporter:
+  state: "sqlite:///{tmp_path}/state.db"
+  default_interval: 1s
+checklists:
+  - name: big
+    sections:
+      - name: s
+        items:
+          - id: letters
+            title: A target that answers 64 KiB of text
+            http: {{url: "http://127.0.0.1:{server.server_address[1]}/"}}
+""")
+    exporter = Exporter(config)
+    exporter.start()
+    try:
+        wait_for(lambda: all_run(exporter), 20, "the item to run", exporter)
+        timings = []
+        for _ in range(3):
+            status = exporter.get("/status")
+            timings.append(status.elapsed.total_seconds())
+        body = status.json()["checklists"][0]["sections"][0]["items"][0]["facts"]["body"]
+    finally:
+        exporter.stop()
+        server.shutdown()
+        server.server_close()
+    assert len(body) == 64 * 1024
+    # The quadratic masker held /status (and the event loop) for 5-10 s on this.
+    assert min(timings) < 0.5, timings
