@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -263,12 +263,21 @@ def _credentials(spec: Any) -> set[str]:
 
 
 def _url_credentials(url: str) -> set[str]:
+    # Split by hand: urlsplit and parse_qsl on every URL of a 10,000-item config cost 0.3 s.
+    query = url.partition("?")[2].partition("#")[0]
+    found = {
+        v
+        for key, _, value in (pair.partition("=") for pair in query.split("&") if pair)
+        if value and secret_key(unquote(key))
+        for v in (value, unquote(value))
+    }
+    if "@" not in url:
+        return found
     try:
         parts = urlsplit(url)
         user, password = parts.username or "", parts.password
     except ValueError:
-        return set()
-    found = {v for k, v in parse_qsl(parts.query) if secret_key(k) and v}
+        return found
     if password:
         found |= {password, unquote(password)}
         found |= _basic(user, password) | _basic(unquote(user), unquote(password))
