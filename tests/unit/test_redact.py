@@ -1,12 +1,15 @@
-"""The redactor: what it masks, what it leaves readable, and that it costs linear time."""
+"""The redactor: what it masks, what it leaves readable, that it costs linear time, and the
+secrets the loader feeds it."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 
 import pytest
 
+from exporter.loader import ConfigError, parse_config
 from exporter.redact import MASK, Redactor
 
 
@@ -114,3 +117,60 @@ def test_masking_time_grows_linearly(unit: str) -> None:
     # times the text costs about ten times as much (quadratic would be a hundred).
     assert small_time < 0.25
     assert large_time < 30 * small_time + 0.05
+
+
+def test_the_loader_registers_every_secret_a_config_can_pass_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {
+        "PW": "url-password",
+        "Q": "query-token",
+        "CMD": "command-password",
+        "STORE": "store-password",
+        "TOKEN_VALUE": "bearer-value",
+        "PROM_PW": "prom-password",
+        "DAEMON_SECRET": "only-in-the-daemon",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    loaded = parse_config("""
+exporter:
+  state: "postgresql://app:${STORE}@db/state"
+checklists:
+  - name: app
+    sections:
+      - name: s
+        items:
+          - id: web
+            title: Web
+            http:
+              url: "http://alice:${PW}@web/health?access_token=${Q}&verbose=1"
+              headers: {Authorization: "Bearer ${TOKEN_VALUE}"}
+          - id: script
+            title: Script
+            command: {argv: [env], env: {DB_PASSWORD: "${CMD}"}, inherit_env: true}
+          - id: prom
+            title: Prometheus
+            prometheus:
+              url: http://prom:9090
+              query: up
+              basic_auth: {username: scraper, password_env: PROM_PW}
+""")
+    derived = {
+        base64.b64encode(b"alice:url-password").decode(),
+        base64.b64encode(b"scraper:prom-password").decode(),
+        base64.b64encode(b"app:store-password").decode(),
+        "Bearer bearer-value",
+    }
+    assert {*env.values(), *derived} <= loaded.secrets
+    assert "verbose" not in " ".join(loaded.secrets)
+
+
+def test_config_errors_name_the_variable_instead_of_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LISTEN_AT", "not-an-address")
+    with pytest.raises(ConfigError) as caught:
+        parse_config('exporter: {listen: "${LISTEN_AT}"}\nchecklists: []\n', "c.yaml")
+    assert "'${LISTEN_AT}' is not host:port" in str(caught.value)
+    assert "not-an-address" not in str(caught.value)
