@@ -85,8 +85,14 @@ class Redactor:
             if secret in value:
                 value = value.replace(secret, MASK)
         value = _mask_userinfo(value)
-        value = _KEY_VALUE.sub(rf"\g<key>\g<sep>\g<scheme>{MASK}", value)
-        return _SCHEME_CREDENTIAL.sub(_scheme_credential, value)
+        # Substring tests first, at C speed: the patterns scan ~50 ns a character, and most
+        # text (a health body, a header) holds no secret word at all.
+        lower = value.lower()
+        if any(word in lower for word in SECRET_KEY_ENDINGS):
+            value = _KEY_VALUE.sub(_key_value, value)
+        if "basic" in lower or "bearer" in lower:
+            value = _SCHEME_CREDENTIAL.sub(_scheme_credential, value)
+        return value
 
     def value(self, value: Any) -> Any:
         """Redacts strings anywhere inside dicts, lists and tuples; a secret-named key's
@@ -121,6 +127,10 @@ def _mask_userinfo(text: str) -> str:
         # scanned once.
         start = text.find("://", begin)
     return "".join(out) + text[done:] if out else text
+
+
+def _key_value(match: re.Match[str]) -> str:
+    return f"{match['key']}{match['sep']}{match['scheme'] or ''}{MASK}"
 
 
 def _scheme_credential(match: re.Match[str]) -> str:
