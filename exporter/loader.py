@@ -223,9 +223,11 @@ def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:
     for item in _items(config):
         headers = getattr(item.spec, "headers", None)
         if isinstance(headers, dict):
-            for value in map(str, headers.values()):
-                # `Bearer xyz`: a target that echoes it may show the credential alone.
-                secrets |= {value, value.partition(" ")[2].strip()} - {""}
+            for name, value in headers.items():
+                secrets.add(str(value))
+                if secret_key(str(name)):
+                    # `Bearer xyz`: a target that echoes it may show the credential alone.
+                    secrets |= {str(value).partition(" ")[2].strip()} - {""}
         secrets.update(_credentials(item.spec.model_dump()))
         if getattr(item.spec, "inherit_env", False):
             # A command given the whole environment may print any of it.
