@@ -22,6 +22,7 @@ from exporter.clock import SystemClock
 from exporter.config import NAME_PATTERN, Config
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
+from exporter.redact import REDACTOR
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
@@ -152,11 +153,14 @@ def _add_shard(verb: argparse.ArgumentParser) -> None:
 
 def _load(path: str) -> LoadedConfig | None:
     try:
-        return load_config(path)
+        loaded = load_config(path)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return None
+    # Whatever the verb prints or stores from here on is masked with this config's secrets.
+    REDACTOR.update(loaded.secrets)
+    return loaded
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -315,6 +319,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
+    REDACTOR.update(loaded.secrets)
     if args.output is None:
         sys.stdout.write(output)
     else:
