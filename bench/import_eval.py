@@ -138,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         for md in sorted(folder.glob("*.md")):
             beside = md.with_name(f"{md.stem}.labels.tsv")
             found = [beside, *(d / beside.name for d in args.labels)]
-            documents.append((md, next((p for p in found if p.exists()), None)))
+            labels = next((p for p in found if p.exists()), None)
+            if labels is None:
+                print(f"(no labels, not a checklist of the evaluation: {md})")
+                continue
+            documents.append((md, labels))
 
     print(f"{'document':<44} {'recall':<14} {'precision':<16} {'leave-one-out recall':<20} cli")
     pooled, pooled_out, failures = Score(), Score(), 0
@@ -148,9 +152,6 @@ def main(argv: list[str] | None = None) -> int:
             problems = cli_checks(md, imported, Path(tmp))
             failures += bool(problems)
             cli = "ok" if not problems else "FAIL: " + "; ".join(problems)
-            if labels_path is None:
-                print(f"{md.stem:<44} {'(no labels)':<52} {cli}")
-                continue
             labels = labels_of(labels_path)
             if missing := sorted(set(labels) - {i.line for i in imported.items}):
                 cli += f"; labelled lines not imported: {missing}"

@@ -403,6 +403,7 @@ CHECKS: tuple[Check, ...] = (
         ("exit_code == 0", "stdout == '2'"),
         ("http 2", "http2", "h2"),
         unless=("push",),
+        interval="1h",
     ),
     Check(
         "robots-txt",
@@ -697,7 +698,7 @@ CHECKS: tuple[Check, ...] = (
         "file",
         {"path": "<path>"},
         ("mode == '<mode>'", "world_writable == false"),
-        ("permission", "file mode", "chmod"),
+        ("permission", "file mode", "mode", "chmod"),
         unless=("user permission", "role", "access control", "database", "iam", "rbac"),
         extract="mode",
         interval="5m",

@@ -39,12 +39,13 @@ class Suggestion:
 @dataclass(frozen=True)
 class Text:
     """An item's words: `plain` without Markdown, link targets or URLs, `low` lower-cased,
-    `code` its `spans`, `stems` its stemmed words."""
+    `code` its `spans`, `words` its words and `stems` those words stemmed."""
 
     plain: str
     low: str
     code: tuple[str, ...]
     cadence: str | None
+    words: tuple[str, ...] = ()
     stems: tuple[str, ...] = ()
 
     @classmethod
@@ -52,7 +53,8 @@ class Text:
         code = tuple(re.findall(r"`([^`]+)`", title))
         plain = _plain(title)
         low = plain.lower()
-        return cls(plain, low, code, cadence, tuple(stem(w) for w in words(low)))
+        found = tuple(words(low))
+        return cls(plain, low, code, cadence, found, tuple(stem(w) for w in found))
 
     def has(self, pattern: str) -> re.Match[str] | None:
         return re.search(pattern, self.low)
@@ -148,6 +150,10 @@ def _found(phrase: Phrase, stems: tuple[str, ...]) -> bool:
     return all(_at(group, stems) is not None for group in phrase)
 
 
+def _stems(phrase: Phrase) -> frozenset[str]:
+    return frozenset(s for group in phrase for s in group)
+
+
 def _at(group: tuple[str, ...], stems: tuple[str, ...]) -> int | None:
     n = len(group)
     return next((i for i in range(len(stems) - n + 1) if stems[i : i + n] == group), None)
@@ -209,11 +215,17 @@ class _Match:
     name: Name
     params: dict[str, str]
     score: int
+    own: frozenset[str]
+    """The stems of the name that matched and of the check's `allow` words."""
 
 
 def suggest(text: Text, vocabulary: Vocabulary = VOCABULARY) -> Suggestion | None:
     """The probe of the check the text names, or None for a manual item."""
     matches = [m for e in vocabulary.entries if (m := _match(e, text)) is not None]
+    # People's work makes the item manual, unless a matching check's own name says it.
+    excused = {s for m in matches for s in m.own}
+    if any(_found(p, text.stems) and not excused.issuperset(_stems(p)) for p in _PEOPLE):
+        return None
     if not matches:
         return None
     best = max(matches, key=lambda m: m.score)  # the first of equals: the table's order
@@ -223,13 +235,13 @@ def suggest(text: Text, vocabulary: Vocabulary = VOCABULARY) -> Suggestion | Non
         for m in matches
         if m.entry.check.kind == kind and _render(m.entry.check.spec, m.params) == spec
     ]
-    same.sort(key=lambda m: m is not best)
     expect = tuple(dict.fromkeys(c for m in same for c in _conditions(m)))
     used = sorted({n for n in PLACEHOLDERS if f"${{{n}}}" in repr(spec)})
     check = "+".join(m.entry.check.id for m in same)
-    triggered = tuple(dict.fromkeys(m.name.text for m in same))
+    triggered = tuple(dict.fromkeys(_said(m.name, text) for m in same))
     verifies = "; ".join(m.entry.check.verifies for m in same)
-    note = f"check {check} (from the words: {', '.join(triggered)}): {verifies}"
+    quoted = ", ".join(f'"{w}"' for w in triggered)
+    note = f"check {check}, from the words {quoted}: {verifies}"
     if used:
         note += f". Set {', '.join(used)}"
     return Suggestion(
@@ -250,9 +262,6 @@ def _match(entry: _Entry, text: Text) -> _Match | None:
     if not names or any(_found(u, stems) for u in entry.unless):
         return None
     name = max(names, key=lambda n: n.size)
-    own = {s for group in name.phrase for s in group} | entry.allowed
-    if any(_found(p, stems) and not own.issuperset(s for g in p for s in g) for p in _PEOPLE):
-        return None
     params = dict(entry.check.params)
     score = name.size
     if entry.check.extract is not None:
@@ -261,7 +270,17 @@ def _match(entry: _Entry, text: Text) -> _Match | None:
             return None
         params.update(found)
         score += 1 if found else 0
-    return _Match(entry, name, params, score)
+    return _Match(entry, name, params, score, _stems(name.phrase) | entry.allowed)
+
+
+def _said(name: Name, text: Text) -> str:
+    """The item's own words that matched the name, e.g. 'backups … nightly'."""
+    spans = []
+    for group in name.phrase:
+        at = _at(group, text.stems)
+        assert at is not None  # the name matched
+        spans.append(" ".join(text.words[at : at + len(group)]))
+    return " … ".join(spans)
 
 
 def _render(value: Any, params: Mapping[str, str]) -> Any:
