@@ -67,14 +67,18 @@ def score(labels: dict[int, tuple[str, str]], probed: dict[int, str | None]) -> 
     return Score(len(gold), len(gold & suggested), len(suggested), len(right))
 
 
-def suggestions(imported: Imported, vocabulary: recognise.Vocabulary) -> dict[int, str | None]:
-    """line -> the suggested kind (None: manual), with the vocabulary given."""
+def suggestions(imported: Imported) -> dict[int, str | None]:
+    """line -> the check import suggested (None: manual)."""
+    return {i.line: i.suggestion.check if i.suggestion else None for i in imported.items}
+
+
+def held_out(imported: Imported, vocabulary: recognise.Vocabulary) -> dict[int, str | None]:
+    """line -> the check suggested with the vocabulary given (None: manual)."""
     out: dict[int, str | None] = {}
-    for section in imported.sections:
-        for item in section.items:
-            text = recognise.Text.of(item.title, item.every[0] if item.every else None)
-            found = recognise.suggest(text, vocabulary)
-            out[item.line] = found.check if found else None
+    for item in imported.items:
+        text = recognise.Text.of(item.title, item.every[0] if item.every else None)
+        found = recognise.suggest(text, vocabulary)
+        out[item.line] = found.check if found else None
     return out
 
 
@@ -133,40 +137,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--misses", action="store_true", help="list misses and wrong probes")
     args = parser.parse_args(argv)
 
-    documents = []
-    for folder in args.dirs:
-        for md in sorted(folder.glob("*.md")):
-            beside = md.with_name(f"{md.stem}.labels.tsv")
-            found = [beside, *(d / beside.name for d in args.labels)]
-            labels = next((p for p in found if p.exists()), None)
-            if labels is None:
-                print(f"(no labels, not a checklist of the evaluation: {md})")
-                continue
-            documents.append((md, labels))
-
     print(f"{'document':<44} {'recall':<14} {'precision':<16} {'leave-one-out recall':<20} cli")
     pooled, pooled_out, failures = Score(), Score(), 0
     with tempfile.TemporaryDirectory() as tmp:
-        for md, labels_path in documents:
-            imported = import_checklist(decode(md.read_bytes()), default_name(md.stem), md.name)
-            problems = cli_checks(md, imported, Path(tmp))
-            failures += bool(problems)
-            cli = "ok" if not problems else "FAIL: " + "; ".join(problems)
-            labels = labels_of(labels_path)
-            if missing := sorted(set(labels) - {i.line for i in imported.items}):
-                cli += f"; labelled lines not imported: {missing}"
-                failures += 1
-            probed = suggestions(imported, recognise.VOCABULARY)
-            held_out = suggestions(imported, recognise.VOCABULARY.without(md.stem))
-            mine, theirs = score(labels, probed), score(labels, held_out)
-            pooled, pooled_out = pooled + mine, pooled_out + theirs
-            loo = f"{theirs.found / theirs.gold:.2f}" if theirs.gold else "-"
-            print(f"{md.stem:<44} {mine.row():<31} {loo:<20} {cli}")
-            if args.misses:
-                _misses(imported, labels, probed)
-    loo = f"{pooled_out.found / pooled_out.gold:.2f}" if pooled_out.gold else "-"
-    print(f"{'pooled':<44} {pooled.row():<31} {loo} ({pooled_out.found}/{pooled_out.gold})")
+        for folder in args.dirs:
+            mine, theirs, failed = _folder(folder, args.labels, Path(tmp), args.misses)
+            print(_total(f"  all of {folder}", mine, theirs))
+            pooled, pooled_out, failures = pooled + mine, pooled_out + theirs, failures + failed
+    print(_total("pooled", pooled, pooled_out))
     return 1 if failures else 0
+
+
+def _folder(folder: Path, more: list[Path], tmp: Path, misses: bool) -> tuple[Score, Score, int]:
+    """Scores every labelled document of the folder: (as imported, held out, failures)."""
+    mine, theirs, failures = Score(), Score(), 0
+    for md in sorted(folder.glob("*.md")):
+        beside = md.with_name(f"{md.stem}.labels.tsv")
+        labels_path = next(
+            (p for p in (beside, *(d / beside.name for d in more)) if p.exists()), None
+        )
+        if labels_path is None:
+            print(f"{md.stem:<44} (no labels: not scored, not imported)")
+            continue
+        imported = import_checklist(decode(md.read_bytes()), default_name(md.stem), md.name)
+        problems = cli_checks(md, imported, tmp)
+        labels = labels_of(labels_path)
+        if missing := sorted(set(labels) - {i.line for i in imported.items}):
+            problems.append(f"labelled lines not imported: {missing}")
+        failures += bool(problems)
+        probed = suggestions(imported)
+        unseen = held_out(imported, recognise.VOCABULARY.without(md.stem))
+        scored, held = score(labels, probed), score(labels, unseen)
+        mine, theirs = mine + scored, theirs + held
+        loo = f"{held.found / held.gold:.2f}" if held.gold else "-"
+        cli = "ok" if not problems else "FAIL: " + "; ".join(problems)
+        print(f"{md.stem:<44} {scored.row():<31} {loo:<20} {cli}")
+        if misses:
+            _misses(imported, labels, probed)
+    return mine, theirs, failures
+
+
+def _total(name: str, mine: Score, theirs: Score) -> str:
+    loo = f"{theirs.found / theirs.gold:.2f} ({theirs.found}/{theirs.gold})" if theirs.gold else "-"
+    return f"{name:<44} {mine.row():<31} {loo}"
 
 
 def _misses(
