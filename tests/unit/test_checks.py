@@ -98,6 +98,7 @@ NEGATIVE = [
     "Point-in-time recovery completes in less than an hour",
     "Required tables created in PostgreSQL",
     "Images are built from a non-root Dockerfile user",
+    "Non-root user set up for the database",
     "Backups kept for 30 days (retention)",
     "Plenty of memory",
 ]
