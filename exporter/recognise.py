@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -191,7 +191,7 @@ class Vocabulary:
         """The vocabulary with every name that `document`'s wording motivated left out."""
         return Vocabulary(
             tuple(
-                _Entry(e.check, tuple(n for n in e.names if document not in n.by), *_rest(e))
+                replace(e, names=tuple(n for n in e.names if document not in n.by))
                 for e in self.entries
             )
         )
@@ -199,10 +199,6 @@ class Vocabulary:
     @property
     def documents(self) -> frozenset[str]:
         return frozenset(d for e in self.entries for n in e.names for d in n.by)
-
-
-def _rest(entry: _Entry) -> tuple[tuple[Phrase, ...], frozenset[str]]:
-    return entry.unless, entry.allowed
 
 
 VOCABULARY = Vocabulary.of(CHECKS)

@@ -76,9 +76,11 @@ NEGATIVE = [
     "Design principle: keep services stateless ([why](https://blog.example.com/tls-https-ssl))",
     "SLOs agreed with the business, see https://docs.example.com/slo/health-check",
     "[Read more](https://example.com/postgres-redis-backup-nightly)",
+    "Logging follows the [house guide](https://wiki.example.com/ssl-certificate-setup)",
     "Keep to the house style <https://example.com/hsts-cors-gzip>",
     # An architecture rule is not an endpoint.
     "Follow the one-hop rule between services",
+    "One-hop rule: each route from the gateway at `/api` reaches its service directly",
     # People's work, whatever check it mentions.
     "Health endpoint tests pass in CI",
     "Backup restore rehearsed and documented",
