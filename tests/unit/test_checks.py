@@ -3,12 +3,19 @@ probe, as import writes it, is a config the loader accepts."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from exporter.checks import CHECKS, PLACEHOLDERS
 from exporter.importer import import_checklist, render_yaml
 from exporter.loader import parse_config
 from exporter.recognise import VOCABULARY, Text, stem, suggest
+
+REPO = Path(__file__).resolve().parents[2]
 
 # (item as a team might write it, the check it names): one or more per check, our own words.
 POSITIVE = [
@@ -192,3 +199,40 @@ def test_every_check_as_imported_is_a_config_the_loader_accepts(
     kinds = {c.id: c.kind for c in CHECKS}
     for item, (title, check) in zip(items, POSITIVE, strict=True):
         assert item.kind == kinds[check], title
+
+
+def test_import_eval_scores_labelled_documents_through_the_cli(tmp_path: Path) -> None:
+    docs, labels = tmp_path / "docs", tmp_path / "labels"
+    docs.mkdir()
+    labels.mkdir()
+    (docs / "launch.md").write_text(
+        "# Launch\n\n## Ops\n\n"
+        "- [ ] Health check endpoint\n"  # line 5: probe, probed
+        "- [ ] TLS certificate valid\n"  # 6: probe, probed
+        "- [ ] Runbook written\n"  # 7: manual, manual
+        "- [ ] Redis is up\n"  # 8: labelled manual here, probed: a wrong probe
+        "- [ ] Firewall allows only 443\n"  # 9: labelled probe here, manual: a miss
+    )
+    rows = ["5\tprobe\thttp\t", "6\tprobe\ttls\t", "7\tmanual\t\t", "8\tmanual\t\t", "9\tprobe\t\t"]
+    (labels / "launch.labels.tsv").write_text("line\tlabel\tkind\twhy\n" + "\n".join(rows) + "\n")
+    (docs / "notes.md").write_text("# Notes\n\nNo checklist here.\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "import_eval.py"),
+            "--labels",
+            str(labels),
+            str(docs),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    launch = next(line for line in done.stdout.splitlines() if line.startswith("launch"))
+    # recall, its counts, precision, its counts, leave-one-out recall; then the CLI's verdict
+    figures = re.findall(r"\d+\.\d+|\d+/\d+", launch)
+    assert figures == ["0.67", "2/3", "0.67", "2/3", "0.67"]
+    assert launch.endswith(" ok")
+    assert "notes" in done.stdout and "no labels" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("pooled")
