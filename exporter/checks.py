@@ -409,7 +409,7 @@ CHECKS: tuple[Check, ...] = (
         },
         ("exit_code == 0", "stdout == '2'"),
         ("http 2", "http2", "h2"),
-        unless=("push",),
+        unless=("push", "not for"),
         interval="1h",
     ),
     Check(
