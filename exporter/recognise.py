@@ -280,8 +280,9 @@ def _said(name: Name, text: Text) -> str:
 
 
 def _render(value: Any, params: Mapping[str, str]) -> Any:
-    """The template with its `<param>` slots filled; a key or list item whose only content is
-    a slot with no value is left out."""
+    """The template with its `<param>` slots filled; a key, list item or condition holding a
+    slot the item's words gave no value for is left out (a TLS item without a version has no
+    `min_version`)."""
     if isinstance(value, dict):
         out = {k: _render(v, params) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not _UNSET}
