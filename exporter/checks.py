@@ -701,6 +701,17 @@ CHECKS: tuple[Check, ...] = (
         extract="headroom",
         interval="5m",
     ),
+    Check(
+        "load-average",
+        "the host's 5-minute load average stays under the number named",
+        "host",
+        {},
+        ("load5 < <load>",),
+        ("load average", "system load", "load avg"),
+        unless=("balancer", "test", "per core", "per cpu"),
+        extract="load",
+        interval="5m",
+    ),
     # --- files: permissions, logs, backups ----------------------------------------------------
     Check(
         "file-permissions",

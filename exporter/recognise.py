@@ -403,6 +403,11 @@ def _headroom(text: Text) -> dict[str, str] | None:
     return {"ratio": f"{free:g}"} if free is not None else None
 
 
+def _load(text: Text) -> dict[str, str] | None:
+    found = text.has(r"(below|under|less than|<)\s*(\d+(?:\.\d+)?)(?![\d.]|\s*%)")
+    return {"load": found.group(2)} if found else None
+
+
 def _mode(text: Text) -> dict[str, str] | None:
     mode = text.has(
         r"\(\s*0?([0-7]{3})\s*\)|\b(?:permissions?|mode|chmod)\s+(?:of\s+)?0?([0-7]{3})\b"
@@ -442,6 +447,7 @@ _EXTRACTORS: dict[str, Extractor] = {
     "host_size": _host_size,
     "disk": _disk,
     "headroom": _headroom,
+    "load": _load,
     "mode": _mode,
     "backup_age": _backup_age,
     "postgres_extension": _postgres_extension,

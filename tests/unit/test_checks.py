@@ -67,6 +67,7 @@ POSITIVE = [
     ("At least 16GB of RAM and 8 cores", "host-size"),
     ("Disk usage below 85%", "disk"),
     ("Memory usage under 90%", "memory-headroom"),
+    ("Load average below 6 on the app hosts", "load-average"),
     ("Config file `/etc/app/app.conf` has mode 600", "file-permissions"),
     ("Logs are rotated", "log-rotation"),
     ("Application log directory receives new lines", "log-fresh"),
@@ -110,6 +111,8 @@ NEGATIVE = [
     "Non-root user set up for the database",
     "Backups kept for 30 days (retention)",
     "Plenty of memory",
+    "Load average watched during the launch",
+    "System load under 80%",
 ]
 
 
