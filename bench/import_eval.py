@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, action="append", default=[], help="more labels")
     parser.add_argument("--misses", action="store_true", help="list misses and wrong probes")
     args = parser.parse_args(argv)
+    if missing := [str(d) for d in (*args.dirs, *args.labels) if not d.is_dir()]:
+        print(f"no such folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
 
     print(f"{'document':<44} {'recall':<14} {'precision':<16} {'leave-one-out recall':<20} cli")
     pooled, pooled_out, failures = Score(), Score(), 0

@@ -239,3 +239,10 @@ def test_import_eval_scores_labelled_documents_through_the_cli(tmp_path: Path) -
     assert launch.endswith(" ok")
     assert "notes" in done.stdout and "no labels" in done.stdout
     assert done.stdout.splitlines()[-1].startswith("pooled")
+    absent = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "import_eval.py"), str(tmp_path / "absent")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert absent.returncode == 2 and "no such folder" in absent.stderr
