@@ -16,7 +16,7 @@ import pytest
 
 from exporter.reasons import Reason
 from exporter.results import Attestation, ItemKey, Result
-from exporter.state import StoreUnavailable
+from exporter.state import StateError, StoreUnavailable
 from exporter.state.postgres import SCHEMA_VERSION, PostgresStore
 from tests.support.api import post_attestation
 from tests.support.cli import run_cli
@@ -107,7 +107,7 @@ async def test_two_stores_agree_on_the_latest_attestation(
     finally:
         await conn.close()
     newer = PostgresStore(database)
-    with pytest.raises(RuntimeError, match="newer than this exporter"):
+    with pytest.raises(StateError, match="newer than this exporter"):
         await newer.open()
     await newer.close()
 
