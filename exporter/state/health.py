@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -21,8 +21,26 @@ log = structlog.get_logger("exporter.state")
 
 
 async def bounded(call: Awaitable[T], deadline: float) -> T:
-    """`call`, or TimeoutError once `deadline` seconds have passed."""
-    return await asyncio.wait_for(call, deadline)
+    """`call`, or TimeoutError once `deadline` seconds have passed. Unlike asyncio.wait_for,
+    it does not wait for the cancelled call to unwind: a driver's cleanup on a server that does
+    not answer (asyncpg's cancel request and reset) has its own, later bound."""
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=deadline)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise TimeoutError
+    return task.result()
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Reads a timed-out call's outcome, so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 class StoreHealth:

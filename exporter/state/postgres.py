@@ -80,9 +80,9 @@ _CLOSED_CONNECTION = (
 log = structlog.get_logger("exporter.state")
 
 
-def _failure(exc: BaseException, deadline: float) -> str:
+def _failure(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
-        return f"PostgreSQL: no answer within {deadline:g}s"
+        return "PostgreSQL: the server does not answer in time"
     return f"PostgreSQL: {REDACTOR.text(str(exc)) or type(exc).__name__}"
 
 
@@ -111,7 +111,7 @@ class PostgresStore(StoreHealth, StateCache):
             await bounded(self._open(), 3 * self.deadline)
         except (*_DRIVER_ERRORS, RuntimeError) as exc:
             await self.close()
-            raise StateError(f"state {_failure(exc, 3 * self.deadline)}") from None
+            raise StateError(f"state {_failure(exc)}") from None
 
     async def _open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -159,13 +159,21 @@ class PostgresStore(StoreHealth, StateCache):
                 # Connections stuck on a server that does not answer: drop them.
                 pool.terminate()
 
+    async def _query(self, method: str, query: str, *args: Any, deadline: float) -> Any:
+        """One statement on a pooled connection, both bounded by `deadline`: the pool's own
+        shortcuts acquire and give back with no bound, which a hung server turns into a hang."""
+        async with self.pool.acquire(timeout=deadline) as conn:
+            return await getattr(conn, method)(query, *args, timeout=deadline)
+
     async def ping(self) -> bool:
         if self._pool is None:
             return False
         try:
-            await bounded(self._pool.fetchval("SELECT 1", timeout=PING_DEADLINE), PING_DEADLINE)
+            await bounded(
+                self._query("fetchval", "SELECT 1", deadline=PING_DEADLINE), PING_DEADLINE
+            )
         except _DRIVER_ERRORS as exc:
-            self.failed(_failure(exc, PING_DEADLINE))
+            self.failed(_failure(exc))
             return False
         self.recovered()
         return True
@@ -180,7 +188,7 @@ class PostgresStore(StoreHealth, StateCache):
         try:
             await bounded(write, self.deadline)
         except _DRIVER_ERRORS as exc:
-            fault = _failure(exc, self.deadline)
+            fault = _failure(exc)
             self.write_failed(fault, item=item)
             if isinstance(exc, TimeoutError):
                 self.failed(fault)
@@ -194,7 +202,8 @@ class PostgresStore(StoreHealth, StateCache):
 
     async def _write(self, row: list[Any]) -> None:
         # Replicas probe the same items: the last success is the latest any of them saw.
-        await self.pool.execute(
+        await self._query(
+            "execute",
             "INSERT INTO readiness_item_state VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
             " ON CONFLICT (checklist, item) DO UPDATE SET passing=excluded.passing,"
             " reason=excluded.reason, started_at=excluded.started_at,"
@@ -203,19 +212,20 @@ class PostgresStore(StoreHealth, StateCache):
             " excluded.last_success), first_seen=LEAST(readiness_item_state.first_seen,"
             " excluded.first_seen)",
             *row,
-            timeout=self.deadline,
+            deadline=self.deadline,
         )
 
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         new = self._untracked(keys)
         if not new:
             return
-        write = self.pool.executemany(
+        write = self._query(
+            "executemany",
             "INSERT INTO readiness_item_state (checklist, item, first_seen) VALUES ($1,$2,$3)"
             " ON CONFLICT (checklist, item) DO UPDATE SET first_seen=excluded.first_seen"
             " WHERE readiness_item_state.first_seen IS NULL",
             [(k.checklist, k.item, now) for k in new],
-            timeout=self.deadline,
+            deadline=self.deadline,
         )
         await self._write_or_count(write, item=f"{len(new)} new items")
         self._set_first_seen(new, now)
@@ -235,7 +245,7 @@ class PostgresStore(StoreHealth, StateCache):
                 await self.pool.expire_connections()
                 id_, revision = await bounded(self._attest(attestation, committing), self.deadline)
         except _DRIVER_ERRORS as exc:
-            fault = _failure(exc, self.deadline)
+            fault = _failure(exc)
             self.write_failed(fault)
             if isinstance(exc, TimeoutError):
                 self.failed(fault)
@@ -274,7 +284,8 @@ class PostgresStore(StoreHealth, StateCache):
     async def attestations(
         self, checklist: str | None, item: str | None, limit: int
     ) -> list[Attestation]:
-        query = self.pool.fetch(
+        query = self._query(
+            "fetch",
             "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
             " FROM readiness_attestation"
             " WHERE ($1::text IS NULL OR checklist = $1) AND ($2::text IS NULL OR item = $2)"
@@ -282,26 +293,27 @@ class PostgresStore(StoreHealth, StateCache):
             checklist,
             item,
             limit,
-            timeout=self.deadline,
+            deadline=self.deadline,
         )
         try:
             rows: list[Any] = await bounded(query, self.deadline)
         except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(_failure(exc, self.deadline)) from exc
+            raise StoreUnavailable(_failure(exc)) from exc
         return [attestation_of(row) for row in rows]
 
     async def refresh(self) -> None:
         if self.fault is not None:
             return
+        # Before every scrape: a server gone quiet costs the scrape the ping deadline, once.
         try:
-            await bounded(self._refresh(), self.deadline)
+            await bounded(self._refresh(), PING_DEADLINE)
         except TimeoutError:
-            self.failed(_failure(TimeoutError(), self.deadline))
+            self.failed(_failure(TimeoutError()))
             raise
 
     async def _refresh(self) -> None:
-        revision = await self.pool.fetchval(
-            "SELECT n FROM readiness_revision", timeout=self.deadline
+        revision = await self._query(
+            "fetchval", "SELECT n FROM readiness_revision", deadline=PING_DEADLINE
         )
         if revision != self._revision:
             await self._reload_attestations()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import os
 import socket
@@ -79,13 +80,18 @@ class StateLost(Exception):
     """The file at the state path is no longer the one this store opened, or is corrupt."""
 
 
-def describe(path: str, exc: BaseException, deadline: float = DEADLINE) -> str:
+def describe(path: str, exc: BaseException) -> str:
     """One line naming the state file and what is wrong, for logs, the API and the CLI."""
     if isinstance(exc, StateLost):
         return str(exc)
     if isinstance(exc, TimeoutError):
-        return f"state {path}: no answer within {deadline:g}s (another process holding it?)"
+        return f"state {path}: no answer in time (another process holding a lock on it?)"
+    read_only = f"state {path}: read-only (the exporter must be able to write it and its folder)"
     if isinstance(exc, OSError):
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return read_only
+        if exc.errno == errno.ENOSPC:
+            return f"disk full writing state {path}"
         return f"state {path}: {exc.strerror or exc}"
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code == sqlite3.SQLITE_FULL:
@@ -95,11 +101,16 @@ def describe(path: str, exc: BaseException, deadline: float = DEADLINE) -> str:
     if code == sqlite3.SQLITE_CORRUPT:
         return f"state {path}: the database file is corrupt ({exc})"
     if code == sqlite3.SQLITE_READONLY:
-        return f"state {path}: read-only (the exporter must be able to write it and its folder)"
+        return read_only
     if code == sqlite3.SQLITE_CANTOPEN:
-        if Path(path).is_dir():
+        file, folder = Path(path), Path(path).parent
+        if file.is_dir():
             return f"state {path}: is a directory, not a database file"
-        return f"state {path}: cannot open (does its folder exist and is it writable?)"
+        if not folder.is_dir():
+            return f"state {path}: its folder {folder} does not exist"
+        if not os.access(folder, os.W_OK) or (file.exists() and not os.access(file, os.W_OK)):
+            return read_only
+        return f"state {path}: cannot open"
     return f"state {path}: {exc}"
 
 
@@ -120,6 +131,7 @@ class SqliteStore(StoreHealth, StateCache):
         self._identity: tuple[int, int] | None = None
         """(device, inode) of the file opened: another file at the path is not ours."""
         self._lock_fd: int | None = None
+        self._header_fd: int | None = None
         self._checked_at = 0.0
 
     async def _call(self, fn: Callable[..., Any], *args: Any, deadline: float = 0) -> Any:
@@ -144,7 +156,7 @@ class SqliteStore(StoreHealth, StateCache):
             rows, revision, latest = await self._call(self._load)
         except (sqlite3.Error, OSError, TimeoutError) as exc:
             await self.close()
-            raise StateError(describe(self.path, exc, self.deadline)) from None
+            raise StateError(describe(self.path, exc)) from None
         except StateError:
             await self.close()
             raise
@@ -187,7 +199,11 @@ class SqliteStore(StoreHealth, StateCache):
             db.close()
             raise
         if self._on_disk:
-            stat = os.stat(self.path)
+            # Kept open until close: closing any descriptor of the file would drop the POSIX
+            # locks SQLite holds on it in this process, and another process could then
+            # checkpoint and remove the WAL under this connection.
+            self._header_fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            stat = os.fstat(self._header_fd)
             self._identity = (stat.st_dev, stat.st_ino)
         self._db = db
 
@@ -229,6 +245,9 @@ class SqliteStore(StoreHealth, StateCache):
             with contextlib.suppress(TimeoutError, sqlite3.Error):
                 await self._call(self._db.close)
             self._db = None
+        if self._header_fd is not None:
+            os.close(self._header_fd)
+            self._header_fd = None
         self._executor.shutdown(wait=False)
         if self._lock_fd is not None:
             os.close(self._lock_fd)
@@ -253,20 +272,25 @@ class SqliteStore(StoreHealth, StateCache):
             return
         # Pages newer in the WAL hide a damaged file from every reader until a checkpoint
         # copies them back; the header on disk is read directly.
-        with open(self.path, "rb") as file:
-            header = file.read(len(_MAGIC))
+        header = os.pread(self._header_fd, len(_MAGIC), 0) if self._header_fd is not None else b""
         if header and header != _MAGIC:
             raise StateLost(f"state {self.path}: the database file is corrupt (bad header)")
-        # A fresh connection reads the file as it is on disk, not this connection's cache.
-        probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        # A fresh connection reads the file as it is on disk, not this connection's cache. A
+        # checkpoint racing the read can fail one check, so a fault is confirmed by a second.
+        if (verdict := self._quick_check()) != "ok" and (verdict := self._quick_check()) != "ok":
+            raise StateLost(f"state {self.path}: the database file is corrupt ({verdict})")
+
+    def _quick_check(self) -> str:
+        probe = sqlite3.connect(self.path, check_same_thread=False)
         try:
-            verdict = probe.execute("PRAGMA quick_check(1)").fetchone()[0]
+            probe.execute("PRAGMA busy_timeout=1000")
+            return str(probe.execute("PRAGMA quick_check(1)").fetchone()[0])
         except sqlite3.DatabaseError as exc:
-            raise StateLost(f"state {self.path}: the database file is corrupt ({exc})") from None
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return "ok"  # a writer held it past the timeout: nothing known, next time
+            return str(exc)
         finally:
             probe.close()
-        if verdict != "ok":
-            raise StateLost(f"state {self.path}: the database file is corrupt ({verdict})")
 
     async def ping(self) -> bool:
         if self._db is None:
@@ -275,7 +299,7 @@ class SqliteStore(StoreHealth, StateCache):
         try:
             await self._call(self._check, integrity, deadline=PING_DEADLINE)
         except (sqlite3.Error, TimeoutError, StateLost) as exc:
-            self.failed(describe(self.path, exc, PING_DEADLINE))
+            self.failed(describe(self.path, exc))
             return False
         if integrity:
             self._checked_at = time.monotonic()
@@ -295,7 +319,7 @@ class SqliteStore(StoreHealth, StateCache):
         try:
             await self._call(self._checked, write, *args)
         except (sqlite3.Error, TimeoutError, StateLost) as exc:
-            fault = describe(self.path, exc, self.deadline)
+            fault = describe(self.path, exc)
             self.write_failed(fault, path=self.path, item=item)
             if isinstance(exc, TimeoutError | StateLost):
                 self.failed(fault)
@@ -343,12 +367,12 @@ class SqliteStore(StoreHealth, StateCache):
             )
         except TimeoutError as exc:
             # The worker thread may still commit it after we stop waiting.
-            fault = describe(self.path, exc, self.deadline)
+            fault = describe(self.path, exc)
             self.write_failed(fault, path=self.path)
             self.failed(fault)
             raise OutcomeUnknown(fault) from exc
         except (sqlite3.Error, StateLost) as exc:
-            fault = describe(self.path, exc, self.deadline)
+            fault = describe(self.path, exc)
             self.write_failed(fault, path=self.path)
             if isinstance(exc, StateLost):
                 self.failed(fault)
@@ -390,7 +414,7 @@ class SqliteStore(StoreHealth, StateCache):
         try:
             rows = await self._call(self._history, checklist, item, limit)
         except (sqlite3.Error, TimeoutError) as exc:
-            raise StoreUnavailable(describe(self.path, exc, self.deadline)) from exc
+            raise StoreUnavailable(describe(self.path, exc)) from exc
         return [attestation_of(row) for row in rows]
 
     def _history(self, checklist: str | None, item: str | None, limit: int) -> list[Any]:
