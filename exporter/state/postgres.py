@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
@@ -80,6 +81,12 @@ _CLOSED_CONNECTION = (
 log = structlog.get_logger("exporter.state")
 
 
+def _where(dsn: str) -> str:
+    """The DSN without its user and password, to name the state in an error."""
+    url = urlsplit(dsn)
+    return urlunsplit((url.scheme, url.netloc.rpartition("@")[2], url.path, "", ""))
+
+
 def _failure(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "PostgreSQL: the server does not answer in time"
@@ -111,7 +118,7 @@ class PostgresStore(StoreHealth, StateCache):
             await bounded(self._open(), 3 * self.deadline)
         except (*_DRIVER_ERRORS, RuntimeError) as exc:
             await self.close()
-            raise StateError(f"state {_failure(exc)}") from None
+            raise StateError(f"state {_where(self.dsn)}: {_failure(exc)}") from None
 
     async def _open(self) -> None:
         self._pool = await asyncpg.create_pool(

@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.integration.test_postgres_replicas import admin, database  # noqa: F4
 from tests.support.api import post_attestation
 from tests.support.cli import run_cli
 from tests.support.exporter import Exporter, wait_for
+from tests.support.servers import free_port
 from tests.support.services import PG_HOST, PG_PORT, TcpProxy
 
 pytestmark = pytest.mark.slow
@@ -321,3 +323,23 @@ def test_an_unusable_state_file_is_one_line_and_exit_3_for_every_verb(
         assert done.returncode == 3, (verb, done.stdout, done.stderr)
         assert f"state {state}" in done.stderr and expected in done.stderr, (verb, done.stderr)
         assert "Traceback" not in done.stderr + done.stdout, verb
+
+
+def test_an_unreachable_postgresql_is_exit_3_naming_it_without_its_password(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    config = write_config(tmp_path, f"postgresql://postgres:${{I13_PG_PW}}@127.0.0.1:{port}/x")
+    env = {**os.environ, **ENV, "I13_PG_PW": "pg-password-0123456789"}
+    for verb in (["serve"], ["attest", "app", "on-call", "--by", "alice"], ["report"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "exporter", verb[0], "--config", str(config), *verb[1:]],
+            env={**env, "READINESS_LISTEN": f"127.0.0.1:{free_port()}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 3, (verb, done.stderr)
+        assert f"state postgresql://127.0.0.1:{port}/x: " in done.stderr, done.stderr
+        assert "pg-password" not in done.stderr + done.stdout
+        assert "Traceback" not in done.stderr + done.stdout
