@@ -428,7 +428,11 @@ class SqliteStore(StoreHealth, StateCache):
     async def refresh(self) -> None:
         if self.fault is not None:
             return
-        revision = await self._call(lambda: self.db.execute("SELECT n FROM revision").fetchone()[0])
+        # Before every scrape: a worker busy behind another process's write lock costs the
+        # scrape the ping deadline at most; the attestations then show at the next one.
+        revision = await self._call(
+            lambda: self.db.execute("SELECT n FROM revision").fetchone()[0], deadline=PING_DEADLINE
+        )
         if revision == self._revision:
             return
         revision, latest = await self._call(self._latest)
