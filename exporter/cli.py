@@ -203,7 +203,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from exporter.state import StateError
 
     try:
-        asyncio.run(_serve(daemon, server))
+        # The event loop uvicorn's own run() would pick (uvloop when installed).
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(_serve(daemon, server))
     except StateError as exc:
         return _state_failed(exc)
     return 0 if server.started else EXIT_NOT_READY
