@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from tests.support.api import post_attestation
 from tests.support.cli import run_cli
 from tests.support.exporter import Exporter, wait_for
 from tests.support.servers import free_port
-from tests.support.services import PG_HOST, PG_PORT, TcpProxy
+from tests.support.services import PG_HOST, PG_PORT, TcpProxy, psql
 
 pytestmark = pytest.mark.slow
 
@@ -343,3 +344,50 @@ def test_an_unreachable_postgresql_is_exit_3_naming_it_without_its_password(
         assert f"state postgresql://127.0.0.1:{port}/x: " in done.stderr, done.stderr
         assert "pg-password" not in done.stderr + done.stdout
         assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_attestations_during_connection_cuts_answer_what_really_happened(
+    tmp_path: Path,
+    database: str,  # noqa: F811 - fixture
+    serve: list[Exporter],
+) -> None:
+    """While the database's connections are cut again and again (a failover), every 201 is in
+    the database and every "nothing was recorded" is not; the rest say the outcome is unknown."""
+    exporter = Exporter(write_config(tmp_path, database), env=ENV)
+    serve.append(exporter)
+    exporter.start()
+    name = database.rsplit("/", 1)[1]
+    stop = threading.Event()
+
+    def cut() -> None:
+        while not stop.is_set():
+            psql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+            stop.wait(0.05)
+
+    cutter = threading.Thread(target=cut, daemon=True)
+    cutter.start()
+    answers: dict[str, str] = {}
+    try:
+        for i in range(120):
+            response = attest(exporter, note=f"storm-{i}")
+            assert response.status_code in (201, 503), response.text
+            answers[f"storm-{i}"] = (
+                "recorded" if response.status_code == 201 else response.json()["error"]
+            )
+    finally:
+        stop.set()
+        cutter.join(10)
+    stored = set(
+        psql("SELECT note FROM readiness_attestation WHERE note LIKE 'storm-%'", name).split()
+    )
+    for note, answer in answers.items():
+        if answer == "recorded":
+            assert note in stored, f"{note} answered 201 but is not in the database"
+        elif "nothing was recorded" in answer:
+            assert note not in stored, f"{note} answered 'nothing was recorded' but is stored"
+        else:
+            assert answer.startswith("outcome unknown"), answer
+    assert sum(a == "recorded" for a in answers.values()) > 0
