@@ -14,6 +14,7 @@ from typing import Any, Literal
 import bcrypt
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from exporter.loader import ConfigError, ConfigIssue
 
@@ -82,14 +83,16 @@ class HTTPServerConfig(_Strict):
     def _known_headers(cls, headers: dict[str, str]) -> dict[str, str]:
         for name, value in headers.items():
             if name not in EXTRA_HEADERS:
-                raise ValueError(
+                raise _at(
+                    name,
                     f"HTTP header {name!r} can not be configured"
-                    f" (allowed: {', '.join(EXTRA_HEADERS)})"
+                    f" (allowed: {', '.join(EXTRA_HEADERS)})",
                 )
             allowed = EXTRA_HEADERS[name]
             if allowed and value not in allowed:
-                raise ValueError(
-                    f"invalid value for {name}: expected one of {list(allowed)}, got {value!r}"
+                raise _at(
+                    name,
+                    f"invalid value for {name}: expected one of {list(allowed)}, got {value!r}",
                 )
         return headers
 
@@ -104,9 +107,10 @@ class WebConfig(_Strict):
     def _bcrypt_hashes(cls, users: dict[str, str]) -> dict[str, str]:
         for user, hashed in users.items():
             if not _is_bcrypt(hashed):
-                raise ValueError(
+                raise _at(
+                    user,
                     f"the password of user {user!r} is not a bcrypt hash"
-                    " (make one with: htpasswd -nBC 10 '' | tr -d ':\\n')"
+                    " (make one with: htpasswd -nBC 10 '' | tr -d ':\\n')",
                 )
         return users
 
@@ -118,6 +122,11 @@ class WebConfig(_Strict):
             for name, value in self.http_server_config.headers.items()
             if value
         ]
+
+
+def _at(key: str, message: str) -> PydanticCustomError:
+    """A validation error about one key of a mapping, so its line can be named."""
+    return PydanticCustomError("web_config", "{message}", {"message": message, "key": key})
 
 
 def _is_bcrypt(hashed: str) -> bool:
@@ -210,22 +219,28 @@ def _plain(
     lines: dict[tuple[str | int, ...], int],
     seen: set[int],
     file: str,
+    line: int = 1,
 ) -> Any:
     """Plain data from composed YAML, with the line of every path. An alias (the same node seen
-    twice) is refused: a web config has no use for one, and it is how YAML bombs grow."""
+    twice; `line` is where it is used) is refused: a web config has no use for one, and it is
+    how YAML bombs grow."""
     if id(node) in seen:
-        raise _error(file, node.start_mark.line + 1, "YAML aliases are not supported here")
+        raise _error(file, line, "YAML aliases are not supported here")
     seen.add(id(node))
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _plain(value_node, (*path, key), lines, seen, file)
+            key_line = lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _plain(value_node, (*path, key), lines, seen, file, key_line)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(child, (*path, i), lines, seen, file) for i, child in enumerate(node.value)]
+        start = node.start_mark.line + 1
+        return [
+            _plain(child, (*path, i), lines, seen, file, start)
+            for i, child in enumerate(node.value)
+        ]
     try:
         return yaml.SafeLoader("").construct_object(node, deep=True)
     except yaml.YAMLError as exc:
@@ -257,8 +272,10 @@ def _unsupported(
 
 def _issue(file: str, error: Any, lines: dict[tuple[str | int, ...], int]) -> ConfigIssue:
     loc = tuple(error["loc"])
+    if key := (error.get("ctx") or {}).get("key"):
+        loc = (*loc, key)
     line = next((lines[loc[:end]] for end in range(len(loc), -1, -1) if loc[:end] in lines), None)
-    where = ".".join(str(p) for p in loc)
+    where = ".".join(str(p) for p in error["loc"])
     message = str(error["msg"])
     if error["type"] == "extra_forbidden":
         message = "unknown setting (see exporter-toolkit's docs/web-configuration.md)"
