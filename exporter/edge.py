@@ -109,8 +109,11 @@ class Edge:
         return ""
 
     def _trusted(self, origin: str, scope: Scope, headers: Headers) -> bool:
+        claimed = _origin(origin)
+        if claimed is None:  # "null" (sandboxed frames, file: pages) or malformed
+            return False
         own = _origin(f"{scope.get('scheme', 'http')}://{headers.get('host', '')}")
-        return _origin(origin) in {own, *(_origin(o) for o in self.allowed_origins())}
+        return claimed in {own, *(_origin(o) for o in self.allowed_origins())}
 
 
 def _origin(url: str) -> tuple[str, str, int | None] | None:
