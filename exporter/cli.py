@@ -22,6 +22,7 @@ from exporter.clock import SystemClock
 from exporter.config import NAME_PATTERN, Config
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
+from exporter.redact import REDACTOR
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
@@ -184,11 +185,14 @@ def _positive_seconds(text: str) -> float:
 
 def _load(path: str) -> LoadedConfig | None:
     try:
-        return load_config(path)
+        loaded = load_config(path)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return None
+    # Whatever the verb prints or stores from here on is masked with this config's secrets.
+    REDACTOR.update(loaded.secrets)
+    return loaded
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -355,6 +359,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
+    REDACTOR.update(loaded.secrets)
     if args.output is None:
         sys.stdout.write(output)
     else:
