@@ -221,6 +221,13 @@ def test_json_nested_2000_deep_is_a_422_not_a_500(exporter: Exporter) -> None:
         assert response.json()["field"] == "body"
 
 
+@pytest.fixture(scope="module")
+def client() -> Iterator[httpx.Client]:
+    """One kept-alive client: a new connection per example would make the fuzz slow."""
+    with httpx.Client(timeout=5) as kept:
+        yield kept
+
+
 ROUTES = [
     "/",
     "/metrics",
@@ -262,6 +269,7 @@ json_values = st.recursive(
 )
 def test_no_request_makes_a_5xx(
     exporter: Exporter,
+    client: httpx.Client,
     method: str,
     path: str,
     query: dict[str, str],
@@ -272,13 +280,12 @@ def test_no_request_makes_a_5xx(
     if path == "/-/reload":
         token = READ  # a reload per example would make the run slow, not more thorough
     try:
-        response = httpx.request(
+        response = client.request(
             method,
             f"{exporter.url}{path}",
             params=query,
             content=body if method not in ("GET", "HEAD") else None,
             headers={**headers, **(token or {})},
-            timeout=5,
         )
     except httpx.InvalidURL:
         return
