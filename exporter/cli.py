@@ -74,6 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="run the daemon")
     serve.add_argument("--config", required=True, help="config YAML file")
     serve.add_argument("--listen", help="host:port, overrides exporter.listen")
+    serve.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        metavar="FILE",
+        help="TLS, Basic auth and response headers, in the exporter-toolkit format",
+    )
+    serve.add_argument(
+        "--web.header-timeout",
+        dest="header_timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection that has not sent a request's headers within this (default 10)",
+    )
+    serve.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        metavar="N",
+        help="client connections at once (default: what the open-files limit leaves after"
+        " the probes' share, at most 4096)",
+    )
     _add_shard(serve)
     serve.set_defaults(run=cmd_serve)
 
@@ -152,6 +174,16 @@ def _add_shard(verb: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0 and 3600, e.g. 10")
+    return value
+
+
 def _load(path: str) -> LoadedConfig | None:
     try:
         loaded = load_config(path)
@@ -184,17 +216,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_format, settings.log_level)
     from exporter.app import create_app
     from exporter.daemon import Daemon, load_tokens
+    from exporter.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
+    from exporter.webconfig import load_web_config, uvicorn_tls
 
     try:
         tokens = load_tokens(loaded)
+        web = load_web_config(args.web_config) if args.web_config else None
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
+    guard = ConnectionGuard(
+        args.header_timeout,
+        args.max_connections or connection_cap(raise_fd_limit(), settings.max_concurrency),
+    )
     daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
     server = _Server(
         uvicorn.Config(
-            create_app(daemon),
+            guard.asgi(create_app(daemon, web)),
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -202,6 +241,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lifespan="on",
             timeout_graceful_shutdown=10,
             server_header=False,
+            **server_options(guard, uvicorn_tls(web)),
         )
     )
     from exporter.state import StateError

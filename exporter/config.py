@@ -91,6 +91,8 @@ class ExporterSettings(BaseSettings):
     default_timeout: PositiveDuration = timedelta(seconds=10)
     max_concurrency: int = Field(default=64, ge=1, le=10_000)
     api_tokens: tuple[ApiToken, ...] = ()
+    allowed_origins: tuple[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")], ...] = ()
+    """Origins (scheme://host[:port]) besides the daemon's own whose pages may post to it."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
