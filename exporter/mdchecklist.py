@@ -2,7 +2,7 @@
 
 markdown-it parses the document, so code blocks, block quotes, setext headings and lazy
 continuation lines mean what they mean in any Markdown viewer. YAML front matter is set aside
-(its `title:` names a document with no title heading). Every heading is kept, with or without
+(its `title:` is the document's title). Every heading is kept, with or without
 items, so a report can give the document back in its shape. Text that went through a wrong
 encoding on the way (`âœ…` for `✅`) is repaired where the repair is unambiguous.
 """
@@ -106,7 +106,8 @@ def parse(text: str) -> Document:
     first_item = next((i for i, t in enumerate(tokens) if _checkbox(tokens, i)), len(tokens))
     title_at = None
     if (
-        headings
+        front_title is None
+        and headings
         and headings[0][1] == 1
         and headings[0][0] < first_item
         and sum(level == 1 for _, level, _ in headings) == 1
@@ -142,9 +143,8 @@ def parse(text: str) -> Document:
             parent = next((p for p in reversed(items_open[:-1]) if p is not None), None)
             doc.items.append(Item(title, checked, _line(tokens[i + 1]), current, parent))
             items_open[-1] = len(doc.items) - 1
-    doc.title = _title(headings, title_at, doc, opened_at)
-    if not doc.title and front_title:
-        doc.title = (front_title,)
+    # A front matter's title is the document's: its headings are all sections then.
+    doc.title = (front_title,) if front_title else _title(headings, title_at, doc, opened_at)
     _drop_implied(doc)
     return doc
 
