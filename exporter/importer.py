@@ -193,7 +193,7 @@ def placeholders(imported: Imported) -> list[Placeholder]:
             continue
         for text in _strings(item.suggestion.spec):
             for match in PLACEHOLDER.finditer(text):
-                default, ids = found.setdefault(match.group(1), (match.group(2), []))
+                _, ids = found.setdefault(match.group(1), (match.group(2), []))
                 if item.id not in ids:
                     ids.append(item.id)
     return [Placeholder(name, default, tuple(ids)) for name, (default, ids) in found.items()]

@@ -1,4 +1,4 @@
-"""`import`: the project's fixture checklists, and any Markdown with checkboxes, become valid config."""
+"""`import`: the fixture checklists, and any Markdown with checkboxes, become valid config."""
 
 from __future__ import annotations
 
