@@ -268,7 +268,11 @@ def summary(imported: Imported, target: str, values: Mapping[str, str]) -> list[
     config = target if target != "<stdout>" else "FILE"
     lines = [
         f"{target}: {len(items)} items in {len(imported.sections)} sections"
-        + (f" ({bare} headings with no items, kept for the report)" if bare else ""),
+        + (
+            f" ({bare} {_plural(bare, 'heading')} with no items, kept for the report)"
+            if bare
+            else ""
+        ),
         f"  probed: {probed}"
         + (f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""),
         f"  manual: {len(items) - probed}, attested with `readiness-exporter attest --config "
@@ -289,6 +293,10 @@ def summary(imported: Imported, target: str, values: Mapping[str, str]) -> list[
         )
     lines.append(f"  next: readiness-exporter check --config {config}")
     return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else f"{word}s"
 
 
 def default_name(stem: str) -> str:
