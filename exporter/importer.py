@@ -267,7 +267,8 @@ def summary(imported: Imported, target: str, values: Mapping[str, str]) -> list[
     bare = sum(not s.items for s in imported.sections)
     config = target if target != "<stdout>" else "FILE"
     lines = [
-        f"{target}: {len(items)} items in {len(imported.sections)} sections"
+        f"{target}: {len(items)} {_plural(len(items), 'item')} in {len(imported.sections)} "
+        f"{_plural(len(imported.sections), 'section')}"
         + (
             f" ({bare} {_plural(bare, 'heading')} with no items, kept for the report)"
             if bare
@@ -284,13 +285,16 @@ def summary(imported: Imported, target: str, values: Mapping[str, str]) -> list[
             "  placeholders (fill with --set NAME=VALUE, or set them where the exporter runs):"
         )
     for placeholder in used:
-        state = "set" if placeholder.name in values else "default"
         shown = ", ".join(placeholder.ids[:SHOWN_IDS])
         if len(placeholder.ids) > SHOWN_IDS:
             shown += f" and {len(placeholder.ids) - SHOWN_IDS} more"
-        lines.append(
-            f"    {placeholder.name}={placeholder.default or ''} ({state}), used by {shown}"
-        )
+        if placeholder.name in values:
+            value = f"={placeholder.default} (set)"
+        elif placeholder.default is None:
+            value = " (no default: set it, or validate fails)"
+        else:
+            value = f"={placeholder.default} (default)"
+        lines.append(f"    {placeholder.name}{value}, used by {shown}")
     lines.append(f"  next: readiness-exporter check --config {config}")
     return lines
 

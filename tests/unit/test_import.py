@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from exporter.importer import (
     item_slug,
     placeholders,
     render_yaml,
+    summary,
 )
 from exporter.loader import LoadedConfig, parse_config
 from exporter.mdchecklist import SEPARATOR, decode, parse, repair
@@ -273,6 +275,26 @@ def test_set_refuses_unknown_names_and_secrets(values: dict[str, str], message: 
         values = {placeholders(doc)[0].name: "https://app:hunter2@api.example.com"}
     with pytest.raises(FillError, match=message.replace("$", r"\$").replace("{", r"\{")):
         fill(doc, values)
+
+
+def test_summary_counts_kinds_and_says_which_placeholders_to_fill() -> None:
+    doc = probed_doc()
+    first = next(i for i in doc.items if i.suggestion is not None)
+    assert first.suggestion is not None
+    # a placeholder with no default: the file does not validate until it is set
+    bare = replace(first, suggestion=replace(first.suggestion, spec={"x": "${API_ROOT}/a"}))
+    section = replace(doc.sections[1], items=(bare,))
+    lines = summary(replace(doc, sections=(doc.sections[0], section)), "<stdout>", {})
+    kind = first.suggestion.kind
+    assert lines == [
+        "<stdout>: 1 item in 2 sections (1 heading with no items, kept for the report)",
+        f"  probed: 1 ({kind} 1)",
+        "  manual: 0, attested with `readiness-exporter attest --config FILE payments-api ITEM"
+        " --by NAME`",
+        "  placeholders (fill with --set NAME=VALUE, or set them where the exporter runs):",
+        f"    API_ROOT (no default: set it, or validate fails), used by {first.id}",
+        "  next: readiness-exporter check --config FILE",
+    ]
 
 
 # --- property: any Markdown with checkbox lines imports to a config that validates -------
