@@ -13,7 +13,7 @@ import json
 import re
 import textwrap
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -191,7 +191,9 @@ def placeholders(imported: Imported) -> list[Placeholder]:
     for item in imported.items:
         if item.suggestion is None:
             continue
-        for text in _strings(item.suggestion.spec):
+        texts: list[str] = []
+        _map_strings(item.suggestion.spec, texts.append)
+        for text in texts:
             for match in PLACEHOLDER.finditer(text):
                 _, ids = found.setdefault(match.group(1), (match.group(2), []))
                 if item.id not in ids:
@@ -199,12 +201,15 @@ def placeholders(imported: Imported) -> list[Placeholder]:
     return [Placeholder(name, default, tuple(ids)) for name, (default, ids) in found.items()]
 
 
-def _strings(value: Any) -> list[str]:
+def _map_strings(value: Any, change: Callable[[str], Any]) -> Any:
+    """A spec with `change` applied to each string in it, at any depth."""
     if isinstance(value, str):
-        return [value]
+        return change(value)
+    if isinstance(value, list):
+        return [_map_strings(v, change) for v in value]
     if isinstance(value, dict):
-        value = list(value.values())
-    return [s for v in value for s in _strings(v)] if isinstance(value, list) else []
+        return {k: _map_strings(v, change) for k, v in value.items()}
+    return value
 
 
 def fill(imported: Imported, values: Mapping[str, str]) -> Imported:
@@ -232,13 +237,7 @@ def fill(imported: Imported, values: Mapping[str, str]) -> Imported:
         return value.replace("$", "$$") if "}" in value else f"${{{name}:-{value}}}"
 
     def spec(value: Any) -> Any:
-        if isinstance(value, str):
-            return PLACEHOLDER.sub(put, value)
-        if isinstance(value, list):
-            return [spec(v) for v in value]
-        if isinstance(value, dict):
-            return {k: spec(v) for k, v in value.items()}
-        return value
+        return _map_strings(value, lambda text: PLACEHOLDER.sub(put, text))
 
     sections = tuple(
         replace(

@@ -27,6 +27,7 @@ _NOT_SUBTITLES = frozenset(
     | {"table of contents", "toc"}
 )
 # Jekyll/Hugo front matter: `---` on the first line, YAML, then `---` (or `...`) alone.
+FRONT_MATTER_CHARS = 20_000
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 # What cp1252 shows for the bytes 0x80-0x9f, which UTF-8 uses as continuation bytes.
 _CP1252_HIGH = bytes(range(0x80, 0xA0)).decode("cp1252", errors="ignore")
@@ -150,15 +151,18 @@ def parse(text: str) -> Document:
 
 
 def _front_matter(text: str) -> tuple[str, str | None]:
-    """The text with its front matter blanked (line numbers stay), and the matter's title."""
+    """The text with its front matter blanked (line numbers stay), and the matter's title.
+    Only a YAML mapping counts: a document that merely opens with a `---` rule loses nothing."""
     match = _FRONT_MATTER.match(text)
-    if match is None:
+    if match is None or len(match.group(0)) > FRONT_MATTER_CHARS:
         return text, None
     try:
-        matter = yaml.safe_load(match.group(1) or "")
+        matter = yaml.safe_load(match.group(1) or "{}")
     except yaml.YAMLError:
-        matter = None
-    title = matter.get("title") if isinstance(matter, dict) else None
+        return text, None
+    if not isinstance(matter, dict):
+        return text, None
+    title = matter.get("title")
     blank = "\n" * match.group(0).count("\n")
     return blank + text[match.end() :], repair(one_line(title)) if isinstance(title, str) else None
 

@@ -168,13 +168,16 @@ def test_front_matter_setext_headings_badges_html_and_shortcodes() -> None:
 @pytest.mark.parametrize(
     ("text", "title", "first"),
     [
-        ("---\ntitle: [unclosed\n---\n## A\n- [ ] x\n", (), 5),  # broken YAML: set aside
+        ("---\ntitle: [unclosed\n---\n## A\n- [ ] x\n", (), 5),  # not YAML: Markdown
+        ("---\n\n# Doc\n- [ ] x\n\n---\n", ("Doc",), 4),  # a rule first, not front matter
         ("---\nowner: me\n---\n# Doc\n- [ ] x\n", ("Doc",), 5),  # no title in it
         ("Intro\n\n---\n\n# Doc\n- [ ] x\n", ("Doc",), 6),  # a rule later on is a rule
         ("---\ntitle: Plain\n...\n- [ ] x\n", ("Plain",), 4),
     ],
 )
-def test_front_matter_is_set_aside(text: str, title: tuple[str, ...], first: int) -> None:
+def test_front_matter_is_set_aside_and_only_front_matter(
+    text: str, title: tuple[str, ...], first: int
+) -> None:
     doc = parse(text)
     assert doc.title == title
     assert [(i.title, i.line) for i in doc.items] == [("x", first)]
