@@ -260,6 +260,10 @@ def test_import_names_and_refusals(tmp_path: Path) -> None:
     port = next(n for n in placeholders_in(piped.stdout) if n.endswith("PORT"))
     bad = run("import", str(FIXTURES / "payments-api.md"), env={port: "https"})
     assert bad.returncode == 2 and "port" in bad.stderr and bad.stdout == ""
+    # and so is one given with --set, naming the file, the line and the item
+    bad = run("import", str(FIXTURES / "payments-api.md"), "--set", f"{port}=https")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert re.search(r"^<stdout>:\d+: item [a-z0-9-]+: \w+\.port: ", bad.stderr, re.M), bad.stderr
 
 
 def test_check_state_carries_the_documents_ticks_over_as_attestations(tmp_path: Path) -> None:
