@@ -14,7 +14,7 @@ from exporter.attestations import MAX_BODY, Invalid, NotFound
 from exporter.auth import Forbidden, Principal, Unauthorized
 from exporter.config import Role
 from exporter.daemon import Daemon
-from exporter.state import StoreUnavailable
+from exporter.state import OutcomeUnknown, StoreUnavailable
 
 log = structlog.get_logger("exporter.api")
 
@@ -48,6 +48,13 @@ def protected(daemon: Daemon, role: Role, endpoint: Endpoint) -> Endpoint:
             return _error(404, str(exc))
         except Invalid as exc:
             return _error(422, exc.message, field=exc.field)
+        except OutcomeUnknown as exc:
+            log.error("state_outcome_unknown", error=str(exc))
+            return _error(
+                503,
+                "outcome unknown: the attestation may have been recorded;"
+                " check GET /api/v1/attestations before retrying",
+            )
         except StoreUnavailable as exc:
             log.error("state_unavailable", error=str(exc))
             return _error(503, "the state store is unavailable: nothing was recorded, retry")

@@ -109,7 +109,11 @@ def create_app(daemon: Daemon) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await daemon.start()
+        # `serve` starts the daemon before the server, so a state it cannot use ends in one
+        # line and exit 3 instead of a traceback from inside the lifespan.
+        owned = not daemon.started
+        if owned:
+            await daemon.start()
         loop = asyncio.get_running_loop()
         reloads: set[asyncio.Task[bool]] = set()
 
@@ -125,7 +129,8 @@ def create_app(daemon: Daemon) -> Starlette:
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGHUP)
-            await daemon.stop()
+            if owned:
+                await daemon.stop()
 
     return Starlette(
         routes=[

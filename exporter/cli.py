@@ -22,11 +22,13 @@ from exporter.clock import SystemClock
 from exporter.config import NAME_PATTERN, Config
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
+from exporter.redact import REDACTOR
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
 if TYPE_CHECKING:
     from exporter.attestations import AttestationRequest
+    from exporter.daemon import Daemon
     from exporter.importer import Imported
     from exporter.results import Attestation
 
@@ -162,11 +164,14 @@ def _add_shard(verb: argparse.ArgumentParser) -> None:
 
 def _load(path: str) -> LoadedConfig | None:
     try:
-        return load_config(path)
+        loaded = load_config(path)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return None
+    # Whatever the verb prints or stores from here on is masked with this config's secrets.
+    REDACTOR.update(loaded.secrets)
+    return loaded
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -196,10 +201,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
-    app = create_app(Daemon(loaded, tokens=tokens, shard=args.shard))
+    daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
     server = _Server(
         uvicorn.Config(
-            app,
+            create_app(daemon),
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -209,8 +214,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server_header=False,
         )
     )
-    server.run()
+    from exporter.state import StateError
+
+    try:
+        # The event loop uvicorn's own run() would pick (uvloop when installed).
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(_serve(daemon, server))
+    except StateError as exc:
+        return _state_failed(exc)
     return 0 if server.started else EXIT_NOT_READY
+
+
+def _state_failed(exc: Exception) -> int:
+    """A state that cannot be opened or written: one line naming it, exit 3."""
+    from exporter.state import OutcomeUnknown, StoreUnavailable
+
+    if isinstance(exc, OutcomeUnknown):
+        print(f"outcome unknown, it may have been recorded: {exc}", file=sys.stderr)
+    elif isinstance(exc, StoreUnavailable):
+        print(f"not recorded: {exc}", file=sys.stderr)
+    else:
+        print(exc, file=sys.stderr)
+    return EXIT_RUNTIME
+
+
+async def _serve(daemon: Daemon, server: uvicorn.Server) -> None:
+    """Opens the state and starts the jobs, then serves until SIGTERM/SIGINT."""
+    await daemon.start()
+    try:
+        await server.serve()
+    finally:
+        await daemon.stop()
 
 
 def cmd_attest(args: argparse.Namespace) -> int:
@@ -219,7 +253,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     logs.configure("console", "error")
     from exporter import attestations
-    from exporter.state import StoreUnavailable
+    from exporter.state import StateError, StoreUnavailable
 
     try:
         request = attestations.AttestationRequest(
@@ -229,9 +263,8 @@ def cmd_attest(args: argparse.Namespace) -> int:
     except (ValidationError, attestations.Invalid, attestations.NotFound) as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except StoreUnavailable as exc:
-        print(f"not recorded: {exc}", file=sys.stderr)
-        return EXIT_NOT_READY
+    except (StateError, StoreUnavailable) as exc:
+        return _state_failed(exc)
     print(
         f"attested {recorded.checklist}/{recorded.item} by {recorded.by}"
         f" at {attestations.document(recorded)['at']} (#{recorded.id})"
@@ -282,9 +315,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     logs.configure("console", "error")
     loaded = args.shard.select(loaded)
-    views, now = asyncio.run(
-        _check(loaded, set(args.checklist) if args.checklist else None, serve=not args.no_serve)
-    )
+    from exporter.state import StateError
+
+    try:
+        views, now = asyncio.run(
+            _check(loaded, set(args.checklist) if args.checklist else None, not args.no_serve)
+        )
+    except StateError as exc:
+        return _state_failed(exc)
     output = {
         "table": lambda: render.table(views),
         "json": lambda: render.as_json(views, now),
@@ -349,6 +387,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
+    REDACTOR.update(loaded.secrets)
     if args.output is None:
         sys.stdout.write(output)
     else:
@@ -360,7 +399,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def _import_ticks(config: Config, imported: Imported) -> int:
     """`--check-state`: the document's sign-offs carry over as attestations by `import`."""
     from exporter.attestations import AttestationRequest
-    from exporter.state import StoreUnavailable
+    from exporter.state import StateError, StoreUnavailable
 
     ticked = [i for i in imported.items if i.checked]
     requests = [
@@ -375,9 +414,8 @@ def _import_ticks(config: Config, imported: Imported) -> int:
     ]
     try:
         asyncio.run(_attest(config, requests))
-    except StoreUnavailable as exc:
-        print(f"not recorded: {exc}", file=sys.stderr)
-        return EXIT_NOT_READY
+    except (StateError, StoreUnavailable) as exc:
+        return _state_failed(exc)
     probed = len(ticked) - len(requests)
     print(
         f"{config.exporter.state}: {len(requests)} ticked manual items attested by import"
@@ -391,7 +429,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = _load_checklists(args)
     if loaded is None:
         return EXIT_CONFIG
-    states = asyncio.run(_stored_states(loaded))
+    from exporter.state import StateError
+
+    try:
+        states = asyncio.run(_stored_states(loaded))
+    except StateError as exc:
+        return _state_failed(exc)
     now = SystemClock().now()
     views = [
         v

@@ -25,11 +25,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from exporter.conditions import Condition
 from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
+from exporter.text import visible_lines
 from exporter.units import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Title = Annotated[str, AfterValidator(visible_lines)]
+"""What people read on pages and in labels: no bidi, zero-width or control characters."""
 
 
 def _positive(value: timedelta) -> timedelta:
@@ -114,8 +117,8 @@ class ExporterSettings(BaseSettings):
 
 class ItemBase(Strict):
     id: Name
-    title: str = Field(min_length=1)
-    description: str | None = None
+    title: Title = Field(min_length=1)
+    description: Title | None = None
     severity: Severity = Severity.WARNING
     interval: PositiveDuration | None = None
     schedule: str | None = None
@@ -219,7 +222,7 @@ else:
 
 class Section(Strict):
     name: Name
-    title: str | None = None
+    title: Title | None = None
     items: tuple[Item, ...] = ()
 
     @model_validator(mode="after")
@@ -240,7 +243,7 @@ class Section(Strict):
 
 class Checklist(Strict):
     name: Name
-    title: str | None = None
+    title: Title | None = None
     go_live: datetime | None = None
     sections: tuple[Section, ...]
 

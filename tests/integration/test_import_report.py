@@ -256,14 +256,14 @@ def test_import_names_and_refusals(tmp_path: Path) -> None:
     missing = run("import", str(tmp_path / "absent.md"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     # a placeholder the environment sets to nonsense is reported, not written
-    piped = run("import", str(FIXTURES / "payments-api.md"))
-    port = next(n for n in placeholders_in(piped.stdout) if n.endswith("PORT"))
-    bad = run("import", str(FIXTURES / "payments-api.md"), env={port: "https"})
-    assert bad.returncode == 2 and "port" in bad.stderr and bad.stdout == ""
-    # and so is one given with --set, naming the file, the line and the item
-    bad = run("import", str(FIXTURES / "payments-api.md"), "--set", f"{port}=https")
+    fixture = str(FIXTURES / "payments-api.md")
+    assert "BASE_URL" in placeholders_in(run("import", fixture).stdout)
+    bad = run("import", fixture, env={"BASE_URL": "nonsense"})
+    assert bad.returncode == 2 and "url must be absolute" in bad.stderr and bad.stdout == ""
+    # and so is one given with --set, naming the line and the item
+    bad = run("import", fixture, "--set", "BASE_URL=nonsense")
     assert bad.returncode == 2 and bad.stdout == ""
-    assert re.search(r"^<stdout>:\d+: item [a-z0-9-]+: \w+\.port: ", bad.stderr, re.M), bad.stderr
+    assert re.search(r"^<stdout>:\d+: item [a-z0-9-]+: http\.url: ", bad.stderr, re.M), bad.stderr
 
 
 def test_check_state_carries_the_documents_ticks_over_as_attestations(tmp_path: Path) -> None:
