@@ -145,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record the manual items ticked [x] as attested (by: import) in the config's state",
     )
+    importer.add_argument(
+        "--set",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="NAME=VALUE",
+        dest="values",
+        help="fill a placeholder of the suggested probes, e.g. BASE_URL=https://api.example.com "
+        "(repeatable; secrets go in the environment instead)",
+    )
     importer.set_defaults(run=cmd_import)
 
     report = verbs.add_parser(
@@ -363,8 +373,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_READY if all(_ready(v, args.fail_under) for v in views) else EXIT_NOT_READY
 
 
+def _assignment(text: str) -> tuple[str, str]:
+    """`--set NAME=VALUE`; argparse turns the error into a usage message and exit 2."""
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write NAME=VALUE, e.g. --set BASE_URL=https://api.example.com"
+        )
+    if not value:
+        raise argparse.ArgumentTypeError(f"{text!r}: give {name} a value")
+    return name, value
+
+
 def cmd_import(args: argparse.Namespace) -> int:
-    from exporter.importer import default_name, import_checklist, render_yaml
+    from exporter.importer import (
+        FillError,
+        default_name,
+        fill,
+        import_checklist,
+        render_yaml,
+        summary,
+    )
     from exporter.mdchecklist import decode
 
     source = Path(args.checklist)
@@ -384,6 +413,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not imported.items:
         print(f"{source}: no checklist items found (lines such as '- [ ] ...')", file=sys.stderr)
         return EXIT_CONFIG
+    try:
+        imported = fill(imported, dict(args.values))
+    except FillError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
     output = render_yaml(imported)
     target = args.output or "<stdout>"
     try:
@@ -398,12 +432,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         sys.stdout.write(output)
     else:
         Path(args.output).write_text(output, encoding="utf-8")
-        probed = sum(i.suggestion is not None for i in imported.items)
-        print(
-            f"{args.output}: {len(imported.items)} items in {len(imported.sections)} sections "
-            f"({probed} probed, {len(imported.items) - probed} manual)",
-            file=sys.stderr,
-        )
+    print("\n".join(summary(imported, target, dict(args.values))), file=sys.stderr)
     return _import_ticks(loaded.config, imported) if args.check_state else EXIT_READY
 
 

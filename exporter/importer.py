@@ -1,8 +1,10 @@
 """`import`: a Markdown checklist document becomes config YAML, with comments, deterministically.
 
-Headings become sections (nested ones joined with mdchecklist.SEPARATOR), every `- [ ]` line an
-item with a stable id and its title as written; Daily/Weekly/... headings make their items
-recurring; recognise.py suggests a probe where the text makes one clear, `manual: {}` otherwise.
+Headings become sections (nested ones joined with mdchecklist.SEPARATOR; a heading with no
+checkbox under it stays, as a section with no items, so reports keep the document's shape), every
+`- [ ]` line an item with a stable id and its title as written; Daily/Weekly/... headings make
+their items recurring; recognise.py suggests a probe where the text makes one clear, `manual: {}`
+otherwise. Placeholders in suggested specs (`${NAME:-default}`) can be filled at import time.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import json
 import re
 import textwrap
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
 from exporter import mdchecklist
 from exporter.config import NAME_PATTERN
-from exporter.recognise import PLACEHOLDERS, Suggestion, Text, suggest
+from exporter.recognise import Suggestion, Text, suggest
+from exporter.redact import SECRET_NAME
 from exporter.text import without_hidden
 
 # cadence word in a heading -> (every, grace): a little slack, so a late run is not a page
@@ -43,7 +47,18 @@ _STOPWORDS = frozenset(
 RESERVED_IDS = frozenset({"go-live"})
 """Item ids the exporter gives a meaning of its own (declaring go-live at runtime)."""
 ID_WORDS, ID_CHARS = 6, 64
+SHOWN_IDS = 6
+"""Item ids a summary line names before it says `and N more`."""
 _PASSWORD_IN_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+):[^@\s/]+@")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+"""`${NAME}` or `${NAME:-default}` in a suggested spec: the loader's substitution syntax."""
+# Markdown that names no words of an item or heading: images, link targets, HTML tags,
+# Hugo/Jekyll shortcodes. Slugs are made from what is left.
+_NOT_WORDS = re.compile(
+    r"!\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])"  # image badges
+    r"|\]\([^)]*\)|\]\[[^\]]*\]"  # link targets (the text before them stays)
+    r"|<[^>]*>|\{\{[<%].*?[%>]\}\}|\{%.*?%\}"  # inline HTML, shortcodes
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,19 @@ class ImportedSection:
 
 
 @dataclass(frozen=True)
+class Placeholder:
+    """A `${NAME...}` the suggested probes use: its default, if any, and the items using it."""
+
+    name: str
+    default: str | None
+    ids: tuple[str, ...]
+
+
+class FillError(ValueError):
+    """A `--set NAME=VALUE` that cannot be written into the config, and why."""
+
+
+@dataclass(frozen=True)
 class Imported:
     name: str
     title: str
@@ -78,7 +106,9 @@ class Imported:
 
 
 def slug(text: str, max_chars: int = 100) -> str:
-    """Lower-case ASCII words joined by '-': accents folded, emoji and marks dropped."""
+    """Lower-case ASCII words joined by '-': accents folded, emoji, marks, images, link targets,
+    HTML tags and template shortcodes dropped."""
+    text = _NOT_WORDS.sub(" ", text)
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     words = re.sub(r"[^a-z0-9]+", " ", ascii_text.lower()).split()
     out = ""
@@ -94,7 +124,7 @@ def item_slug(title: str) -> str:
     """An item's id from its title: the bold name of `**Name**: text` forms, otherwise the
     first words without parentheses and filler words."""
     bold = re.match(r"\s*(\*\*|__)(.+?)\1", title)
-    text = bold.group(2) if bold else re.sub(r"\([^)]*\)", " ", title)
+    text = bold.group(2) if bold else re.sub(r"\([^)]*\)", " ", _NOT_WORDS.sub(" ", title))
     words = slug(text, 1000).split("-")
     if len(words) > ID_WORDS:
         words = [w for w in words if w not in _STOPWORDS] or words
@@ -155,6 +185,124 @@ def _unique(base: str, used: set[str], qualifier: str = "") -> str:
     return f"{candidates[-1]}-{n}"
 
 
+def placeholders(imported: Imported) -> list[Placeholder]:
+    """The `${NAME...}` placeholders of the suggested specs, by name, with the items using
+    each, in the order the document first uses them."""
+    found: dict[str, tuple[str | None, list[str]]] = {}
+    for item in imported.items:
+        if item.suggestion is None:
+            continue
+        texts: list[str] = []
+        _map_strings(item.suggestion.spec, texts.append)
+        for text in texts:
+            for match in PLACEHOLDER.finditer(text):
+                _, ids = found.setdefault(match.group(1), (match.group(2), []))
+                if item.id not in ids:
+                    ids.append(item.id)
+    return [Placeholder(name, default, tuple(ids)) for name, (default, ids) in found.items()]
+
+
+def _map_strings(value: Any, change: Callable[[str], Any]) -> Any:
+    """A spec with `change` applied to each string in it, at any depth."""
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, list):
+        return [_map_strings(v, change) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_strings(v, change) for k, v in value.items()}
+    return value
+
+
+def fill(imported: Imported, values: Mapping[str, str]) -> Imported:
+    """The import with each `--set NAME=VALUE` written into the specs that use NAME, as the
+    placeholder's new default (`${NAME:-VALUE}`): the environment can still override it."""
+    used = {p.name for p in placeholders(imported)}
+    for name, value in values.items():
+        if name not in used:
+            known = ", ".join(sorted(used)) or "none: every item is manual"
+            raise FillError(f"--set {name}: no suggested probe uses ${{{name}}} (used: {known})")
+        if SECRET_NAME.search(name) or _PASSWORD_IN_URL.search(value):
+            raise FillError(
+                f"--set {name}: that looks like a secret, which must not be written into the "
+                f"config; leave it out and set {name} in the environment the exporter runs in"
+            )
+    if not values:
+        return imported
+
+    def put(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)
+        value = values[name]
+        # `}` would end the placeholder: such a value is written as it is, `$` escaped.
+        return value.replace("$", "$$") if "}" in value else f"${{{name}:-{value}}}"
+
+    def spec(value: Any) -> Any:
+        return _map_strings(value, lambda text: PLACEHOLDER.sub(put, text))
+
+    sections = tuple(
+        replace(
+            section,
+            items=tuple(
+                replace(item, suggestion=replace(item.suggestion, spec=spec(item.suggestion.spec)))
+                if item.suggestion
+                else item
+                for item in section.items
+            ),
+        )
+        for section in imported.sections
+    )
+    return replace(imported, sections=sections)
+
+
+def summary(imported: Imported, target: str, values: Mapping[str, str]) -> list[str]:
+    """What import made and what to do next, for stderr: counts, probes by kind, and each
+    placeholder with the value it has in the written file and the items that use it."""
+    items = imported.items
+    kinds: dict[str, int] = {}
+    for item in items:
+        if item.suggestion is not None:
+            kinds[item.suggestion.kind] = kinds.get(item.suggestion.kind, 0) + 1
+    probed = sum(kinds.values())
+    bare = sum(not s.items for s in imported.sections)
+    config = target if target != "<stdout>" else "FILE"
+    lines = [
+        f"{target}: {len(items)} {_plural(len(items), 'item')} in {len(imported.sections)} "
+        f"{_plural(len(imported.sections), 'section')}"
+        + (
+            f" ({bare} {_plural(bare, 'heading')} with no items, kept for the report)"
+            if bare
+            else ""
+        ),
+        f"  probed: {probed}"
+        + (f" ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})" if kinds else ""),
+        f"  manual: {len(items) - probed}, attested with `readiness-exporter attest --config "
+        f"{config} {imported.name} ITEM --by NAME`",
+    ]
+    used = placeholders(imported)
+    if used:
+        lines.append(
+            "  placeholders (fill with --set NAME=VALUE, or set them where the exporter runs):"
+        )
+    for placeholder in used:
+        shown = ", ".join(placeholder.ids[:SHOWN_IDS])
+        if len(placeholder.ids) > SHOWN_IDS:
+            shown += f" and {len(placeholder.ids) - SHOWN_IDS} more"
+        if placeholder.name in values:
+            value = f"={placeholder.default} (set)"
+        elif placeholder.default is None:
+            value = " (no default: set it, or validate fails)"
+        else:
+            value = f"={placeholder.default} (default)"
+        lines.append(f"    {placeholder.name}{value}, used by {shown}")
+    lines.append(f"  next: readiness-exporter check --config {config}")
+    return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else f"{word}s"
+
+
 def default_name(stem: str) -> str:
     name = slug(stem) or "checklist"
     return name if re.match(NAME_PATTERN, name) else "checklist"
@@ -176,7 +324,7 @@ def render_yaml(imported: Imported) -> str:
         out += [
             f"      - name: {_scalar(section.name)}",
             f"        title: {_text(section.title)}",
-            "        items:",
+            "        items:" if section.items else "        items: []",
         ]
         for item in section.items:
             out += _item(item, "            ")
@@ -187,7 +335,7 @@ def render_yaml(imported: Imported) -> str:
 def _header(imported: Imported) -> list[str]:
     items = imported.items
     probed = sum(i.suggestion is not None for i in items)
-    used = sorted({v for i in items if i.suggestion for v in i.suggestion.env})
+    used = placeholders(imported)
     lines = [
         f"Imported from {imported.source} by `readiness-exporter import`.",
         f"{len(items)} items in {len(imported.sections)} sections: {probed} probed where the text "
@@ -200,16 +348,26 @@ def _header(imported: Imported) -> list[str]:
         "Each suggested probe says above it what it checks and what to fill in. Its targets come",
         "from the environment with a default, so this file validates and runs as it is:",
     ]
-    for name in used:
-        default, meaning = PLACEHOLDERS[name]
-        lines += [f"  {name}={default}", f"      {meaning}"]
+    for placeholder in used:
+        lines.append(f"  {placeholder.name}={placeholder.default or ''}")
+        lines += textwrap.wrap(
+            f"used by {', '.join(placeholder.ids)}",
+            90,
+            initial_indent=" " * 6,
+            subsequent_indent=" " * 8,
+            break_on_hyphens=False,
+        )
     if not used:
         lines.append("  (none: every item is manual)")
     lines += [
         "Items under Daily/Weekly/... headings are recurring (`every:`): they lapse when not",
         "done again in time. Set `severity: critical` on the items go-live depends on.",
     ]
-    wrapped = [w for line in lines for w in textwrap.wrap(line, 96, subsequent_indent="  ") or [""]]
+    wrapped = [
+        w
+        for line in lines
+        for w in textwrap.wrap(line, 96, subsequent_indent="  ", break_on_hyphens=False) or [""]
+    ]
     return [f"# {line}".rstrip() for line in wrapped] + [""]
 
 

@@ -1,15 +1,18 @@
 """Reads a Markdown checklist (`- [ ]` items under headings) into its titles, headings and items.
 
-markdown-it parses the document, so code blocks, block quotes and lazy continuation lines mean
-what they mean in any Markdown viewer. Text that went through a wrong encoding on the way
-(`âœ…` for `✅`) is repaired where the repair is unambiguous.
+markdown-it parses the document, so code blocks, block quotes, setext headings and lazy
+continuation lines mean what they mean in any Markdown viewer. YAML front matter is set aside
+(its `title:` is the document's title). Every heading is kept, with or without
+items, so a report can give the document back in its shape. Text that went through a wrong
+encoding on the way (`âœ…` for `✅`) is repaired where the repair is unambiguous.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -21,7 +24,11 @@ _CHECKBOX = re.compile(r"^\[([ xX])\](?:[ \t]+|$)(.*)", re.DOTALL)
 # Headings that carry no checklist content of their own when they directly follow the title.
 _NOT_SUBTITLES = frozenset(
     {"overview", "introduction", "summary", "purpose", "scope", "about", "contents", "notes"}
+    | {"table of contents", "toc"}
 )
+# Jekyll/Hugo front matter: `---` on the first line, YAML, then `---` (or `...`) alone.
+FRONT_MATTER_CHARS = 20_000
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 # What cp1252 shows for the bytes 0x80-0x9f, which UTF-8 uses as continuation bytes.
 _CP1252_HIGH = bytes(range(0x80, 0xA0)).decode("cp1252", errors="ignore")
 _MOJIBAKE_RUN = re.compile(f"[\u0080-\u00ff{_CP1252_HIGH}]{{2,}}")
@@ -29,7 +36,8 @@ _MOJIBAKE_RUN = re.compile(f"[\u0080-\u00ff{_CP1252_HIGH}]{{2,}}")
 
 @dataclass(frozen=True)
 class Section:
-    """One run of items under the same heading; `headings` is the path below the title."""
+    """A heading and the items right under it (none for an "Overview"); `headings` is the path
+    below the title. Items before any heading make a section with no headings."""
 
     headings: tuple[str, ...]
     line: int
@@ -89,6 +97,7 @@ def one_line(text: str) -> str:
 
 
 def parse(text: str) -> Document:
+    text, front_title = _front_matter(text)
     tokens = MarkdownIt("commonmark").parse(text)
     headings = [
         (i, int(t.tag[1:]), _heading_text(tokens[i + 1]))
@@ -98,7 +107,8 @@ def parse(text: str) -> Document:
     first_item = next((i for i, t in enumerate(tokens) if _checkbox(tokens, i)), len(tokens))
     title_at = None
     if (
-        headings
+        front_title is None
+        and headings
         and headings[0][1] == 1
         and headings[0][0] < first_item
         and sum(level == 1 for _, level, _ in headings) == 1
@@ -106,6 +116,7 @@ def parse(text: str) -> Document:
         title_at = headings[0][0]
 
     doc = Document()
+    opened_at: list[int] = []  # per section: the token index of its heading (-1: none)
     stack: list[tuple[int, str]] = []  # (level, text) of the headings above the current place
     current: int | None = None  # index of the current section in doc.sections
     items_open: list[int | None] = []  # per open list item: its index in doc.items, if a checkbox
@@ -114,25 +125,66 @@ def parse(text: str) -> Document:
             level = int(token.tag[1:])
             while stack and stack[-1][0] >= level:
                 stack.pop()
+            current = None
             if i != title_at:
                 stack.append((level, _heading_text(tokens[i + 1])))
-            current = None
+                doc.sections.append(Section(tuple(t for _, t in stack), _line(token)))
+                opened_at.append(i)
+                current = len(doc.sections) - 1
         elif token.type == "list_item_open":
             items_open.append(None)
         elif token.type == "list_item_close":
             items_open.pop()
         elif (checkbox := _checkbox(tokens, i)) is not None:
             if current is None:
-                line = (token.map[0] + 1) if token.map else 1
-                doc.sections.append(Section(tuple(text for _, text in stack), line))
+                doc.sections.append(Section(tuple(t for _, t in stack), _line(token)))
+                opened_at.append(-1)
                 current = len(doc.sections) - 1
             checked, title = checkbox
             parent = next((p for p in reversed(items_open[:-1]) if p is not None), None)
-            line = (tokens[i + 1].map or [0])[0] + 1
-            doc.items.append(Item(title, checked, line, current, parent))
+            doc.items.append(Item(title, checked, _line(tokens[i + 1]), current, parent))
             items_open[-1] = len(doc.items) - 1
-    doc.title = _title(headings, title_at, doc)
+    # A front matter's title is the document's: its headings are all sections then.
+    doc.title = (front_title,) if front_title else _title(headings, title_at, doc, opened_at)
+    _drop_implied(doc)
     return doc
+
+
+def _front_matter(text: str) -> tuple[str, str | None]:
+    """The text with its front matter blanked (line numbers stay), and the matter's title.
+    Only a YAML mapping counts: a document that merely opens with a `---` rule loses nothing."""
+    match = _FRONT_MATTER.match(text)
+    if match is None or len(match.group(0)) > FRONT_MATTER_CHARS:
+        return text, None
+    try:
+        matter = yaml.safe_load(match.group(1) or "{}")
+    except yaml.YAMLError:
+        return text, None
+    if not isinstance(matter, dict):
+        return text, None
+    title = matter.get("title")
+    blank = "\n" * match.group(0).count("\n")
+    return blank + text[match.end() :], repair(one_line(title)) if isinstance(title, str) else None
+
+
+def _line(token: Token) -> int:
+    return (token.map or [0])[0] + 1
+
+
+def _drop_implied(doc: Document) -> None:
+    """Drops the sections with no items whose heading the next section's path repeats: a
+    report shows that heading above the next section anyway."""
+    keep = [
+        index
+        for index, section in enumerate(doc.sections)
+        if any(i.section == index for i in doc.items)
+        or index + 1 == len(doc.sections)
+        or doc.sections[index + 1].headings[: len(section.headings)] != section.headings
+        or len(doc.sections[index + 1].headings) == len(section.headings)
+    ]
+    renumber = {old: new for new, old in enumerate(keep)}
+    doc.sections = [doc.sections[i] for i in keep]
+    doc.items = [replace(item, section=renumber[item.section]) for item in doc.items]
 
 
 def _heading_text(inline: Token) -> str:
@@ -151,8 +203,10 @@ def _checkbox(tokens: list[Token], i: int) -> tuple[bool, str] | None:
 
 
 def _title(
-    headings: list[tuple[int, int, str]], title_at: int | None, doc: Document
+    headings: list[tuple[int, int, str]], title_at: int | None, doc: Document, opened_at: list[int]
 ) -> tuple[str, ...]:
+    """The title heading, and the heading right below it when that names the system rather
+    than a part of the checklist; that one's own section (with no items) is then removed."""
     if title_at is None:
         return ()
     title = headings[0][2]
@@ -160,12 +214,17 @@ def _title(
     # of its own: the second names the system, and is part of the title.
     if len(headings) > 1:
         at, level, text = headings[1]
-        used = {h for s in doc.sections for h in s.headings[:1]}
+        own = opened_at.index(at)
+        below = {h for n, s in enumerate(doc.sections) if n != own for h in s.headings[:1]}
         if (
             level == 2
             and at == title_at + 3
-            and text not in used
+            and text not in below
             and text.lower() not in _NOT_SUBTITLES
+            and not any(i.section == own for i in doc.items)
         ):
+            del doc.sections[own]
+            del opened_at[own]
+            doc.items = [replace(i, section=i.section - (i.section > own)) for i in doc.items]
             return (title, text)
     return (title,)

@@ -197,11 +197,15 @@ def _checklist(view: ChecklistView, now: float, live: bool, attest: bool) -> str
     )
     sections = []
     for section, new_headings in outline(view):
+        # A heading with no items of its own (an "Overview") is shown as a heading only.
+        shown = new_headings if not section.items else new_headings[:-1]
         groups = "".join(
             f"<h{min(depth + 2, 6)} class='group'>{escape(text)}</h{min(depth + 2, 6)}>"
-            for depth, text in new_headings[:-1]
+            for depth, text in shown
         )
-        sections.append(groups + _section(view, section, now, live, attest))
+        sections.append(
+            groups + (_section(view, section, now, live, attest) if section.items else "")
+        )
     return head + "".join(sections) + "</section>"
 
 

@@ -154,8 +154,8 @@ def notes(view: ItemView) -> list[str]:
 
 
 def markdown(views: list[ChecklistView], now: float | None = None) -> str:
-    """The live checklist in the shape of the document it was imported from: its headings,
-    nested items indented, `[x]` where the item passes."""
+    """The live checklist in the shape of the document it was imported from: its headings
+    (those with no items too), nested items indented, `[x]` where the item passes."""
     out: list[str] = []
     for checklist in views:
         title = headings(checklist.checklist.display_title)
@@ -168,7 +168,8 @@ def markdown(views: list[ChecklistView], now: float | None = None) -> str:
                 suffix = f" — {'; '.join(notes(v))}" if notes(v) else ""
                 tick = "x" if v.passing else " "
                 out.append(f"{'  ' * depth}- [{tick}] {v.item.title}{suffix}")
-            out.append("")
+            if section.items:  # a heading with no items (an "Overview") is followed by the next
+                out.append("")
     return REDACTOR.text("\n".join(out).rstrip() + "\n")
 
 

@@ -1,199 +1,202 @@
-"""`import`: the three real checklists, and any Markdown with checkboxes, become valid config."""
+"""`import`: the fixture checklists, and any Markdown with checkboxes, become valid config."""
 
 from __future__ import annotations
 
-import re
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.config import Item
-from exporter.importer import import_checklist, item_slug, render_yaml
+from exporter.config import Item, Section
+from exporter.importer import (
+    FillError,
+    Imported,
+    fill,
+    import_checklist,
+    item_slug,
+    placeholders,
+    render_yaml,
+    summary,
+)
 from exporter.loader import LoadedConfig, parse_config
-from exporter.mdchecklist import SEPARATOR, decode, repair
-from exporter.probes import PROBES
-from exporter.recognise import PLACEHOLDERS
+from exporter.mdchecklist import SEPARATOR, decode, parse, repair
 
-REPO = Path(__file__).parents[2]
-CHECKLISTS = REPO / ".." / "shared" / "checklists"
-DOCUMENTS = ("stock-data-collector", "options-trading-engine", "signals-pipeline")
-CHECKBOX = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[[ xX]\](?:\s|$)")
-HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-
-
-@pytest.fixture(autouse=True)
-def _no_placeholders_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The output must validate on its own defaults, whatever the test machine has set."""
-    for name in PLACEHOLDERS:
-        monkeypatch.delenv(name, raising=False)
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "checklists"
 
 
 def source(name: str) -> str:
-    return decode((CHECKLISTS / f"{name}.md").read_bytes())
+    return decode((FIXTURES / f"{name}.md").read_bytes())
+
+
+def load(doc: Imported) -> tuple[str, LoadedConfig]:
+    """The YAML import writes and the config it loads to, on the placeholders' own defaults
+    whatever the test machine has set."""
+    yaml_text = render_yaml(doc)
+    with pytest.MonkeyPatch.context() as env:
+        for placeholder in placeholders(doc):
+            env.delenv(placeholder.name, raising=False)
+        return yaml_text, parse_config(yaml_text, f"{doc.name}.yaml")
 
 
 def imported(text: str, name: str = "doc") -> tuple[str, LoadedConfig]:
-    yaml_text = render_yaml(import_checklist(text, name, f"{name}.md"))
-    return yaml_text, parse_config(yaml_text, f"{name}.yaml")
+    return load(import_checklist(text, name, f"{name}.md"))
 
 
-def items_of(loaded: LoadedConfig) -> dict[str, tuple[str, Item]]:
-    """title -> (section title, item)"""
-    return {
-        item.title: (section.display_title, item)
-        for section in loaded.config.checklists[0].sections
-        for item in section.items
-    }
+def sections_of(loaded: LoadedConfig) -> tuple[Section, ...]:
+    return loaded.config.checklists[0].sections
 
 
-def heading_paths(text: str) -> list[tuple[str, ...]]:
-    """For every checkbox line, the headings above it below the single H1: a line-based
-    oracle, independent of the Markdown parser the importer uses."""
-    stack: list[tuple[int, str]] = []
-    out = []
-    for line in text.splitlines():
-        if heading := HEADING.match(line):
-            level = len(heading.group(1))
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, heading.group(2)))
-        elif CHECKBOX.match(line):
-            out.append(tuple(t for lvl, t in stack if lvl > 1))
-    return out
+def items_of(loaded: LoadedConfig) -> dict[str, Item]:
+    return {item.id: item for section in sections_of(loaded) for item in section.items}
 
 
-@pytest.mark.parametrize("name", DOCUMENTS)
-def test_every_checkbox_line_becomes_an_item_under_its_headings(name: str) -> None:
-    text = source(name)
-    _, loaded = imported(text, name)
-    sections = loaded.config.checklists[0].sections
-    ordered = [(s.display_title, i) for s in sections for i in s.items]
-    expected = heading_paths(text)
-    assert len(ordered) == len(expected) == sum(bool(CHECKBOX.match(x)) for x in text.splitlines())
-    assert [title for title, _ in ordered] == [SEPARATOR.join(p) for p in expected]
-    lines = [
-        re.sub(r"^\s*[-*+]\s+\[[ xX]\]\s+", "", x) for x in text.splitlines() if CHECKBOX.match(x)
+def test_nested_headings_and_headings_without_items_are_kept_in_order() -> None:
+    _, loaded = imported(source("payments-api"), "payments-api")
+    assert loaded.config.checklists[0].title == "Go-Live Checklist"
+    titles = [(s.display_title.split(SEPARATOR), len(s.items)) for s in sections_of(loaded)]
+    assert titles == [
+        (["Payments API", "Overview"], 0),
+        (["Before Launch", "Infrastructure", "Compute"], 5),
+        (["Before Launch", "Infrastructure", "Network"], 3),
+        (["Before Launch", "Service"], 5),
+        (["Before Launch", "Security"], 5),
+        (["Before Launch", "Risk assessment"], 0),
+        (["Operations", "Daily"], 2),
+        (["Operations", "Weekly"], 2),
+        (["Operations", "Monthly"], 1),
+        (["Sign-off"], 2),
     ]
-    assert [item.title for _, item in ordered] == lines  # verbatim, Markdown and all
 
 
-def test_titles_come_from_the_document() -> None:
-    _, stock = imported(source("stock-data-collector"))
-    assert stock.config.checklists[0].title == (
-        f"Production Readiness Checklist{SEPARATOR}Stock Data Collection System"
+def test_markers_leading_spaces_nesting_ticks_and_wrapped_lines() -> None:
+    text = source("payments-api")
+    _, loaded = imported(text)
+    items = items_of(loaded)
+    doc = parse(text)
+    # `* [ ]`, ` * [ ]` and `- [ ]` in one list; `[x]` and `[X]` both tick
+    assert [(i.title, i.checked) for i in doc.items if i.line in (23, 24)] == [
+        ("Firewall allows only ports 443 and 22", False),
+        ("Private subnet for the database", True),
+    ]
+    assert items["health-endpoint-returns-200"].title == "`/health` endpoint returns 200"
+    assert items["metrics-endpoint-exposes-prometheus-metrics"].title.startswith("`/metrics`")
+    # a line that wraps onto the next is one item, on one line
+    assert items["load-balancer-terminates-tls-forwards-both"].title == (
+        "Load balancer terminates TLS and forwards to both hosts, with health checks against"
+        " every host every ten seconds"
     )
-    _, options = imported(source("options-trading-engine"))
-    assert options.config.checklists[0].title == "Production Readiness Checklist"
+    assert items["kernel-patched-to-the-current-release"].parent == "base-image"
+    assert items["webhook-signing-key-rotated"].parent == "api-keys-stored-secret-manager"
+    lines = text.splitlines()
+    for item in doc.items:  # each item's line is the line its checkbox is on
+        assert "[" in lines[item.line - 1] and item.title.split()[0] in lines[item.line - 1]
+    assert sum(item.checked for item in doc.items) == 3
 
 
-@pytest.mark.parametrize("name", ["stock-data-collector", "options-trading-engine"])
-def test_cadence_headings_make_items_recurring(name: str) -> None:
-    _, loaded = imported(source(name), name)
-    every = {"daily": 1, "weekly": 7, "monthly": 30}
-    seen = set()
-    for section in loaded.config.checklists[0].sections:
-        word = next((w for w in every if w in section.display_title.lower()), None)
-        for item in section.items:
-            if word is None:
-                assert item.every is None, item.id
-            else:
-                seen.add(word)
-                assert item.every is not None and item.every.days == every[word], item.id
-                assert item.grace.total_seconds() > 0
-    assert seen == set(every)
-
-
-def kind_and_expect(loaded: LoadedConfig, title: str) -> tuple[str, list[str], Any]:
-    _, item = items_of(loaded)[title]
-    return item.kind, [c.text for c in item.conditions], item.spec
-
-
-def test_recognisers_suggest_probes_in_the_stock_collector_checklist() -> None:
-    _, loaded = imported(source("stock-data-collector"))
-    kind, expect, spec = kind_and_expect(loaded, "`/health` endpoint returns 200")
-    assert (kind, expect, spec.url) == ("http", ["status == 200"], "http://127.0.0.1:8000/health")
-    kind, expect, _ = kind_and_expect(
-        loaded, "`/metrics` endpoint returns Prometheus format metrics"
-    )
-    assert kind == "http" and "body contains '# TYPE'" in expect
-    kind, expect, _ = kind_and_expect(
-        loaded, "SSL certificates obtained (if exposing APIs externally)"
-    )
-    assert kind == "tls" and "days_left > 14" in expect
-    kind, expect, spec = kind_and_expect(loaded, "Log files have appropriate permissions (640)")
-    assert (kind, expect[0], spec.path) == ("file", "mode == '0640'", "/var/log/app/*.log")
-    kind, expect, _ = kind_and_expect(
-        loaded, "Production server provisioned with adequate resources (8GB+ RAM, 4+ cores)"
-    )
-    assert (kind, expect) == ("host", ["memory_total >= 8GB", "cpu_count >= 4"])
-    kind, expect, spec = kind_and_expect(loaded, "Backup storage provisioned (500GB+ recommended)")
-    assert (kind, expect, spec.path) == ("disk", ["total >= 500GB"], "/var/backups/app")
-    assert kind_and_expect(loaded, "Check disk space")[0] == "disk"
-    assert kind_and_expect(loaded, "Verify backups completed")[:2] == (
-        "file",
-        ["exists == true", "age < 26h"],
-    )
-    kind, expect, _ = kind_and_expect(loaded, "Service runs as non-root user")
-    assert (kind, expect) == ("process", ["running == true", "user != 'root'"])
-    assert kind_and_expect(loaded, "Service restart policy configured")[0] == "command"
-    kind, expect, _ = kind_and_expect(loaded, "PostgreSQL 15+ installed and configured")
-    if "postgres" in PROBES:
-        assert (kind, expect) == ("postgres", ["version >= 15", "connected == true"])
-    else:
-        assert kind == "tcp"
-    tables = kind_and_expect(loaded, "All required tables created")[:2]
-    timeouts = kind_and_expect(loaded, "Query timeouts configured")[:2]
-    # which tables is the project's own knowledge: no probe to fill in by hand
-    assert tables == ("manual", [])
-    assert timeouts == ("postgres", ["setting.statement_timeout > 0ms"])
-    # work people do stays manual, whatever else its words say
-    for title in ("Firewall rules configured", "Restore procedure tested", "Runbook created"):
-        assert kind_and_expect(loaded, title)[0] == "manual", title
-    assert kind_and_expect(loaded, "Health endpoint tests pass")[0] == "manual"
-
-
-def test_recognisers_on_bold_name_items_and_numeric_targets() -> None:
-    _, options = imported(source("options-trading-engine"))
-    # a latency target names no metric and a Python version no environment: they stay manual
-    for title in (
-        "**Response Times**: API response times within acceptable limits (<2s)",
-        "**Python Environment**: Python 3.9+ installed and virtual environment created",
-    ):
-        assert kind_and_expect(options, title)[0] == "manual", title
-    _, signals = imported(source("signals-pipeline"))
-    kind, _, spec = kind_and_expect(
-        signals, "**Encryption in Transit**: TLS 1.3 for all connections"
-    )
-    assert (kind, spec.min_version) == ("tls", "TLS1.3")
-    kind, expect, _ = kind_and_expect(signals, "**API Errors**: Alert if error rate >5%")
-    assert (kind, expect) == ("manual", [])
-
-
-def test_ids_are_slugs_unique_within_the_checklist_and_stable() -> None:
-    text = source("options-trading-engine")
+def test_ids_come_from_bold_names_or_first_words_and_stay_unique_and_stable() -> None:
+    text = source("payments-api")
     first, loaded = imported(text)
     assert imported(text)[0] == first  # the same document gives the same bytes
-    items = items_of(loaded)
-    assert items["**Python Environment**: Python 3.9+ installed and virtual environment created"][
-        1
-    ].id == ("python-environment")
-    pooling = [i.id for _, i in items.values() if i.title.startswith("**Connection Pooling**")]
-    assert pooling == ["connection-pooling", "connection-pooling-performance-optimization"]
-    assert items["Tradier API Key"][1].parent == "api-keys"
-    sections = [s.name for s in loaded.config.checklists[0].sections]
-    assert sections[0] == "pre-production-validation-environment-setup"
+    ids = [item.id for section in sections_of(loaded) for item in section.items]
+    assert len(ids) == len(set(ids))
+    assert ids[:2] == ["capacity", "base-image"]
+    assert [i for i in ids if i.startswith("connection-pooling")] == [
+        "connection-pooling",
+        "connection-pooling-service",
+    ]
     assert item_slug("`/health/live` endpoint accessible") == "health-live-endpoint-accessible"
 
 
+def test_cadence_headings_make_items_recurring_and_conditional_items_info() -> None:
+    _, loaded = imported(source("payments-api"))
+    every = {
+        section.display_title.split(SEPARATOR)[-1]: {
+            (i.every.days if i.every else None) for i in section.items
+        }
+        for section in sections_of(loaded)
+        if section.items
+    }
+    assert every == {
+        "Compute": {None},
+        "Network": {None},
+        "Service": {None},
+        "Security": {None},
+        "Daily": {1},
+        "Weekly": {7},
+        "Monthly": {30},
+        "Sign-off": {None},
+    }
+    items = items_of(loaded)
+    assert items["review-failed-payment-logs"].grace.total_seconds() > 0
+    assert items["reconcile-ledger-against-processor-reports"].severity.value == "info"
+
+
+def test_front_matter_setext_headings_badges_html_and_shortcodes() -> None:
+    _, loaded = imported(source("storefront"), "storefront")
+    checklist = loaded.config.checklists[0]
+    assert checklist.title == "Storefront Launch Checklist"  # the front matter's, not a heading
+    assert [s.display_title.split(SEPARATOR) for s in checklist.sections] == [
+        ["Getting started", "Head"],
+        ["Getting started", "Performance"],
+        ["Getting started", "Accessibility"],
+    ]
+    items = items_of(loaded)
+    # titles as written; ids from the words, without images, link targets, tags or shortcodes
+    assert items["doctype"].title.startswith("**Doctype:** ![High](https://img.example.org/")
+    assert items["charset"].title == (
+        "**Charset:** ![Medium][medium_badge] The charset is declared as UTF-8."
+    )
+    assert items["favicon-each-page-links-favicon-that"].title.startswith("[Favicon](https://")
+    assert "press-ctrl-f5-page-still-renders" in items
+    assert items["images-are-compressed-before-upload"].title == (
+        'Images are compressed {{< glossary_tooltip text="lossless" term_id="lossless" >}}'
+        " before upload"
+    )
+    assert items["templates-render-without-debug-output"].title == (
+        "Templates render without {% raw %}{{ debug }}{% endraw %} output"
+    )
+    # a checkbox in a code block is an example, one in a block quote an item
+    assert "a-quoted-item-still-counts" in items
+    assert not any("example inside a code block" in i.title for i in items.values())
+    assert len(items) == 11
+    # line numbers count the front matter's lines
+    assert import_checklist(source("storefront"), "s", "s.md").items[0].line == 22
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "first"),
+    [
+        ("---\ntitle: [unclosed\n---\n## A\n- [ ] x\n", (), 5),  # not YAML: Markdown
+        ("---\n\n# Doc\n- [ ] x\n\n---\n", ("Doc",), 4),  # a rule first, not front matter
+        ("---\nowner: me\n---\n# Doc\n- [ ] x\n", ("Doc",), 5),  # no title in it
+        ("Intro\n\n---\n\n# Doc\n- [ ] x\n", ("Doc",), 6),  # a rule later on is a rule
+        ("---\ntitle: Plain\n...\n- [ ] x\n", ("Plain",), 4),
+    ],
+)
+def test_front_matter_is_set_aside_and_only_front_matter(
+    text: str, title: tuple[str, ...], first: int
+) -> None:
+    doc = parse(text)
+    assert doc.title == title
+    assert [(i.title, i.line) for i in doc.items] == [("x", first)]
+
+
 def test_mojibake_is_repaired_in_titles_and_cleaned_out_of_ids() -> None:
-    text = "# Go\n\n### âœ… Environment Setup\n- [ ] **CafÃ©**: beans âœ… in stock\n"
-    _, loaded = imported(text)
-    section = loaded.config.checklists[0].sections[0]
+    raw = (FIXTURES / "mojibake.md").read_bytes()
+    assert "âœ…".encode() in raw  # the fixture really is mojibake
+    _, loaded = imported(decode(raw))
+    checklist = loaded.config.checklists[0]
+    assert checklist.title == "Équipe Café — Release Checklist"
+    section = checklist.sections[0]
     assert (section.name, section.title) == ("environment-setup", "✅ Environment Setup")
-    assert (section.items[0].id, section.items[0].title) == ("cafe", "**Café**: beans ✅ in stock")
+    assert (section.items[0].id, section.items[0].title) == (
+        "cafe-api",
+        "**Café API**: réponse en moins de 2s",
+    )
+    assert section.items[1].title == "Certificats installés ✅"
+    assert (checklist.sections[1].title, checklist.sections[1].items) == ("📋 Notes", ())
     # a file in cp1252 rather than UTF-8 is read too
     assert "Café" in decode("- [ ] Café\n".encode("cp1252"))
     assert repair("plain café") == "plain café"
@@ -202,7 +205,7 @@ def test_mojibake_is_repaired_in_titles_and_cleaned_out_of_ids() -> None:
 def test_ticked_items_dollars_and_urls_survive_verbatim() -> None:
     text = "# Doc\n## A\n- [x] Costs under $5 (not ${HOME}, nor $$)\n- [ ] See https://u:p@h/x\n"
     _, loaded = imported(text)
-    titles = [i.title for i in loaded.config.checklists[0].sections[0].items]
+    titles = [i.title for i in sections_of(loaded)[0].items]
     assert titles == ["Costs under $5 (not ${HOME}, nor $$)", "See https://u@h/x"]
 
 
@@ -214,10 +217,94 @@ def test_items_outside_any_heading_and_documents_without_a_title() -> None:
     assert checklist.sections[0].items[1].parent == checklist.sections[0].items[0].id
 
 
+def test_a_subtitle_naming_the_system_joins_the_title_and_an_overview_does_not() -> None:
+    named = parse("# Readiness\n\n## Billing Service\n\n## Setup\n- [ ] x\n")
+    assert named.title == ("Readiness", "Billing Service")
+    assert [s.headings for s in named.sections] == [("Setup",)]
+    overview = parse("# Readiness\n\n## Overview\n\n## Setup\n- [ ] x\n")
+    assert overview.title == ("Readiness",)
+    assert [s.headings for s in overview.sections] == [("Overview",), ("Setup",)]
+
+
+# --- placeholders and --set ---------------------------------------------------------------
+def probed_doc() -> Imported:
+    """A document whose suggestions use placeholders (the probes' targets)."""
+    return import_checklist(source("payments-api"), "payments-api", "payments-api.md")
+
+
+def test_placeholders_are_found_in_the_specs_with_their_defaults_and_items() -> None:
+    doc = probed_doc()
+    found = {p.name: p for p in placeholders(doc)}
+    assert found, "the fixture has items with a suggested probe"
+    for placeholder in found.values():
+        assert placeholder.ids
+        for ident in placeholder.ids:
+            item = next(i for i in doc.items if i.id == ident)
+            assert item.suggestion is not None
+            assert f"${{{placeholder.name}" in str(item.suggestion.spec)
+    with_probe = {i.id for i in doc.items if i.suggestion and "${" in str(i.suggestion.spec)}
+    assert with_probe == {ident for p in found.values() for ident in p.ids}
+
+
+def test_set_writes_the_value_where_the_placeholder_was_and_it_validates() -> None:
+    doc = probed_doc()
+    placeholder = placeholders(doc)[0]
+    value = "https://api.example.com:8443/v1?a=1&b='x' #frag"
+    yaml_text, loaded = load(fill(doc, {placeholder.name: value}))
+    assert f"${{{placeholder.name}:-{value}}}" in yaml_text.replace("''", "'")
+    spec = items_of(loaded)[placeholder.ids[0]].spec.model_dump()
+    assert any(value in str(v) or v == value for v in spec.values())
+    untouched = fill(doc, {})
+    assert untouched is doc
+
+
+def test_set_with_a_closing_brace_is_written_as_it_is() -> None:
+    doc = probed_doc()
+    placeholder = placeholders(doc)[0]
+    yaml_text, _ = load(fill(doc, {placeholder.name: "a}b$c"}))
+    assert "a}b$$c" in yaml_text and f"${{{placeholder.name}" not in yaml_text.split("sections:")[1]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"NOT_USED_ANYWHERE": "x"}, "no suggested probe uses ${NOT_USED_ANYWHERE}"),
+        ({"API_TOKEN": "x"}, "looks like a secret"),
+    ],
+)
+def test_set_refuses_unknown_names_and_secrets(values: dict[str, str], message: str) -> None:
+    doc = probed_doc()
+    if "API_TOKEN" in values:  # a name no probe uses is refused first: make it used
+        values = {placeholders(doc)[0].name: "https://app:hunter2@api.example.com"}
+    with pytest.raises(FillError, match=message.replace("$", r"\$").replace("{", r"\{")):
+        fill(doc, values)
+
+
+def test_summary_counts_kinds_and_says_which_placeholders_to_fill() -> None:
+    doc = probed_doc()
+    first = next(i for i in doc.items if i.suggestion is not None)
+    assert first.suggestion is not None
+    # a placeholder with no default: the file does not validate until it is set
+    bare = replace(first, suggestion=replace(first.suggestion, spec={"x": "${API_ROOT}/a"}))
+    section = replace(doc.sections[1], items=(bare,))
+    lines = summary(replace(doc, sections=(doc.sections[0], section)), "<stdout>", {})
+    kind = first.suggestion.kind
+    assert lines == [
+        "<stdout>: 1 item in 2 sections (1 heading with no items, kept for the report)",
+        f"  probed: 1 ({kind} 1)",
+        "  manual: 0, attested with `readiness-exporter attest --config FILE payments-api ITEM"
+        " --by NAME`",
+        "  placeholders (fill with --set NAME=VALUE, or set them where the exporter runs):",
+        f"    API_ROOT (no default: set it, or validate fails), used by {first.id}",
+        "  next: readiness-exporter check --config FILE",
+    ]
+
+
 # --- property: any Markdown with checkbox lines imports to a config that validates -------
 CHARS = st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\ufeff")
 TRICKY = ["$", "${X}", "$$", "{", "}", "[", "]", "#", "*", "`", ":", "'", '"', "\\", "|", ">"]
 TRICKY += ["- ", "**", "âœ…", "✅", SEPARATOR, "://a:b@h", "go live", "!", "&", "%", "@", " "]
+TRICKY += ["{{< x >}}", "{% y %}", "<b>", "![i](u)", "[l](u) - ", "==="]
 WORDS = st.lists(
     st.one_of(st.text(alphabet=CHARS, max_size=8), st.sampled_from(TRICKY)), max_size=6
 ).map("".join)
@@ -225,7 +312,7 @@ LINE = st.one_of(
     st.builds(lambda n, t: "#" * n + " " + t, st.integers(1, 6), WORDS),
     st.builds(
         lambda indent, mark, tick, t: " " * indent + f"{mark} [{tick}] {t}",
-        st.sampled_from([0, 2, 4]),
+        st.sampled_from([0, 1, 2, 4]),
         st.sampled_from(["-", "*", "+", "1."]),
         st.sampled_from([" ", "x", "X"]),
         WORDS,
@@ -233,6 +320,8 @@ LINE = st.one_of(
     WORDS,
     st.just(""),
     st.just("```"),
+    st.just("---"),
+    st.just("title: t"),
 )
 
 
@@ -243,5 +332,5 @@ def test_any_markdown_with_checkboxes_imports_to_a_valid_config(lines: list[str]
     doc = import_checklist(text, "prop", "prop.md")
     if not doc.items:
         return  # e.g. the last line sat inside a code fence: `import` refuses, with a message
-    loaded = parse_config(render_yaml(doc), "prop.yaml")
-    assert sum(len(s.items) for s in loaded.config.checklists[0].sections) == len(doc.items)
+    _, loaded = load(doc)
+    assert sum(len(s.items) for s in sections_of(loaded)) == len(doc.items)

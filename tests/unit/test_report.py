@@ -122,3 +122,44 @@ def test_html_pages_escape_titles_and_show_states() -> None:
 )
 def test_status_negotiates_html_only_for_clients_that_prefer_it(accept: str, html: bool) -> None:
     assert wants_html(accept) is html
+
+
+def test_headings_with_no_items_are_given_back_in_order_as_headings() -> None:
+    config = parse_config(
+        f"""
+checklists:
+  - name: doc
+    title: Launch
+    sections:
+      - {{name: overview, title: Overview, items: []}}
+      - name: pre-infra
+        title: "Pre{SEPARATOR}Infra"
+        items:
+          - {{id: keys, title: API keys, manual: {{}}}}
+      - {{name: pre-risk, title: "Pre{SEPARATOR}Risk assessment", items: []}}
+      - {{name: after, title: After, items: []}}
+"""
+    ).config
+    now = 10 * DAY
+    found = evaluate(config, {}, now)
+    text = markdown(found, now)
+    assert [line for line in text.splitlines() if line.startswith("#")] == [
+        "# Launch",
+        "## Overview",
+        "## Pre",
+        "### Infra",
+        "### Risk assessment",
+        "## After",
+    ]
+    assert "## Overview\n\n## Pre\n\n### Infra\n\n- [ ] API keys" in text
+    assert text.endswith("### Risk assessment\n\n## After\n")
+    page = report_page(found, now)
+    shown = [h.split(">")[-1] for h in page.split("</h")[:-1]]
+    assert [h for h in shown if h in {"Overview", "Pre", "Infra", "Risk assessment", "After"}] == [
+        "Overview",
+        "Pre",
+        "Infra",
+        "Risk assessment",
+        "After",
+    ]
+    assert page.count("<details class='section") == 1  # the one section with items
