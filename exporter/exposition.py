@@ -134,7 +134,8 @@ class _Tally:
             ),
             live=False,  # not read here: liveness is a matter of the clock, taken each scrape
         )
-        self.sections = tuple((s.section.name, s.score) for s in views.sections)
+        # A heading kept from the document holds no items: it has no score to show.
+        self.sections = tuple((s.section.name, s.score) for s in views.sections if s.items)
         self.score, self.ready, self.dirty = views.score, views.ready, False
 
 

@@ -104,7 +104,8 @@ class ReadinessCollector(Collector):
             name = view.checklist.name
             for section_view in view.sections:
                 section = section_view.section.name
-                section_score.add_metric([name, section], section_view.score)
+                if section_view.items:  # a heading kept from the document, nothing to score
+                    section_score.add_metric([name, section], section_view.score)
                 for v in section_view.items:
                     labels = [name, section, v.item.id]
                     severity = v.item.severity.value

@@ -27,6 +27,8 @@ checklists:
   - name: shop
     go_live: "2023-11-01T00:00:00Z"
     sections:
+      - name: overview
+        items: []
       - name: web
         items:
           - id: health
@@ -131,6 +133,19 @@ def test_the_fast_path_renders_what_the_collector_renders(
     exposition = Exposition(source, process=False)
 
     assert fast(exposition, openmetrics) == reference(source, openmetrics)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_a_heading_kept_from_the_document_has_no_section_score(
+    source: Source, openmetrics: bool
+) -> None:
+    for body in (
+        fast(Exposition(source, process=False), openmetrics),
+        reference(source, openmetrics),
+    ):
+        text = body.decode()
+        assert 'readiness_section_score_ratio{checklist="shop",section="web"}' in text
+        assert 'section="overview"' not in text
 
 
 @pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
