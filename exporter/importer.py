@@ -414,7 +414,11 @@ def _text(value: str) -> str:
     """Document text as a YAML scalar that reads back as written: `$` doubled, so the loader's
     ${VAR} substitution leaves it alone, a password in a URL left out, and no characters the
     config refuses in a title (zero-width, bidi controls)."""
-    value = _PASSWORD_IN_URL.sub(r"\1@", without_hidden(value))
+    value = without_hidden(value)
+    # The loader looks for a password in the text with its `$$` pairs taken out, so `A$://u:p@`
+    # must be judged (and cleaned) as `A://u:p@`.
+    if _PASSWORD_IN_URL.search(value.replace("$", "")):
+        value = _PASSWORD_IN_URL.sub(r"\1@", value.replace("$", ""))
     return _scalar(value.replace("$", "$$"))
 
 
