@@ -327,7 +327,7 @@ LINE = st.one_of(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=st.lists(LINE, max_size=25), box=WORDS)
-@example(lines=[], box="A$://0:0@")  # the loader reads `$$` pairs out before it looks for a password
+@example(lines=[], box="A$://0:0@")  # the loader drops `$$` pairs, then looks
 def test_any_markdown_with_checkboxes_imports_to_a_valid_config(lines: list[str], box: str) -> None:
     text = "\n".join([*lines, f"- [ ] {box}"])
     doc = import_checklist(text, "prop", "prop.md")
