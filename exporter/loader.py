@@ -61,7 +61,7 @@ class LoadedConfig:
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
-_KNOWN_SCALAR_TAGS = frozenset(yaml.SafeLoader.yaml_constructors) - {None}
+_KNOWN_SCALAR_TAGS = frozenset(t for t in yaml.SafeLoader.yaml_constructors if t is not None)
 _COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 MAX_DOCUMENT_BYTES = 16 * 2**20
@@ -255,7 +255,7 @@ def _short_tag(tag: str) -> str:
 
 def _bad_scalar(node: yaml.Node) -> str:
     tag = _short_tag(node.tag)
-    if tag.startswith("!!") and tag in {_short_tag(t) for t in _KNOWN_SCALAR_TAGS}:
+    if node.tag in _KNOWN_SCALAR_TAGS:
         return f"{node.value!r} is not a valid {tag}"
     return f"unsupported tag {tag}: remove it"
 
