@@ -141,7 +141,8 @@ class Daemon:
     async def reload(self) -> bool:
         """Re-reads the config file. A broken file keeps the old config running."""
         try:
-            loaded = self.shard.select(load_config(self.loaded.path))
+            # Off the event loop: a large (or hostile) file must not stall /metrics meanwhile.
+            loaded = self.shard.select(await asyncio.to_thread(load_config, self.loaded.path))
             tokens = load_tokens(loaded)
         except ConfigError as exc:
             self._reload_ok = False
