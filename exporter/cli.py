@@ -201,7 +201,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     )
     server.run()
-    return 0 if server.started else EXIT_NOT_READY
+    # Not started: the address was taken or the store failed to open, a runtime error.
+    return EXIT_READY if server.started else EXIT_RUNTIME
 
 
 def cmd_attest(args: argparse.Namespace) -> int:
