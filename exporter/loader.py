@@ -69,6 +69,8 @@ MAX_DOCUMENT_BYTES = 16 * 2**20
 MAX_ALIAS_VALUES = 10_000
 """Values that aliases may add to the data: sharing a block is fine, a 251-byte alias bomb
 that expands to a billion values is an error, found after a few milliseconds."""
+RUN_FACTS = ("duration",)
+"""Facts the runner adds to every probed kind's run."""
 MAX_DEPTH = 64
 """Nesting deeper than any config needs; deeper would exhaust the builder's recursion."""
 
@@ -315,6 +317,8 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
         config = Config.model_validate({**body, "exporter": settings or ExporterSettings()})
     except ValidationError as exc:
         _report(exc, (), data, reader)
+    if config is not None:
+        _check_facts(config, reader)
     if reader.issues or config is None or settings is None:
         raise ConfigError(reader.issues)
     return LoadedConfig(config, file, frozenset(reader.secrets | _spec_secrets(config, settings)))
@@ -329,6 +333,37 @@ def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:
     except ValidationError as exc:
         _report(exc, ("exporter",), {"exporter": raw}, reader)
         return None
+
+
+def _check_facts(config: Config, reader: _Reader) -> None:
+    """Every condition names a fact its kind gives: a typo fails here, not at every run."""
+    for ci, checklist in enumerate(config.checklists):
+        for si, section in enumerate(checklist.sections):
+            for ii, item in enumerate(section.items):
+                for ei, condition in enumerate(item.expect or ()):
+                    problem = unknown_fact(condition.fact, item.kind)
+                    if problem is not None:
+                        where = ("checklists", ci, "sections", si, "items", ii, "expect", ei)
+                        reader._issue(reader.line_of(where), f"expect[{ei}]: {problem}", item.id)
+
+
+def unknown_fact(fact: str, kind: str) -> str | None:
+    """Why `kind` never gives `fact`, with the nearest name it does give; None when it may."""
+    own = PROBES[kind].FACTS
+    declared = tuple(dict.fromkeys((*own, *RUN_FACTS))) if own else ()
+    families = [name.removesuffix("*") for name in declared if name.endswith(".*")]
+    if fact in declared or any(fact.startswith(f) and len(fact) > len(f) for f in families):
+        return None
+    if not declared:
+        return f"a {kind} item has no facts to judge: remove its expect"
+    names = [n for n in declared if not n.endswith(".*")]
+    head, dot, tail = fact.partition(".")
+    close = difflib.get_close_matches(fact, names, n=1)
+    if tail:
+        close += [f"{f}{tail}" for f in difflib.get_close_matches(head + dot, families, n=1)]
+    if close:
+        return f"unknown fact '{fact}' for {kind} (did you mean '{close[0]}'?)"
+    return f"unknown fact '{fact}' for {kind}: it gives {', '.join(declared)}"
 
 
 def _check_tokens(settings: ExporterSettings, reader: _Reader) -> None:

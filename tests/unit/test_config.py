@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import main
-from exporter.loader import ConfigError, load_config, parse_config
+from exporter.conditions import Condition
+from exporter.loader import ConfigError, load_config, parse_config, unknown_fact
+from exporter.probes import PROBES
 
 TESTDATA = Path(__file__).parent / "testdata"
 REPO = Path(__file__).parents[2]
@@ -61,6 +63,11 @@ INVALID = {
     "invalid-nul-byte.yml": [(9, None, "invalid YAML: control characters are not allowed")],
     "invalid-state-url.yml": [(2, None, "exporter.state: unsupported state URL (mysql://): use")],
     "invalid-listen-ipv6.yml": [(2, None, "exporter.listen: [zz] in '[zz]:80' is not an IPv6")],
+    "invalid-unknown-fact.yml": [
+        (11, "health", "expect[1]: unknown fact 'stauts' for http (did you mean 'status'?)"),
+        (12, "health", "unknown fact 'headers.etag' for http (did you mean 'header.etag'?)"),
+        (16, "oncall", "expect[0]: a manual item has no facts to judge: remove its expect"),
+    ],
     "invalid-listen-port.yml": [(2, None, "port 99999 in '127.0.0.1:99999' is above 65535")],
     "invalid-several.yml": [
         (2, None, "exporter.listen: 'nowhere' is not host:port (e.g. 127.0.0.1:9840"),
@@ -264,3 +271,23 @@ def test_shared_blocks_through_aliases_are_fine() -> None:
     items = parse_config(text).config.checklists[0].sections[0].items
     assert len(items) == 203
     assert items[-1].spec == items[1].spec
+
+
+def test_every_kind_declares_the_facts_of_its_default_expect() -> None:
+    for kind, module in PROBES.items():
+        for text in module.DEFAULT_EXPECT:
+            assert unknown_fact(Condition.parse(text).fact, kind) is None, (kind, text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fact"),
+    [
+        ("http", "header.content-type"),
+        ("http", "json.items.0.id"),
+        ("postgres", "setting.shared_buffers"),
+        ("redis", "info.db0.keys"),
+        ("file", "duration"),
+    ],
+)
+def test_fact_families_and_the_run_duration_are_known(kind: str, fact: str) -> None:
+    assert unknown_fact(fact, kind) is None
