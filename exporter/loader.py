@@ -267,18 +267,26 @@ def load_config(path: str | os.PathLike[str], tokens: bool = False) -> LoadedCon
     `tokens`, as `serve` needs: every API token's variable holds a usable secret."""
     file = str(path)
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        # One byte past the limit is enough to refuse it: a huge file is never read whole.
+        with Path(file).open("rb") as stream:
+            data = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ConfigError([_too_large(file)])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(file, None, None, f"cannot read config: {exc}")]) from None
     return parse_config(text, file, tokens)
 
 
+def _too_large(file: str) -> ConfigIssue:
+    limit = MAX_DOCUMENT_BYTES // 2**20
+    return ConfigIssue(file, None, None, f"larger than {limit} MiB: split it, or trim it")
+
+
 def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> LoadedConfig:
     reader = _Reader(file)
     if len(text) > MAX_DOCUMENT_BYTES:
-        raise ConfigError(
-            [ConfigIssue(file, None, None, f"larger than {MAX_DOCUMENT_BYTES // 2**20} MiB")]
-        )
+        raise ConfigError([_too_large(file)])
     try:
         root = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError as exc:

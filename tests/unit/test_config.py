@@ -11,7 +11,13 @@ import pytest
 
 from exporter.cli import main
 from exporter.conditions import Condition
-from exporter.loader import ConfigError, load_config, parse_config, unknown_fact
+from exporter.loader import (
+    MAX_DOCUMENT_BYTES,
+    ConfigError,
+    load_config,
+    parse_config,
+    unknown_fact,
+)
 from exporter.probes import PROBES
 
 TESTDATA = Path(__file__).parent / "testdata"
@@ -291,3 +297,12 @@ def test_every_kind_declares_the_facts_of_its_default_expect() -> None:
 )
 def test_fact_families_and_the_run_duration_are_known(kind: str, fact: str) -> None:
     assert unknown_fact(fact, kind) is None
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as stream:
+        stream.truncate(MAX_DOCUMENT_BYTES + 1)  # sparse: nothing to parse, only to refuse
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: larger than 16 MiB: split it, or trim it"
