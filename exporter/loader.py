@@ -78,9 +78,10 @@ MAX_DEPTH = 64
 class _Unreadable(Exception):
     """YAML that cannot become config data at all (an alias bomb, a bad tag): one issue."""
 
-    def __init__(self, line: int | None, message: str) -> None:
+    def __init__(self, line: int | None, message: str, path: Path_ = ()) -> None:
         super().__init__(message)
         self.line = line
+        self.path = path
         self.message = message
 
 
@@ -102,15 +103,16 @@ class _Reader:
     _expanding: int = 0
     _alias_values: int = 0
     _alias_line: int | None = None
+    root: yaml.Node | None = None
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         line = node.start_mark.line + 1
         self.marks.setdefault(path, line)
         if isinstance(node, yaml.CollectionNode):
             if len(path) > MAX_DEPTH:
-                raise _Unreadable(line, f"nested deeper than {MAX_DEPTH} levels")
+                raise _Unreadable(line, f"nested deeper than {MAX_DEPTH} levels", path)
             if node.tag not in _COLLECTION_TAGS:
-                raise _Unreadable(line, f"unsupported tag {_short_tag(node.tag)}: remove it")
+                raise _Unreadable(line, f"unsupported tag {_short_tag(node.tag)}: remove it", path)
             if id(node) in self._open:
                 raise _Unreadable(
                     self.line_of(path),
@@ -139,7 +141,7 @@ class _Reader:
             try:
                 value = self._scalars.construct_object(node, deep=True)
             except (yaml.YAMLError, ValueError, OverflowError):
-                raise _Unreadable(line, _bad_scalar(node)) from None
+                raise _Unreadable(line, _bad_scalar(node), path) from None
         if isinstance(value, str):
             return self._substitute(value, path)
         return value
@@ -165,6 +167,7 @@ class _Reader:
                     self._issue(
                         key_node.start_mark.line + 1,
                         "YAML merge keys (<<) are not supported: write the keys out",
+                        self.item_at(path),
                     )
                     continue
                 key = self.build(key_node, (*path, "<key>"))
@@ -179,7 +182,9 @@ class _Reader:
                     )
                     continue
                 if key in mapping:
-                    self._issue(key_node.start_mark.line + 1, f"duplicate key '{key}'")
+                    self._issue(
+                        key_node.start_mark.line + 1, f"duplicate key '{key}'", self.item_at(path)
+                    )
                 self.marks[(*path, key)] = key_node.start_mark.line + 1
                 mapping[key] = self.build(value_node, (*path, key))
             return mapping
@@ -220,6 +225,27 @@ class _Reader:
 
     def _issue(self, line: int | None, message: str, item: str | None = None) -> None:
         self.issues.append(ConfigIssue(self.file, line, item, message))
+
+    def item_at(self, path: Path_) -> str | None:
+        """The id of the item at or above `path`, read from the nodes (before any data exists)."""
+        if not _is_item(path) or self.root is None:
+            return None
+        node: yaml.Node | None = self.root
+        for part in path[:6]:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if k.value == part), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                node = node.value[part] if part < len(node.value) else None
+            else:
+                return None
+        ids = (
+            [v for k, v in node.value if k.value == "id"]
+            if isinstance(node, yaml.MappingNode)
+            else []
+        )
+        if ids and isinstance(ids[0], yaml.ScalarNode):
+            return str(ids[0].value)
+        return f"#{int(path[5]) + 1}"
 
     def line_of(self, loc: Path_) -> int | None:
         for end in range(len(loc), -1, -1):
@@ -302,9 +328,12 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
     if root is None:
         raise ConfigError([ConfigIssue(file, 1, None, "the file is empty: add checklists:")])
     try:
+        reader.root = root
         data = reader.build(root, ())
     except _Unreadable as exc:
-        raise ConfigError([ConfigIssue(file, exc.line, None, exc.message)]) from None
+        raise ConfigError(
+            [ConfigIssue(file, exc.line, reader.item_at(exc.path), exc.message)]
+        ) from None
     # The node tree of a 10,000-item file is ~20 MB: freed before validation allocates the
     # models, so they reuse its memory instead of growing the heap past it (bench/README.md).
     del root
