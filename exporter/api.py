@@ -3,6 +3,8 @@ errors to status codes. The logic lives in auth.py, attestations.py and the daem
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -11,18 +13,31 @@ from starlette.responses import JSONResponse, Response
 
 from exporter import attestations
 from exporter.attestations import MAX_BODY, Invalid, NotFound
-from exporter.auth import Forbidden, Principal, Unauthorized
+from exporter.auth import Forbidden, Principal, Unauthorized, check_csrf, is_basic
 from exporter.config import Role
 from exporter.daemon import Daemon
-from exporter.state import StoreUnavailable
+from exporter.edge import SAFE_METHODS, WEB_USER
+from exporter.state import OutcomeUnknown, StoreUnavailable
 
 log = structlog.get_logger("exporter.api")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+MAX_DEPTH = 32
+"""JSON nesting a body may have: parsing a deeper one would recurse without need (HTTP 422)."""
+BODY_SECONDS = 10.0
+"""A body must arrive within this: a client trickling bytes does not hold a request open."""
+# Escapes are dropped first, so a string is `"[^"]*"`: every pattern here matches in linear time.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_JSON_TOKENS = re.compile(rb'"[^"]*"|[\[\]{}]')
+
 
 class TooLarge(Exception):
     """A request body over MAX_BODY (HTTP 413)."""
+
+
+class TooSlow(Exception):
+    """A request body that did not arrive within BODY_SECONDS (HTTP 408)."""
 
 
 def _error(status: int, message: str, **extra: str) -> JSONResponse:
@@ -34,8 +49,15 @@ def protected(daemon: Daemon, role: Role, endpoint: Endpoint) -> Endpoint:
     """`endpoint` behind a token with `role`; domain errors become their status codes."""
 
     async def guarded(request: Request) -> Response:
+        authorization = request.headers.get("authorization")
         try:
-            principal = daemon.tokens.authorize(request.headers.get("authorization"), role)
+            principal = _principal(daemon, request, role)
+            if (
+                principal is not None
+                and request.method not in SAFE_METHODS
+                and is_basic(authorization)
+            ):
+                check_csrf(principal.name, request.headers.get("x-csrf-token"))
             request.state.principal = principal
             return await endpoint(request)
         except Unauthorized as exc:
@@ -44,10 +66,19 @@ def protected(daemon: Daemon, role: Role, endpoint: Endpoint) -> Endpoint:
             return _error(403, str(exc))
         except TooLarge:
             return _error(413, f"the request body is larger than {MAX_BODY} bytes")
+        except TooSlow:
+            return _error(408, f"the request body did not arrive within {BODY_SECONDS:g} s")
         except NotFound as exc:
             return _error(404, str(exc))
         except Invalid as exc:
             return _error(422, exc.message, field=exc.field)
+        except OutcomeUnknown as exc:
+            log.error("state_outcome_unknown", error=str(exc))
+            return _error(
+                503,
+                "outcome unknown: the attestation may have been recorded;"
+                " check GET /api/v1/attestations before retrying",
+            )
         except StoreUnavailable as exc:
             log.error("state_unavailable", error=str(exc))
             return _error(503, "the state store is unavailable: nothing was recorded, retry")
@@ -55,16 +86,49 @@ def protected(daemon: Daemon, role: Role, endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
+def _principal(daemon: Daemon, request: Request, role: Role) -> Principal | None:
+    """Who may do `role`: an API token's principal, or for reads a user of the web config's
+    Basic auth (who may read everything the server shows, as with /metrics)."""
+    try:
+        return daemon.tokens.authorize(request.headers.get("authorization"), role)
+    except Unauthorized:
+        web_user = request.scope.get("state", {}).get(WEB_USER)
+        if role is Role.READ and web_user:
+            return Principal(web_user, frozenset({Role.READ}))
+        raise
+
+
 async def read_body(request: Request) -> bytes:
+    """The body, at most MAX_BODY bytes arriving within BODY_SECONDS, nested at most MAX_DEPTH
+    deep if it is JSON: bounded before anything parses it."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BODY:
         raise TooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise TooLarge
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY:
+                    raise TooLarge
+    except TimeoutError:
+        raise TooSlow from None
+    if _depth(bytes(body)) > MAX_DEPTH:
+        raise Invalid("body", f"nested deeper than {MAX_DEPTH} levels")
     return bytes(body)
+
+
+def _depth(body: bytes) -> int:
+    """The deepest nesting of [ and { outside JSON strings, in one linear pass."""
+    depth = deepest = 0
+    for token in _JSON_TOKENS.finditer(_ESCAPE.sub(b"", body)):
+        char = token.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def routes(daemon: Daemon) -> dict[str, tuple[Endpoint, list[str]]]:

@@ -10,6 +10,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -17,13 +18,16 @@ from starlette.routing import Route
 from exporter import __version__
 from exporter.api import Endpoint, protected
 from exporter.api import routes as api_routes
+from exporter.auth import csrf_token
 from exporter.config import Role
 from exporter.daemon import Daemon
+from exporter.edge import Edge
 from exporter.evaluate import evaluate
 from exporter.exposition import Exposition
 from exporter.lag import LagCollector
-from exporter.pages import status_page, wants_html
+from exporter.pages import STATUS_CSS, STATUS_JS, status_page, wants_html
 from exporter.status import status_document
+from exporter.webconfig import WebConfig
 
 LANDING = """<!doctype html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
@@ -61,7 +65,15 @@ def _browser_login(endpoint: Endpoint) -> Endpoint:
     return endpoint_or_login
 
 
-def create_app(daemon: Daemon) -> Starlette:
+def _asset(text: str, media_type: str) -> Endpoint:
+    async def asset(request: Request) -> Response:
+        return Response(text, media_type=media_type, headers={"Cache-Control": "max-age=300"})
+
+    return asset
+
+
+def create_app(daemon: Daemon, web: WebConfig | None = None) -> Starlette:
+    """The routes behind the edge (edge.py); `web` is the `--web.config.file`, if any."""
     exposition = Exposition(daemon, LagCollector(daemon.scheduler.lag))
 
     async def landing(request: Request) -> HTMLResponse:
@@ -103,13 +115,23 @@ def create_app(daemon: Daemon) -> Starlette:
         if asked == "html" or (asked is None and wants_html(request.headers.get("accept", ""))):
             principal = getattr(request.state, "principal", None)
             attester = principal is not None and bool(principal.roles & {Role.ATTEST, Role.ADMIN})
-            page = status_page(views, now, attest=_attest_enabled(daemon), attester=attester)
+            page = status_page(
+                views,
+                now,
+                attest=_attest_enabled(daemon),
+                attester=attester,
+                csrf=csrf_token(principal.name) if principal is not None else "",
+            )
             return HTMLResponse(page)
         return JSONResponse(status_document(views, now))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await daemon.start()
+        # `serve` starts the daemon before the server, so a state it cannot use ends in one
+        # line and exit 3 instead of a traceback from inside the lifespan.
+        owned = not daemon.started
+        if owned:
+            await daemon.start()
         loop = asyncio.get_running_loop()
         reloads: set[asyncio.Task[bool]] = set()
 
@@ -125,7 +147,8 @@ def create_app(daemon: Daemon) -> Starlette:
         finally:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGHUP)
-            await daemon.stop()
+            if owned:
+                await daemon.stop()
 
     return Starlette(
         routes=[
@@ -135,10 +158,20 @@ def create_app(daemon: Daemon) -> Starlette:
             Route("/health/ready", ready),
             Route("/health", health),
             Route("/status", _browser_login(protected(daemon, Role.READ, status))),
+            Route("/static/status.css", _asset(STATUS_CSS, "text/css")),
+            Route("/static/status.js", _asset(STATUS_JS, "text/javascript")),
             *(
                 Route(path, fn, methods=methods)
                 for path, (fn, methods) in api_routes(daemon).items()
             ),
+        ],
+        middleware=[
+            Middleware(
+                Edge,
+                tokens=lambda: daemon.tokens,
+                allowed_origins=lambda: daemon.config.exporter.allowed_origins,
+                web=web,
+            )
         ],
         lifespan=lifespan,
     )

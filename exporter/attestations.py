@@ -17,9 +17,11 @@ from pydantic import (
 )
 
 from exporter.config import GO_LIVE_ITEM, Config, Item
+from exporter.redact import REDACTOR
 from exporter.results import Attestation
 from exporter.state import Store
 from exporter.status import iso
+from exporter.text import visible, visible_lines
 
 MAX_BODY = 64 * 1024
 """Bytes: a larger request body is refused (413) before it is parsed."""
@@ -56,12 +58,10 @@ class AttestationRequest(BaseModel):
 
 
 def plain_text(value: str, multiline: bool = False) -> str:
-    """Text every store keeps as is (PostgreSQL refuses NUL) and a log shows on one line: no
-    control characters, but newlines and tabs in a note."""
-    allowed = "\n\t" if multiline else ""
-    if any((ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F for c in value):
-        raise ValueError("must not contain control characters")
-    return value
+    """Text every store keeps as is (PostgreSQL refuses NUL), a log shows on one line and a
+    reader sees as stored: no control, bidi or zero-width characters (a spoofed `by`), but
+    newlines and tabs in a note."""
+    return visible_lines(value) if multiline else visible(value)
 
 
 def parse_request(body: bytes) -> AttestationRequest:
@@ -134,7 +134,8 @@ def document(attestation: Attestation) -> dict[str, Any]:
         "checklist": attestation.checklist,
         "item": attestation.item,
         "by": attestation.by,
-        "note": attestation.note,
+        # A note is free text: someone may paste a command line with its password.
+        "note": REDACTOR.text(attestation.note),
         "at": iso(attestation.at),
         "fingerprint": attestation.fingerprint,
         "token": attestation.token,

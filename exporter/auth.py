@@ -7,12 +7,15 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from exporter.config import ApiToken, Role
 
 MIN_SECRET_LENGTH = 16
+_CSRF_KEY = os.urandom(32)
+"""Per process: a restart invalidates the anti-forgery tokens of open pages (reload them)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Tokens:
         may send the token as the password of HTTP Basic auth (any user name)."""
         scheme, _, secret = (authorization or "").partition(" ")
         if scheme.lower() == "basic":
-            secret = _basic_password(secret)
+            secret = basic_credentials(secret)[1]
         elif scheme.lower() != "bearer":
             secret = ""
         if not secret.strip():
@@ -107,9 +110,31 @@ class Tokens:
         return principal
 
 
-def _basic_password(credentials: str) -> str:
+def basic_credentials(credentials: str) -> tuple[str | None, str]:
+    """User and password of the value of an `Authorization: Basic` header (None, "") if it is
+    not one."""
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        return ""
-    return decoded.partition(":")[2]
+        return None, ""
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else (None, "")
+
+
+def is_basic(authorization: str | None) -> bool:
+    return (authorization or "").partition(" ")[0].lower() == "basic"
+
+
+def csrf_token(principal: str) -> str:
+    """The anti-forgery token of a login: the /status page embeds it and its script sends it
+    back, so a write carrying a browser's cached Basic login also proves it came from our page."""
+    return hmac.new(_CSRF_KEY, principal.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(principal: str, sent: str | None) -> None:
+    """Forbidden unless `sent` is the anti-forgery token of `principal`."""
+    if not sent or not hmac.compare_digest(sent, csrf_token(principal)):
+        raise Forbidden(
+            "a write with a Basic login needs the X-CSRF-Token header from the /status page;"
+            " scripts send Authorization: Bearer instead"
+        )

@@ -22,11 +22,13 @@ from exporter.clock import SystemClock
 from exporter.config import NAME_PATTERN, Config
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
+from exporter.redact import REDACTOR
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
 if TYPE_CHECKING:
     from exporter.attestations import AttestationRequest
+    from exporter.daemon import Daemon
     from exporter.importer import Imported
     from exporter.results import Attestation
 
@@ -72,6 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve = verbs.add_parser("serve", help="run the daemon")
     serve.add_argument("--config", required=True, help="config YAML file")
     serve.add_argument("--listen", help="host:port, overrides exporter.listen")
+    serve.add_argument(
+        "--web.config.file",
+        dest="web_config",
+        metavar="FILE",
+        help="TLS, Basic auth and response headers, in the exporter-toolkit format",
+    )
+    serve.add_argument(
+        "--web.header-timeout",
+        dest="header_timeout",
+        type=_positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection that has not sent a request's headers within this (default 10)",
+    )
+    serve.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        metavar="N",
+        help="client connections at once (default: what the open-files limit leaves after"
+        " the probes' share, at most 4096)",
+    )
     _add_shard(serve)
     serve.set_defaults(run=cmd_serve)
 
@@ -150,13 +174,26 @@ def _add_shard(verb: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0 and 3600, e.g. 10")
+    return value
+
+
 def _load(path: str, tokens: bool = False) -> LoadedConfig | None:
     try:
-        return load_config(path, tokens)
+        loaded = load_config(path, tokens)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return None
+    # Whatever the verb prints or stores from here on is masked with this config's secrets.
+    REDACTOR.update(loaded.secrets)
+    return loaded
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -180,17 +217,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_format, settings.log_level)
     from exporter.app import create_app
     from exporter.daemon import Daemon, load_tokens
+    from exporter.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
+    from exporter.webconfig import load_web_config, uvicorn_tls
 
     try:
         tokens = load_tokens(loaded)
+        web = load_web_config(args.web_config) if args.web_config else None
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
-    app = create_app(Daemon(loaded, tokens=tokens, shard=args.shard))
+    guard = ConnectionGuard(
+        args.header_timeout,
+        args.max_connections or connection_cap(raise_fd_limit(), settings.max_concurrency),
+    )
+    daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
     server = _Server(
         uvicorn.Config(
-            app,
+            guard.asgi(create_app(daemon, web)),
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -198,11 +242,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
             lifespan="on",
             timeout_graceful_shutdown=10,
             server_header=False,
+            **server_options(guard, uvicorn_tls(web)),
         )
     )
-    server.run()
-    # Not started: the address was taken or the store failed to open, a runtime error.
+    from exporter.state import StateError
+
+    try:
+        # The event loop uvicorn's own run() would pick (uvloop when installed).
+        with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+            runner.run(_serve(daemon, server))
+    except StateError as exc:
+        return _state_failed(exc)
+    # Not started: the address was taken, a runtime error.
     return EXIT_READY if server.started else EXIT_RUNTIME
+
+
+def _state_failed(exc: Exception) -> int:
+    """A state that cannot be opened or written: one line naming it, exit 3."""
+    from exporter.state import OutcomeUnknown, StoreUnavailable
+
+    if isinstance(exc, OutcomeUnknown):
+        print(f"outcome unknown, it may have been recorded: {exc}", file=sys.stderr)
+    elif isinstance(exc, StoreUnavailable):
+        print(f"not recorded: {exc}", file=sys.stderr)
+    else:
+        print(exc, file=sys.stderr)
+    return EXIT_RUNTIME
+
+
+async def _serve(daemon: Daemon, server: uvicorn.Server) -> None:
+    """Opens the state and starts the jobs, then serves until SIGTERM/SIGINT."""
+    await daemon.start()
+    try:
+        await server.serve()
+    finally:
+        await daemon.stop()
 
 
 def cmd_attest(args: argparse.Namespace) -> int:
@@ -211,7 +285,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     logs.configure("console", "error")
     from exporter import attestations
-    from exporter.state import StoreUnavailable
+    from exporter.state import StateError, StoreUnavailable
 
     try:
         request = attestations.AttestationRequest(
@@ -221,9 +295,8 @@ def cmd_attest(args: argparse.Namespace) -> int:
     except (ValidationError, attestations.Invalid, attestations.NotFound) as exc:
         print(f"{args.config}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except StoreUnavailable as exc:
-        print(f"not recorded: {exc}", file=sys.stderr)
-        return EXIT_NOT_READY
+    except (StateError, StoreUnavailable) as exc:
+        return _state_failed(exc)
     print(
         f"attested {recorded.checklist}/{recorded.item} by {recorded.by}"
         f" at {attestations.document(recorded)['at']} (#{recorded.id})"
@@ -274,9 +347,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     logs.configure("console", "error")
     loaded = args.shard.select(loaded)
-    views, now = asyncio.run(
-        _check(loaded, set(args.checklist) if args.checklist else None, serve=not args.no_serve)
-    )
+    from exporter.state import StateError
+
+    try:
+        views, now = asyncio.run(
+            _check(loaded, set(args.checklist) if args.checklist else None, not args.no_serve)
+        )
+    except StateError as exc:
+        return _state_failed(exc)
     output = {
         "table": lambda: render.table(views),
         "json": lambda: render.as_json(views, now),
@@ -317,6 +395,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
+    REDACTOR.update(loaded.secrets)
     if args.output is None:
         sys.stdout.write(output)
     else:
@@ -333,7 +412,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def _import_ticks(config: Config, imported: Imported) -> int:
     """`--check-state`: the document's sign-offs carry over as attestations by `import`."""
     from exporter.attestations import AttestationRequest
-    from exporter.state import StoreUnavailable
+    from exporter.state import StateError, StoreUnavailable
 
     ticked = [i for i in imported.items if i.checked]
     requests = [
@@ -348,9 +427,8 @@ def _import_ticks(config: Config, imported: Imported) -> int:
     ]
     try:
         asyncio.run(_attest(config, requests))
-    except StoreUnavailable as exc:
-        print(f"not recorded: {exc}", file=sys.stderr)
-        return EXIT_NOT_READY
+    except (StateError, StoreUnavailable) as exc:
+        return _state_failed(exc)
     probed = len(ticked) - len(requests)
     print(
         f"{config.exporter.state}: {len(requests)} ticked manual items attested by import"
@@ -364,7 +442,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = _load_checklists(args)
     if loaded is None:
         return EXIT_CONFIG
-    states = asyncio.run(_stored_states(loaded))
+    from exporter.state import StateError
+
+    try:
+        states = asyncio.run(_stored_states(loaded))
+    except StateError as exc:
+        return _state_failed(exc)
     now = SystemClock().now()
     views = [
         v

@@ -27,12 +27,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from exporter.conditions import Condition
 from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
+from exporter.text import visible_lines
 from exporter.units import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Title = Annotated[str, AfterValidator(visible_lines)]
+"""What people read on pages and in labels: no bidi, zero-width or control characters."""
 
 
 def _positive(value: timedelta) -> timedelta:
@@ -91,6 +94,8 @@ class ExporterSettings(BaseSettings):
     default_timeout: PositiveDuration = timedelta(seconds=10)
     max_concurrency: int = Field(default=64, ge=1, le=10_000)
     api_tokens: tuple[ApiToken, ...] = ()
+    allowed_origins: tuple[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")], ...] = ()
+    """Origins (scheme://host[:port]) besides the daemon's own whose pages may post to it."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -150,8 +155,8 @@ class ExporterSettings(BaseSettings):
 
 class ItemBase(Strict):
     id: Name
-    title: str = Field(min_length=1)
-    description: str | None = None
+    title: Title = Field(min_length=1)
+    description: Title | None = None
     severity: Severity = Severity.WARNING
     interval: PositiveDuration | None = None
     schedule: str | None = None
@@ -260,7 +265,7 @@ else:
 
 class Section(Strict):
     name: Name
-    title: str | None = None
+    title: Title | None = None
     items: tuple[Item, ...] = ()
 
     @model_validator(mode="after")
@@ -281,7 +286,7 @@ class Section(Strict):
 
 class Checklist(Strict):
     name: Name
-    title: str | None = None
+    title: Title | None = None
     go_live: datetime | None = None
     sections: tuple[Section, ...]
 

@@ -24,6 +24,9 @@ log = structlog.get_logger("exporter.daemon")
 
 STOP_GRACE = 5.0
 """Seconds that cancelled probes get to unwind at shutdown."""
+WATCH_EVERY = 5.0
+"""Seconds between the watchdog's store checks: a fault is logged and turns /health/ready to
+503 even while nobody asks, and a store that answers again is used again."""
 
 
 def config_items(config: Config) -> Iterator[tuple[ItemKey, Item]]:
@@ -66,6 +69,10 @@ class Daemon:
         self._inflight: set[asyncio.Task[None]] = set()
         self._reload_ok = True
         self._reload_ts = self.clock.now()
+        self._reload_lock = asyncio.Lock()
+        """One reload at a time, in the order asked (SIGHUP and POST /-/reload alike), so the
+        reload metrics describe the last attempt rather than the last to finish."""
+        self._watchdog: asyncio.Task[None] | None = None
         self.reload_errors: list[str] = []
         self.tokens = tokens or Tokens()
         """The API's tokens (`serve` loads them with load_tokens); none: reads open, no writes."""
@@ -91,6 +98,11 @@ class Daemon:
     def reload_timestamp(self) -> float:
         return self._reload_ts
 
+    @property
+    def state_write_errors(self) -> tuple[str, int]:
+        """The store's label and its failed writes (readiness_state_write_errors_total)."""
+        return self.store.store_name, self.store.write_errors
+
     async def refresh(self) -> None:
         """Picks up attestations written elsewhere (CLI, replicas) before a scrape; a store
         that does not answer leaves the last known state in place."""
@@ -101,11 +113,13 @@ class Daemon:
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self, schedule: bool = True) -> None:
-        """Opens the store and, unless `schedule` is false (a one-shot `check`), starts the jobs."""
-        await self.store.open()
+        """Opens the store and, unless `schedule` is false (a one-shot `check`), starts the jobs.
+        A scheduling daemon holds the state exclusively (StateError if another does)."""
+        await self.store.open(exclusive=schedule)
         if schedule:
             self.scheduler.start()
             await self._apply()
+            self._watchdog = asyncio.create_task(self._watch())
         else:
             await self.store.track(self._items, self.clock.now())
         self.started = True
@@ -120,6 +134,8 @@ class Daemon:
     async def stop(self) -> None:
         """Stops scheduling, cancels probes in flight, closes clients, flushes the store."""
         self.started = False
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self.scheduler.shutdown()
         for task in self._inflight:
             task.cancel()
@@ -131,6 +147,11 @@ class Daemon:
         await self.store.close()
         log.info("daemon_stopped")
 
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            await self.store.ping()
+
     async def _apply(self) -> None:
         states = self.store.states()
         await self.store.track(self._items, self.clock.now())
@@ -140,6 +161,10 @@ class Daemon:
 
     async def reload(self) -> bool:
         """Re-reads the config file. A broken file keeps the old config running."""
+        async with self._reload_lock:
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         try:
             # Off the event loop: a large (or hostile) file must not stall /metrics meanwhile.
             loaded = self.shard.select(await asyncio.to_thread(load_config, self.loaded.path))

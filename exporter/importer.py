@@ -19,6 +19,7 @@ import yaml
 from exporter import mdchecklist
 from exporter.config import NAME_PATTERN
 from exporter.recognise import PLACEHOLDERS, Suggestion, Text, suggest
+from exporter.text import without_hidden
 
 # cadence word in a heading -> (every, grace): a little slack, so a late run is not a page
 CADENCES = {
@@ -119,7 +120,7 @@ def import_checklist(text: str, name: str, source: str) -> Imported:
             base = item_slug(item.title) or f"item-{item.line}"
             ident = _unique(base, used_ids, leaf)
             ids.append(ident)
-            title = item.title or f"(untitled item on line {item.line})"
+            title = without_hidden(item.title) or f"(untitled item on line {item.line})"
             items.append(
                 ImportedItem(
                     id=ident,
@@ -253,8 +254,9 @@ def _scalar(value: Any) -> str:
 
 def _text(value: str) -> str:
     """Document text as a YAML scalar that reads back as written: `$` doubled, so the loader's
-    ${VAR} substitution leaves it alone, and a password in a URL left out."""
-    value = _PASSWORD_IN_URL.sub(r"\1@", value)
+    ${VAR} substitution leaves it alone, a password in a URL left out, and no characters the
+    config refuses in a title (zero-width, bidi controls)."""
+    value = _PASSWORD_IN_URL.sub(r"\1@", without_hidden(value))
     return _scalar(value.replace("$", "$$"))
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import difflib
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from exporter.auth import Tokens
 from exporter.config import NAME_PATTERN, Config, ExporterSettings, Item
 from exporter.probes import PROBES
-from exporter.redact import SECRET_NAME
+from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, secret_key
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DOLLARS = re.compile(r"\$\$")
@@ -93,6 +94,8 @@ class _Reader:
     marks: dict[Path_, int] = field(default_factory=dict)
     issues: list[ConfigIssue] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
+    substituted: dict[str, str] = field(default_factory=dict)
+    """Each value read from the environment -> the `${VAR}` it came from, for messages."""
     unresolved: list[tuple[Path_, str]] = field(default_factory=list)
     """Where a ${VAR} was not set: reported once, with no follow-on errors at that place."""
     _scalars: yaml.SafeLoader = field(default_factory=lambda: yaml.SafeLoader(""))
@@ -217,8 +220,10 @@ class _Reader:
                     )
                     return ""
                 value = default
-            if SECRET_NAME.search(name):
+            if SECRET_NAME.search(name) or (path and secret_key(str(path[-1]))):
                 self.secrets.add(value)
+            if len(value) >= MIN_SECRET_LENGTH:
+                self.substituted[value] = f"${{{name}}}"
             return value
 
         return _env_sub(replace, text)
@@ -247,6 +252,20 @@ class _Reader:
             return str(ids[0].value)
         return f"#{int(path[5]) + 1}"
 
+    def shown(self) -> list[ConfigIssue]:
+        """The issues as they may be printed: a value that came from the environment (it may
+        be a secret whose variable's name does not say so) appears as its `${VAR}`."""
+        values = sorted(self.substituted, key=len, reverse=True)
+
+        def hide(text: str) -> str:
+            for value in values:
+                text = text.replace(value, self.substituted[value])
+            return text
+
+        return [
+            replace(i, message=hide(i.message), item=i.item and hide(i.item)) for i in self.issues
+        ]
+
     def line_of(self, loc: Path_) -> int | None:
         for end in range(len(loc), -1, -1):
             if loc[:end] in self.marks:
@@ -254,11 +273,11 @@ class _Reader:
         return None
 
 
-def _env_sub(replace: str | Callable[[re.Match[str]], str], text: str) -> str:
+def _env_sub(by: str | Callable[[re.Match[str]], str], text: str) -> str:
     """`_ENV_REF.sub`, in linear time: past the last `}` only `$$` can match, and searching
     there would rescan the rest of the text from every `${NAME:-` (quadratic)."""
     end = text.rfind("}") + 1
-    return _ENV_REF.sub(replace, text[:end]) + _DOLLARS.sub(replace, text[end:])
+    return _ENV_REF.sub(by, text[:end]) + _DOLLARS.sub(by, text[end:])
 
 
 def _has_literal_password(text: str) -> bool:
@@ -357,7 +376,7 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
     if config is not None:
         _check_facts(config, reader)
     if reader.issues or config is None or settings is None:
-        raise ConfigError(reader.issues)
+        raise ConfigError(reader.shown())
     return LoadedConfig(config, file, frozenset(reader.secrets | _spec_secrets(config, settings)))
 
 
@@ -414,27 +433,81 @@ def _check_tokens(settings: ExporterSettings, reader: _Reader) -> None:
 
 def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:
     secrets = {os.environ[t.token_env] for t in settings.api_tokens if os.environ.get(t.token_env)}
+    secrets |= _url_credentials(settings.state)  # postgresql://user:password@ of the store
     for item in _items(config):
         headers = getattr(item.spec, "headers", None)
         if isinstance(headers, dict):
-            secrets.update(str(v) for v in headers.values())
+            for name, value in headers.items():
+                secrets.add(str(value))
+                if secret_key(str(name)):
+                    # `Bearer xyz`: a target that echoes it may show the credential alone.
+                    secrets |= {str(value).partition(" ")[2].strip()} - {""}
         secrets.update(_credentials(item.spec.model_dump()))
+        if getattr(item.spec, "inherit_env", False):
+            # A command given the whole environment may print any of it.
+            secrets.update(v for k, v in os.environ.items() if SECRET_NAME.search(k))
     return secrets
 
 
-def _credentials(spec: dict[str, Any]) -> set[str]:
-    """Passwords in a spec's DSNs and URLs (as written and percent-decoded), and the values of
-    the variables its `*_env` fields name (tokens, passwords), at any depth."""
+def _credentials(spec: Any) -> set[str]:
+    """At any depth of a spec: the values of the variables its `*_env` fields name (tokens,
+    passwords); the values of secret-named keys (a command's `env:`, a header); passwords and
+    secret query parameters of its URLs and DSNs (as written and percent-decoded); and the
+    `Authorization: Basic` value an HTTP client derives from a URL's or `basic_auth`'s user
+    and password, which a target that echoes request headers would show."""
     found: set[str] = set()
-    for name, value in spec.items():
-        if isinstance(value, dict):
+    if isinstance(spec, list):
+        for value in spec:
             found |= _credentials(value)
-        elif isinstance(value, str) and name.endswith("_env") and os.environ.get(value):
+        return found
+    if not isinstance(spec, dict):
+        return found
+    for name, value in spec.items():
+        if isinstance(value, dict | list):
+            found |= _credentials(value)
+        elif not isinstance(value, str) or not value:
+            continue
+        elif name.endswith("_env") and os.environ.get(value):
             found.add(os.environ[value])
-        elif isinstance(value, str) and name in ("dsn", "url"):
-            password = urlsplit(value).password
-            if password:
-                found |= {password, unquote(password)}
+            if name == "password_env" and isinstance(spec.get("username"), str):
+                found |= _basic(spec["username"], os.environ[value])
+        elif secret_key(name):
+            found.add(value)
+        elif "://" in value:
+            found |= _url_credentials(value)
+    return found
+
+
+def _url_credentials(url: str) -> set[str]:
+    # Split by hand: urlsplit and parse_qsl on every URL of a 10,000-item config cost 0.3 s.
+    query = url.partition("?")[2].partition("#")[0]
+    found = {
+        v
+        for key, _, value in (pair.partition("=") for pair in query.split("&") if pair)
+        if value and secret_key(unquote(key))
+        for v in (value, unquote(value))
+    }
+    if "@" not in url:
+        return found
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username or "", parts.password
+    except ValueError:
+        return found
+    if password:
+        found |= {password, unquote(password)}
+        found |= _basic(user, password) | _basic(unquote(user), unquote(password))
+    return found
+
+
+def _basic(user: str, password: str) -> set[str]:
+    """The credential of `Authorization: Basic`, in each encoding a client may use."""
+    found = set()
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            found.add(base64.b64encode(f"{user}:{password}".encode(encoding)).decode())
+        except UnicodeEncodeError:
+            continue
     return found
 
 

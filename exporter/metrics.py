@@ -39,6 +39,9 @@ class MetricsSource(Protocol):
     @property
     def reload_timestamp(self) -> float: ...
 
+    @property
+    def state_write_errors(self) -> tuple[str, int]: ...
+
 
 class ReadinessCollector(Collector):
     def __init__(self, source: MetricsSource) -> None:
@@ -143,7 +146,7 @@ class ReadinessCollector(Collector):
 
 def daemon_families(source: MetricsSource, kinds: Iterable[str]) -> Iterator[Metric]:
     """The exporter's own families: probe runs (a zero series for every probed kind), config
-    reload state, build info."""
+    reload state, failed state writes, build info."""
     runs = CounterMetricFamily(
         "readiness_probe_runs", "Probe runs by kind and result.", labels=["kind", "result"]
     )
@@ -163,6 +166,14 @@ def daemon_families(source: MetricsSource, kinds: Iterable[str]) -> Iterator[Met
     )
     reload_ts.add_metric([], source.reload_timestamp)
     yield reload_ts
+    write_errors = CounterMetricFamily(
+        "readiness_state_write_errors",
+        "Writes the state store could not take.",
+        labels=["store"],
+    )
+    store, failed = source.state_write_errors
+    write_errors.add_metric([store], failed)
+    yield write_errors
     build = GaugeMetricFamily(
         "readiness_build_info", "Build information; always 1.", labels=["version", "python"]
     )

@@ -1,7 +1,9 @@
 """The /status page for people and `report --format html`: server-rendered HTML, one file.
 
-No framework and nothing fetched from elsewhere: inline CSS (light and dark, phone first), and
-on the live page a few lines of script that post attestations with the viewer's token.
+No framework and nothing fetched from elsewhere: CSS (light and dark, phone first) and, on the
+live page, a few lines of script that post attestations with the viewer's token. The live page
+loads both from the app (STATUS_CSS, STATUS_JS), as its Content-Security-Policy allows no inline
+code; the report, a file to keep, carries its CSS inline.
 """
 
 from __future__ import annotations
@@ -82,12 +84,17 @@ def ago(seconds: float) -> str:
 
 
 def status_page(
-    views: list[ChecklistView], now: float, attest: bool = False, attester: bool = False
+    views: list[ChecklistView],
+    now: float,
+    attest: bool = False,
+    attester: bool = False,
+    csrf: str = "",
 ) -> str:
     """The live page. `attest` (some token may attest) adds an Attest form to manual items,
     shown once the viewer pastes a token, or at once when the `attester` viewer logged in with
-    one (the browser then sends its credentials with the form)."""
-    return _page(views, now, live=True, attest=attest, attester=attester)
+    one (the browser then sends its credentials with the form, and `csrf`, the login's
+    anti-forgery token, in the X-CSRF-Token header)."""
+    return _page(views, now, live=True, attest=attest, attester=attester, csrf=csrf)
 
 
 def report_page(views: list[ChecklistView], now: float) -> str:
@@ -96,7 +103,12 @@ def report_page(views: list[ChecklistView], now: float) -> str:
 
 
 def _page(
-    views: list[ChecklistView], now: float, live: bool, attest: bool, attester: bool = False
+    views: list[ChecklistView],
+    now: float,
+    live: bool,
+    attest: bool,
+    attester: bool = False,
+    csrf: str = "",
 ) -> str:
     ready = all(v.ready for v in views)
     names = ", ".join(headings(v.checklist.display_title)[-1] for v in views)
@@ -118,7 +130,12 @@ def _page(
         else "report"
     )
     body = "".join(_checklist(v, now, live, attest) for v in views)
-    script = f"<script>{_OPEN_LINKED}{_SCRIPT if attest else ''}</script>" if live else ""
+    script = "<script src='static/status.js'></script>" if live else ""
+    style = f"<style>{STATUS_CSS}</style>"
+    if live:
+        style = "<link rel='stylesheet' href='static/status.css'>"
+    if csrf:
+        style += f"<meta name='csrf-token' content='{escape(csrf)}'>"
     return (
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -126,7 +143,7 @@ def _page(
         f"<title>{escape(title)}</title>"
         f"<link rel='icon' href=\"data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg' "
         f"viewBox='0 0 16 16'><circle cx='8' cy='8' r='7' fill='{colour}'/></svg>\">"
-        f"<style>{_CSS}</style></head>"
+        f"{style}</head>"
         f"<body data-attester='{int(attester)}'>"
         "<input type='checkbox' id='problems' class='sr-only'>"
         "<header class='top'><span class='brand'>readiness</span>"
@@ -348,10 +365,13 @@ if (linked && linked.matches('li.item')) {
 """
 
 # Posts to the attestation API (DESIGN.md: POST /api/v1/attestations, bearer token with the
-# attest role); the token lives in sessionStorage, so it goes when the tab closes.
+# attest role); the token lives in sessionStorage, so it goes when the tab closes. With the
+# browser's Basic login instead, the page's anti-forgery token goes along.
 _SCRIPT = """
 (() => {
+  if (!document.getElementById('token-form')) return;
   const b = document.body, s = sessionStorage;
+  const csrf = document.querySelector('meta[name=csrf-token]');
   const on = () => b.classList.toggle(
     'has-token', !!s.getItem('rt-token') || b.dataset.attester === '1');
   document.getElementById('by').value = localStorage.getItem('rt-by') || '';
@@ -370,10 +390,14 @@ _SCRIPT = """
     const out = f.querySelector('output'), button = f.querySelector('button');
     button.disabled = true; out.textContent = 'sending…';
     try {
-      const r = await fetch('api/v1/attestations', {
+      // Without the user:password@ a page opened that way has in its URL: fetch refuses those.
+      const api = new URL('api/v1/attestations', location.href);
+      api.username = api.password = '';
+      const r = await fetch(api, {
         method: 'POST',
         headers: Object.assign({'Content-Type': 'application/json'}, s.getItem('rt-token')
-          ? {'Authorization': 'Bearer ' + s.getItem('rt-token')} : {}),
+          ? {'Authorization': 'Bearer ' + s.getItem('rt-token')}
+          : csrf ? {'X-CSRF-Token': csrf.content} : {}),
         credentials: 'same-origin',
         body: JSON.stringify({checklist: f.dataset.checklist, item: f.dataset.item,
                               by: localStorage.getItem('rt-by') || 'status page',
@@ -387,7 +411,9 @@ _SCRIPT = """
 })();
 """
 
-_CSS = """
+STATUS_JS = _OPEN_LINKED + _SCRIPT
+
+STATUS_CSS = """
 :root{--bg:#f4f6f8;--card:#fff;--fg:#18202c;--muted:#5b6577;--line:#e2e6ec;--code:#eef1f5;
 --ok:#16884a;--ok-bg:#e3f5ea;--warn:#b26b00;--warn-bg:#fff2d6;--bad:#cf3535;--bad-bg:#fde6e6;
 --accent:#2458c6}

@@ -1,51 +1,23 @@
-"""Suggests a probe for a checklist item from its words (`/health returns 200` → http).
+"""Suggests a probe for a checklist item: the check of exporter/checks.py its words name.
 
-Each recogniser reads the item's text and, when the text makes the check clear, returns a
-Suggestion: a probe spec whose targets are `${VAR:-default}` placeholders (so the config
-validates and runs as it is) and a comment saying what to fill in. Work only people can do
-(tests, reviews, documents, sign-offs) and anything unclear stay manual.
+The item's text loses its Markdown, link targets and URLs, is split into words and each word
+stemmed; a check matches when one of its names appears and none of its `unless` words do.
+Work people do (tests, documents, reviews, sign-offs) and anything unclear stay manual: a probe
+that checks the wrong thing is worse than an honest attestation. Of the checks that match, the
+most specific name wins; checks that probe the same target merge their conditions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
-from exporter.probes import PROBES
+from exporter.checks import CHECKS, PEOPLES_WORK, PLACEHOLDERS, Check
 
-PLACEHOLDERS: dict[str, tuple[str, str]] = {
-    "BASE_URL": ("http://127.0.0.1:8000", "the service's HTTP base URL (/health, /metrics, ...)"),
-    "TLS_HOST": ("127.0.0.1", "host of the HTTPS endpoint whose certificate must be valid"),
-    "TLS_PORT": ("443", "port of that HTTPS endpoint"),
-    "DATABASE_URL": (
-        "postgresql://postgres@127.0.0.1:5432/postgres",
-        "PostgreSQL DSN; a password goes in the environment, never in this file",
-    ),
-    "PG_HOST": ("127.0.0.1", "PostgreSQL host"),
-    "PG_PORT": ("5432", "PostgreSQL port"),
-    "REDIS_URL": ("redis://127.0.0.1:6379/0", "Redis URL (rediss:// for TLS)"),
-    "REDIS_HOST": ("127.0.0.1", "Redis host"),
-    "REDIS_PORT": ("6379", "Redis port"),
-    "PROMETHEUS_URL": ("http://127.0.0.1:9090", "Prometheus"),
-    "PROMETHEUS_JOB": ("app", "the Prometheus job that scrapes the service"),
-    "ALERTMANAGER_URL": ("http://127.0.0.1:9093", "Alertmanager"),
-    "GRAFANA_URL": ("http://127.0.0.1:3000", "Grafana"),
-    "SERVICE_NAME": ("app", "the service's systemd unit and /etc/logrotate.d/ file"),
-    "PROCESS_NAME": ("app", "the service's process name (comm or basename of argv[0])"),
-    "APP_DIR": ("/opt/app", "the service's install directory (relative paths are under it)"),
-    "LOG_DIR": ("/var/log/app", "directory of the service's *.log files"),
-    "DATA_DIR": ("/var/lib/app", "the service's data directory"),
-    "BACKUP_DIR": ("/var/backups/app", "where the backup job writes its files"),
-}
-
-# A probe that looks at slow-changing things need not run every minute.
-INTERVALS = {"tls": "1h", "file": "5m", "disk": "5m", "command": "5m", "host": "5m"}
-
-
-def env(name: str) -> str:
-    return f"${{{name}:-{PLACEHOLDERS[name][0]}}}"
+__all__ = ["PLACEHOLDERS", "Suggestion", "Text", "Vocabulary", "stem", "suggest", "words"]
 
 
 @dataclass(frozen=True)
@@ -54,516 +26,429 @@ class Suggestion:
     spec: dict[str, Any]
     expect: tuple[str, ...] = ()
     note: str = ""
-    """One or two lines for the YAML comment: what the probe checks and what to fill in."""
+    """The YAML comment: the check, the words that named it, what it verifies, what to fill."""
     env: tuple[str, ...] = field(default=())
     """The PLACEHOLDERS the spec uses."""
-
-    @property
-    def interval(self) -> str | None:
-        return INTERVALS.get(self.kind)
+    interval: str | None = None
+    check: str = ""
+    """The id of the check in exporter/checks.py (several, joined by '+', when they merged)."""
+    words: tuple[str, ...] = ()
+    """The item's words that named the check."""
 
 
 @dataclass(frozen=True)
 class Text:
-    """An item's words: `plain` without Markdown marks, `low` lower-cased, `code` its `spans`."""
+    """An item's words: `plain` without Markdown, link targets or URLs, `low` lower-cased,
+    `code` its `spans`, `words` its words and `stems` those words stemmed."""
 
     plain: str
     low: str
     code: tuple[str, ...]
     cadence: str | None
+    words: tuple[str, ...] = ()
+    stems: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, title: str, cadence: str | None = None) -> Text:
         code = tuple(re.findall(r"`([^`]+)`", title))
-        plain = re.sub(r"(\*\*|__|`|\*)", "", title)
-        return cls(plain, plain.lower(), code, cadence)
+        plain = _plain(title)
+        low = plain.lower()
+        found = tuple(words(low))
+        return cls(plain, low, code, cadence, found, tuple(stem(w) for w in found))
 
     def has(self, pattern: str) -> re.Match[str] | None:
         return re.search(pattern, self.low)
 
 
-# Work people do; an item in these words is attested, whatever else it mentions.
-_PEOPLE_WORK = (
-    r"\b(tests?|tested|testing|document(ed|ation|s)?|docs|review(ed|s)?|plan(ned|s)?|"
-    r"procedures?|defined|approved|trained|training|notified|agreed|identified|"
-    r"prepared|assessment|audit(s|ed)?|stakeholders?|sign-?off)\b"
+_IMAGE = re.compile(r"!\[[^\]]*\](\([^)]*\)|\[[^\]]*\])")
+_LINK = re.compile(r"\[([^\]]*)\](\([^)]*\)|\[[^\]]*\])")
+_URL = re.compile(r"<?\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s>)\]]*>?|\bwww\.[^\s)\]]+")
+_TAG = re.compile(r"<[^>]{0,200}>|\{\{[<%].*?[>%]\}\}")
+
+
+def _plain(title: str) -> str:
+    """The words a reader sees: images, link targets, URLs, HTML and template tags dropped."""
+    text = _IMAGE.sub(" ", title)
+    text = _LINK.sub(r"\1", text)
+    text = _URL.sub(" ", text)
+    text = _TAG.sub(" ", text)
+    return re.sub(r"\s+", " ", re.sub(r"(\*\*|__|`|\*)", "", text)).strip()
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+# Names whose last letter is not a plural, and which would collide with another word without it.
+_KEEP = frozenset({"https", "hsts", "dns", "cors", "aws", "redis", "ssl", "tls", "os", "alias"})
+_SUFFIXES = (
+    ("atically", "at"),
+    ("ational", "ate"),
+    ("ically", "ic"),
+    ("ation", "ate"),
+    ("ition", "it"),
+    ("atic", "at"),
+    ("ment", ""),
+    ("ion", ""),
+    ("ing", ""),
+    ("ied", "y"),
+    ("ed", ""),
+    ("ly", ""),
 )
-_FS_ROOTS = (
-    "/etc",
-    "/var",
-    "/opt",
-    "/usr",
-    "/home",
-    "/srv",
-    "/tmp",  # noqa: S108 - a prefix that marks a file path, not a file written here
-    "/root",
-    "/proc",
-    "/sys",
-    "/dev",
-    "/mnt",
-    "/run",
-    "/lib",
-    "/bin",
-)
+
+
+@cache
+def stem(word: str) -> str:
+    """A light suffix stripper: the forms a checklist uses of one word share a stem
+    (rotate, rotated, rotation; backup, backups; scrape, scraping)."""
+    if len(word) <= 3 or word in _KEEP or not word.isalpha():
+        return word
+    if word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif word.endswith(("sses", "shes", "ches", "xes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix, replacement in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)] + replacement
+            break
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    if len(word) >= 4 and word[-1] == word[-2] and word[-1] not in "lsz":
+        word = word[:-1]
+    return word
+
+
+Phrase = tuple[tuple[str, ...], ...]
+"""A name as stems: groups of adjacent stems, every group somewhere in the item."""
+
+
+@dataclass(frozen=True)
+class Name:
+    text: str
+    phrase: Phrase
+    by: frozenset[str]
+    """The documents whose wording motivated this name (empty: the check's own vocabulary)."""
+
+    @classmethod
+    def parse(cls, written: str) -> Name:
+        tags = frozenset(t[1:] for t in written.split() if t.startswith("@"))
+        text = " ".join(t for t in written.split() if not t.startswith("@"))
+        return cls(text, _phrase(text), tags)
+
+    @property
+    def size(self) -> int:
+        return sum(len(group) for group in self.phrase)
+
+
+def _phrase(text: str) -> Phrase:
+    return tuple(tuple(stem(w) for w in words(group)) for group in text.split(" + "))
+
+
+def _found(phrase: Phrase, stems: tuple[str, ...]) -> bool:
+    return all(_at(group, stems) is not None for group in phrase)
+
+
+def _stems(phrase: Phrase) -> frozenset[str]:
+    return frozenset(s for group in phrase for s in group)
+
+
+def _at(group: tuple[str, ...], stems: tuple[str, ...]) -> int | None:
+    n = len(group)
+    return next((i for i in range(len(stems) - n + 1) if stems[i : i + n] == group), None)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    check: Check
+    names: tuple[Name, ...]
+    unless: tuple[Phrase, ...]
+    allowed: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """CHECKS with their names and words parsed once."""
+
+    entries: tuple[_Entry, ...]
+
+    @classmethod
+    def of(cls, checks: Iterable[Check]) -> Vocabulary:
+        return cls(
+            tuple(
+                _Entry(
+                    check,
+                    tuple(Name.parse(n) for n in check.names),
+                    tuple(_phrase(u) for u in check.unless),
+                    frozenset(stem(w) for a in check.allow for w in words(a)),
+                )
+                for check in checks
+            )
+        )
+
+    def without(self, document: str) -> Vocabulary:
+        """The vocabulary with every name that `document`'s wording motivated left out."""
+        return Vocabulary(
+            tuple(
+                replace(e, names=tuple(n for n in e.names if document not in n.by))
+                for e in self.entries
+            )
+        )
+
+    @property
+    def documents(self) -> frozenset[str]:
+        return frozenset(d for e in self.entries for n in e.names for d in n.by)
+
+
+VOCABULARY = Vocabulary.of(CHECKS)
+_PEOPLE = tuple(_phrase(p) for p in PEOPLES_WORK)
+
+
+@dataclass(frozen=True)
+class _Match:
+    entry: _Entry
+    name: Name
+    params: dict[str, str]
+    score: int
+    own: frozenset[str]
+    """The stems of the name that matched and of the check's `allow` words."""
+
+
+def suggest(text: Text, vocabulary: Vocabulary = VOCABULARY) -> Suggestion | None:
+    """The probe of the check the text names, or None for a manual item."""
+    matches = [m for e in vocabulary.entries if (m := _match(e, text)) is not None]
+    # People's work makes the item manual, unless a matching check's own name says it.
+    excused = {s for m in matches for s in m.own}
+    if any(_found(p, text.stems) and not excused.issuperset(_stems(p)) for p in _PEOPLE):
+        return None
+    if not matches:
+        return None
+    best = max(matches, key=lambda m: m.score)  # the first of equals: the table's order
+    kind, spec = best.entry.check.kind, _render(best.entry.check.spec, best.params)
+    same = [
+        m
+        for m in matches
+        if m.entry.check.kind == kind and _render(m.entry.check.spec, m.params) == spec
+    ]
+    expect = tuple(dict.fromkeys(c for m in same for c in _conditions(m)))
+    used = sorted({n for n in PLACEHOLDERS if f"${{{n}}}" in repr(spec)})
+    check = "+".join(m.entry.check.id for m in same)
+    triggered = tuple(dict.fromkeys(_said(m.name, text) for m in same))
+    verifies = "; ".join(m.entry.check.verifies for m in same)
+    quoted = ", ".join(f'"{w}"' for w in triggered)
+    note = f"check {check}, from the words {quoted}: {verifies}"
+    if used:
+        note += f". Set {', '.join(used)}"
+    return Suggestion(
+        kind,
+        _with_defaults(spec),
+        expect,
+        note,
+        tuple(used),
+        best.entry.check.interval,
+        check,
+        triggered,
+    )
+
+
+def _match(entry: _Entry, text: Text) -> _Match | None:
+    stems = text.stems
+    names = [n for n in entry.names if _found(n.phrase, stems)]
+    if not names or any(_found(u, stems) for u in entry.unless):
+        return None
+    name = max(names, key=lambda n: n.size)
+    params = dict(entry.check.params)
+    score = name.size
+    if entry.check.extract is not None:
+        found = _EXTRACTORS[entry.check.extract](text)
+        if found is None:
+            return None
+        params.update(found)
+        score += 1 if found else 0
+    return _Match(entry, name, params, score, _stems(name.phrase) | entry.allowed)
+
+
+def _said(name: Name, text: Text) -> str:
+    """The item's own words that matched the name, e.g. 'backups … nightly'."""
+    spans = []
+    for group in name.phrase:
+        at = _at(group, text.stems)
+        assert at is not None  # the name matched
+        spans.append(" ".join(text.words[at : at + len(group)]))
+    return " … ".join(spans)
+
+
+def _render(value: Any, params: Mapping[str, str]) -> Any:
+    """The template with its `<param>` slots filled; a key, list item or condition holding a
+    slot the item's words gave no value for is left out (a TLS item without a version has no
+    `min_version`)."""
+    if isinstance(value, dict):
+        out = {k: _render(v, params) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not _UNSET}
+    if isinstance(value, list):
+        return [v for v in (_render(x, params) for x in value) if v is not _UNSET]
+    if isinstance(value, str):
+        slots = re.findall(r"<(\w+)>", value)
+        if any(params.get(s) is None for s in slots):
+            return _UNSET
+        return re.sub(r"<(\w+)>", lambda m: params[m.group(1)], value)
+    return value
+
+
+_UNSET: Any = object()
+
+
+def _conditions(match: _Match) -> list[str]:
+    rendered = (_render(e, match.params) for e in match.entry.check.expect)
+    return [c for c in rendered if c is not _UNSET]
+
+
+def _with_defaults(value: Any) -> Any:
+    """`${NAME}` as `${NAME:-default}`: the config validates and runs as imported."""
+    if isinstance(value, dict):
+        return {k: _with_defaults(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_defaults(v) for v in value]
+    if isinstance(value, str):
+        return re.sub(
+            r"\$\{(\w+)\}", lambda m: f"${{{m.group(1)}:-{PLACEHOLDERS[m.group(1)][0]}}}", value
+        )
+    return value
+
+
+# --- parameters read from the item's words ----------------------------------------------------
+# Each returns the `<param>` values it found ({} when it needs none), or None when the check
+# needs a value the text does not give (then the check does not match).
+Extractor = Callable[[Text], dict[str, str] | None]
+
+_FS_ROOTS = re.compile(r"^/(etc|var|opt|usr|home|srv|tmp|root|proc|sys|dev|mnt|run|lib|bin)\b")
 _SIZE = r"(\d+(?:\.\d+)?)\s*(gb|gib|tb|tib|mb|mib)\b"
 _UNITS = {"gb": "GB", "gib": "GiB", "tb": "TB", "tib": "TiB", "mb": "MB", "mib": "MiB"}
 
 
-def _size(match: re.Match[str], at: int = 1) -> str:
-    return f"{match.group(at)}{_UNITS[match.group(at + 1)]}"
+def _url_paths(text: Text) -> list[str]:
+    found = [*text.code, *re.findall(r"(?<![\w.:/])(/[a-z0-9_.\-/]+)", text.plain)]
+    return [p for p in found if re.fullmatch(r"/[A-Za-z0-9_.\-/]*", p) and not _FS_ROOTS.match(p)]
 
 
-def _available(kind: str) -> bool:
-    return kind in PROBES
-
-
-def suggest(text: Text) -> Suggestion | None:
-    """The probe the text makes clear, or None for a manual item."""
-    for recogniser in _STRONG:
-        if found := recogniser(text):
-            return found
-    if text.has(_PEOPLE_WORK):
-        return None
-    for recogniser in _RECOGNISERS:
-        if found := recogniser(text):
-            return found
-    return None
-
-
-# --- endpoints ------------------------------------------------------------------------------
-def _endpoint(text: Text) -> Suggestion | None:
-    paths = [
-        p
-        for p in (*text.code, *re.findall(r"(?<![\w.:/])(/[a-z0-9_.\-/]+)", text.plain))
-        if re.fullmatch(r"/[A-Za-z0-9_.\-/]*", p) and not p.startswith(_FS_ROOTS)
-    ]
-    if not paths or not text.has(r"\b(endpoints?|returns?|accessible|responds?|route)\b"):
-        return None
-    return _http_endpoint(text, paths[0])
-
-
-def _health(text: Text) -> Suggestion | None:
-    if not text.has(r"\bhealth (endpoints?|checks? (are )?(passing|successful|working))"):
-        return None
-    return _http_endpoint(text, "/health")
-
-
-def _http_endpoint(text: Text, path: str) -> Suggestion:
+def _path(text: Text) -> dict[str, str] | None:
+    paths = _url_paths(text)
     status = text.has(r"\breturns? (\d{3})\b")
-    expect: tuple[str, ...] = (f"status == {status.group(1)}",) if status else ("status == 200",)
-    note = f"the service's {path} endpoint: set BASE_URL to the service's address"
-    if text.has(r"prometheus|metrics format"):
-        expect = ("status == 200", "content_type contains 'text/plain'", "body contains '# TYPE'")
-        note += "; the body must be Prometheus text format"
-    return Suggestion("http", {"url": env("BASE_URL") + path}, expect, note, ("BASE_URL",))
+    return {
+        **({"path": paths[0]} if paths else {}),
+        **({"status": status.group(1)} if status else {}),
+    }
 
 
-# --- TLS --------------------------------------------------------------------------------------
-def _database_tls(text: Text) -> Suggestion | None:
-    if not (text.has(r"\b(ssl|tls)\b") and text.has(r"\b(database|postgres(ql)?|db)\b")):
-        return None
-    if not _available("postgres"):
-        return None
-    return Suggestion(
-        "postgres",
-        {"dsn": env("DATABASE_URL")},
-        ("ssl == true",),
-        "this connection to PostgreSQL must use TLS: set DATABASE_URL (add ?sslmode=require)",
-        ("DATABASE_URL",),
-    )
+def _named_path(text: Text) -> dict[str, str] | None:
+    found = _path(text)
+    return found if found and "path" in found else None
 
 
-def _tls(text: Text) -> Suggestion | None:
-    if not text.has(r"\b(ssl|tls|https|certificates?)\b") or text.has(r"\bat rest\b"):
-        return None
-    if text.has(r"\b(database|postgres(ql)?|db|redis)\b"):
-        return None
-    spec: dict[str, Any] = {"host": env("TLS_HOST"), "port": env("TLS_PORT")}
-    if version := text.has(r"\btls\s*v?1\.([23])\b"):
-        spec["min_version"] = f"TLS1.{version.group(1)}"
-    return Suggestion(
-        "tls",
-        spec,
-        ("days_left > 14", "chain_valid == true", "hostname_valid == true"),
-        "the certificate served at TLS_HOST:TLS_PORT: valid, trusted, for that name, 14+ days",
-        ("TLS_HOST", "TLS_PORT"),
-    )
+def _version_of(name: str) -> Extractor:
+    def extract(text: Text) -> dict[str, str] | None:
+        found = text.has(rf"\b{name}\s*v?(\d+(?:\.\d+)?)\s*(\+|or (newer|later|above|higher))")
+        return {"version": found.group(1)} if found else None
+
+    return extract
 
 
-# --- data services ------------------------------------------------------------------------------
-# kind, its words, its name, the spec key of its address, placeholders (address, host, port)
-_SERVICES = (
-    ("postgres", r"postgres(?:ql)?", "PostgreSQL", "dsn", ("DATABASE_URL", "PG_HOST", "PG_PORT")),
-    ("redis", r"redis", "Redis", "url", ("REDIS_URL", "REDIS_HOST", "REDIS_PORT")),
-)
+def _tls_version(text: Text) -> dict[str, str] | None:
+    found = text.has(r"\btls\s*v?1\.([23])\b")
+    return {"min_version": f"TLS1.{found.group(1)}"} if found else {}
 
 
-def _data_service(text: Text) -> Suggestion | None:
-    """`PostgreSQL 15+ installed`, `Redis running`: its version, or that it answers."""
-    for kind, words, name, key, (address, host, port) in _SERVICES:
-        version = text.has(rf"\b{words}\s*(\d+(?:\.\d+)?)\s*\+")
-        if not (version or text.has(rf"\b{words}\b.*\b(running|accessible|reachable)\b")):
-            continue
-        if _available(kind):
-            expect = f"version >= {version.group(1)}" if version else "connected == true"
-            note = f"the service's {name}: set {address}"
-            return Suggestion(kind, {key: env(address)}, (expect,), note, (address,))
-        note = f"{name} answers on its port: set {host} and {port}"
-        if version:
-            note += f"; the version ({version.group(1)}+) needs the {kind} probe"
-        return Suggestion("tcp", {"host": env(host), "port": env(port)}, (), note, (host, port))
-    return None
+def _size(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{_UNITS[match.group(2)]}"
 
 
-def _schema(text: Text) -> Suggestion | None:
-    tables = text.has(r"\btables\b.*\bcreated\b")
-    indexes = text.has(r"\b(indexes|indices)\b.*\b(created|completed)\b|\bindexes on\b")
-    if not (tables or indexes) or not _available("postgres"):
-        return None
-    spec: dict[str, Any] = {"dsn": env("DATABASE_URL")}
-    expect: list[str] = []
-    if tables:
-        spec["tables"] = ["CHANGE_ME_table"]
-        expect.append("missing_tables == 0")
-    if indexes:
-        spec["indexes"] = ["CHANGE_ME_index"]
-        expect.append("missing_indexes == 0")
-    return Suggestion(
-        "postgres",
-        spec,
-        tuple(expect),
-        "fill in the names the service needs (schema.name); set DATABASE_URL",
-        ("DATABASE_URL",),
-    )
-
-
-def _query_timeout(text: Text) -> Suggestion | None:
-    if not text.has(r"\b(query|statement) timeouts?\b") or not _available("postgres"):
-        return None
-    return Suggestion(
-        "postgres",
-        {"dsn": env("DATABASE_URL"), "settings": ["statement_timeout"]},
-        ("setting.statement_timeout > 0ms",),
-        "PostgreSQL cancels runaway queries (0 turns the timeout off): set DATABASE_URL with "
-        "the service's user, whose setting counts",
-        ("DATABASE_URL",),
-    )
-
-
-# --- host, disk, files, backups ------------------------------------------------------------
-def _host(text: Text) -> Suggestion | None:
+def _host_size(text: Text) -> dict[str, str] | None:
     memory = text.has(_SIZE + r"\+?\s*(of\s+)?(ram|memory)\b")
     cores = text.has(r"(\d+)\+?\s*(cpu\s+|vcpu\s+)?(cores|cpus|vcpus)\b")
-    if not (memory or cores) or text.has(r"\b(limits?|max|quota)\b"):
+    if not (memory or cores):
         return None
-    expect = []
-    if memory:
-        expect.append(f"memory_total >= {_size(memory)}")
-    if cores:
-        expect.append(f"cpu_count >= {cores.group(1)}")
-    return Suggestion(
-        "host",
-        {},
-        tuple(expect),
-        "the machine the exporter runs on: run it on the service's host",
-    )
+    return {
+        **({"memory": _size(memory)} if memory else {}),
+        **({"cores": cores.group(1)} if cores else {}),
+    }
 
 
-def _disk(text: Text) -> Suggestion | None:
+def _directory(text: Text) -> str | None:
+    for word, var in (("backup", "BACKUP_DIR"), ("data", "DATA_DIR"), ("log", "LOG_DIR")):
+        if text.has(rf"\b{word}s?\b"):
+            return f"${{{var}}}"
+    return None
+
+
+def _percent_free(text: Text) -> float | None:
+    """'below 80%' of a usage: the free share it leaves."""
+    found = text.has(r"(below|under|less than|<)\s*(\d{1,2})\s*%")
+    return 1 - int(found.group(2)) / 100 if found else None
+
+
+def _disk(text: Text) -> dict[str, str] | None:
+    path = _directory(text) or "/"
     size = text.has(_SIZE)
-    if not text.has(r"\b(disk|storage|space)\b") or (size is None and "disk space" not in text.low):
-        return None
-    var: tuple[str, ...]
-    if text.has(r"\bbackups?\b"):
-        path, var = env("BACKUP_DIR"), ("BACKUP_DIR",)
-    elif text.has(r"\bdata\b"):
-        path, var = env("DATA_DIR"), ("DATA_DIR",)
-    else:
-        path, var = "/", ()
-    if size is None:
-        expect: tuple[str, ...] = ("free_ratio > 0.1",)
-    elif text.has(r"\b(space|free|available)\b") and not text.has(r"\bstorage\b"):
-        expect = (f"free >= {_size(size)}",)
-    else:
-        expect = (f"total >= {_size(size)}",)
-    where = f"the filesystem of {path}" + (f": set {var[0]}" if var else "")
-    return Suggestion("disk", {"path": path}, expect, where, var)
+    if size and text.has(r"\b(free|available)\b") and not text.has(r"\bstorage\b"):
+        return {"path": path, "free": _size(size)}
+    if size:
+        return {"path": path, "total": _size(size)}
+    free = _percent_free(text)
+    return {"path": path, "free_ratio": f"{free:g}" if free is not None else "0.1"}
 
 
-def _permissions(text: Text) -> Suggestion | None:
-    mode = text.has(r"\(\s*0?([0-7]{3})\s*\)|\bpermissions?\s+(?:of\s+)?0?([0-7]{3})\b")
+def _headroom(text: Text) -> dict[str, str] | None:
+    free = _percent_free(text)
+    return {"ratio": f"{free:g}"} if free is not None else None
+
+
+def _load(text: Text) -> dict[str, str] | None:
+    found = text.has(r"(below|under|less than|<)\s*(\d+(?:\.\d+)?)(?![\d.]|\s*%)")
+    return {"load": found.group(2)} if found else None
+
+
+def _mode(text: Text) -> dict[str, str] | None:
+    mode = text.has(
+        r"\(\s*0?([0-7]{3})\s*\)|\b(?:permissions?|mode|chmod)\s+(?:of\s+)?0?([0-7]{3})\b"
+    )
     if mode is None:
         return None
     octal = mode.group(1) or mode.group(2)
-    var: tuple[str, ...]
-    if text.has(r"\blogs?\b"):
-        path, var = env("LOG_DIR") + "/*.log", ("LOG_DIR",)
-    elif paths := _paths(text):
-        path, var = paths[0], ()
-    else:
+    where = _directory(text)
+    if where == "${LOG_DIR}":
+        where += "/*.log"
+    absolute = [p for p in text.code if _FS_ROOTS.match(p) and " " not in p]
+    path = absolute[0] if absolute else where
+    return {"mode": f"0{octal}", "path": path} if path else None
+
+
+def _backup_age(text: Text) -> dict[str, str] | None:
+    weekly = text.cadence == "7d" or (text.has(r"\bweekly\b") and not text.has(r"\bdaily\b"))
+    return {"age": "8d"} if weekly else {}
+
+
+_EXTENSIONS = r"pg_\w+|postgis|timescaledb|pgcrypto|citext|hstore|pgvector|vector|pgaudit"
+
+
+def _postgres_extension(text: Text) -> dict[str, str] | None:
+    if not text.has(r"\bpostgres(ql)?\b|\bpg_"):
         return None
-    return Suggestion(
-        "file",
-        {"path": path},
-        (f"mode == '0{octal}'", "world_writable == false"),
-        f"the newest file matching the path must have mode 0{octal}",
-        var,
-    )
+    found = re.search(rf"\b({_EXTENSIONS})\b", text.low)
+    return {"extension": found.group(1)} if found else None
 
 
-def _backup(text: Text) -> Suggestion | None:
-    if not text.has(r"\bbackups?\b") or text.has(r"\b(restor\w*|recovery test\w*|retention)\b"):
-        return None
-    if not text.has(r"\b(completed|verif\w*|created|taken|daily|weekly)\b"):
-        return None
-    expect: tuple[str, ...] = ("exists == true",)
-    if text.has(r"\b(completed|verif\w*|daily|weekly)\b") or text.cadence:
-        weekly = text.cadence == "7d" or (
-            text.has(r"\bweekly\b") is not None and not text.has(r"\bdaily\b")
-        )
-        expect += ("age < 8d" if weekly else "age < 26h",)
-    return Suggestion(
-        "file",
-        {"path": env("BACKUP_DIR") + "/*"},
-        expect,
-        "the newest file the backup job wrote: set BACKUP_DIR (and narrow the glob, e.g. *.dump)",
-        ("BACKUP_DIR",),
-    )
-
-
-def _paths(text: Text) -> list[str]:
-    """File paths the item names, absolute first; relative ones under APP_DIR."""
-    found = [
-        c
-        for c in text.code
-        if " " not in c and ("/" in c or re.search(r"\.(ya?ml|json|toml|ini|conf|cfg|env)$", c))
-    ]
-    found += re.findall(r"(?<![\w`])(\.env|[\w-]+\.(?:ya?ml|json|toml|ini|conf|cfg))\b", text.plain)
-    absolute = [p for p in found if p.startswith("/")]
-    relative = [f"{env('APP_DIR')}/{p.removeprefix('./')}" for p in found if p not in absolute]
-    return absolute + relative
-
-
-def _config_file(text: Text) -> Suggestion | None:
-    if not text.has(r"\bfiles?\b") or not text.has(r"\b(created|exists?|present|configured|set)\b"):
-        return None
-    paths = _paths(text)
-    if not paths:
-        return None
-    var = ("APP_DIR",) if "${APP_DIR" in paths[0] else ()
-    expect = ["exists == true", "world_writable == false"]
-    note = "the file must exist and be writable only by its owner"
-    if text.has(r"\b(env|environment|secrets?|keys?|passwords?|credentials?)\b"):
-        expect.append("world_readable == false")
-        note = "it holds secrets: it must exist and be readable only by the service"
-    return Suggestion("file", {"path": paths[0]}, tuple(expect), note, var)
-
-
-# --- the service and its monitoring stack: words -> one probe ---------------------------------
-def _service(kind: str, spec: dict[str, Any], expect: tuple[str, ...], note: str) -> Suggestion:
-    var = "PROCESS_NAME" if kind == "process" else "SERVICE_NAME"
-    return Suggestion(kind, spec, expect, f"{note}: set {var}", (var,))
-
-
-def _get(var: str, path: str, expect: tuple[str, ...], note: str) -> Suggestion:
-    return Suggestion("http", {"url": env(var) + path}, expect, f"{note}: set {var}", (var,))
-
-
-def _query(query: str, condition: str, note: str) -> Suggestion:
-    """A PromQL item: the query's `value` against the condition."""
-    return Suggestion(
-        "prometheus",
-        {"url": env("PROMETHEUS_URL"), "query": query},
-        (condition,),
-        f"{note}: set PROMETHEUS_URL and PROMETHEUS_JOB",
-        ("PROMETHEUS_URL", "PROMETHEUS_JOB"),
-    )
-
-
-_FIXED: tuple[tuple[str, Suggestion], ...] = (
-    (
-        r"\blog ?rotat\w*|\blogrotate\b",
-        _service(
-            "file",
-            {"path": "/etc/logrotate.d/" + env("SERVICE_NAME")},
-            ("exists == true",),
-            "logrotate's file for the service",
-        ),
-    ),
-    (
-        r"\bnon-?root\b|\bnot (as )?root\b",
-        _service(
-            "process",
-            {"name": env("PROCESS_NAME")},
-            ("running == true", "user != 'root'"),
-            "the service's process runs, and not as root",
-        ),
-    ),
-    (
-        r"\brestart (policy|on failure)|\brestarts? (automatically )?on failure",
-        _service(
-            "command",
-            {"argv": ["systemctl", "show", "--property=Restart", "--value", env("SERVICE_NAME")]},
-            ("exit_code == 0", "stdout matches '^(always|on-failure|on-abnormal|on-abort)'"),
-            "systemd restarts the unit when it fails (for a container restart policy, make "
-            "this manual)",
-        ),
-    ),
-    (
-        r"\b(starts?|enabled|runs?)\b.*\bon boot\b|\bat boot\b",
-        _service(
-            "command",
-            {"argv": ["systemctl", "is-enabled", "--quiet", env("SERVICE_NAME")]},
-            ("exit_code == 0",),
-            "the systemd unit is enabled",
-        ),
-    ),
-    (
-        r"\b(service|application|app)s? (is |are )?(started|running|starts successfully)\b"
-        r"|\bcheck service status\b",
-        _service(
-            "process", {"name": env("PROCESS_NAME")}, ("running == true",), "the service's process"
-        ),
-    ),
-    (
-        r"\balert(ing)? rules\b",
-        _get(
-            "PROMETHEUS_URL",
-            "/api/v1/rules?type=alert",
-            ("status == 200", "json.data.groups.0.name exists"),
-            "Prometheus has at least one group of alert rules loaded",
-        ),
-    ),
-    (
-        r"\balertmanager\b",
-        _get("ALERTMANAGER_URL", "/-/ready", ("status == 200",), "Alertmanager is up"),
-    ),
-    (
-        r"\bgrafana\b.*\b(installed|running|dashboards?|configured)\b",
-        _get(
-            "GRAFANA_URL",
-            "/api/health",
-            ("status == 200", "json.database == 'ok'"),
-            "Grafana is up with its database",
-        ),
-    ),
-)
-
-
-def _fixed(text: Text) -> Suggestion | None:
-    return next((found for words, found in _FIXED if text.has(words)), None)
-
-
-def _installed(text: Text) -> Suggestion | None:
-    if not text.has(r"\binstalled\b"):
-        return None
-    if python := text.has(r"\bpython\s*3\.(\d+)\+?"):
-        minor = python.group(1)
-        argv = ["python3", "-c", f"import sys; sys.exit(sys.version_info < (3, {minor}))"]
-        note = f"python3 on the exporter's PATH is 3.{minor} or newer"
-    elif text.has(r"\bdocker compose\b.*\binstalled\b"):
-        argv, note = ["docker", "compose", "version"], "the docker compose plugin is installed"
-    elif text.has(r"\bdocker\b.*\binstalled\b"):
-        argv, note = ["docker", "--version"], "docker is installed"
-    else:
-        return None
-    return Suggestion("command", {"argv": argv}, ("exit_code == 0",), note)
-
-
-def _prometheus(text: Text) -> Suggestion | None:
-    if not text.has(r"\bprometheus\b.*\b(scrap\w*|installed|running)\b|\bmetrics being collected"):
-        return None
-    if _available("prometheus"):
-        job = env("PROMETHEUS_JOB")
-        return _query(f'up{{job="{job}"}}', "value == 1", "Prometheus scrapes the service")
-    return _get(
-        "PROMETHEUS_URL",
-        "/-/ready",
-        ("status == 200",),
-        "Prometheus is up (whether it scrapes the service needs the prometheus probe)",
-    )
-
-
-# --- targets with numbers: latency, error rate, throughput -----------------------------------
-def _latency(text: Text) -> Suggestion | None:
-    if not text.has(r"\b(p\d{2,3}|latency|response times?)\b"):
-        return None
-    bound = text.has(r"<\s*(\d+(?:\.\d+)?)\s*(ms|s)\b|\bunder (\d+(?:\.\d+)?)\s*(ms|s)\b")
-    if bound is None:
-        return None
-    limit = f"{bound.group(1) or bound.group(3)}{bound.group(2) or bound.group(4)}"
-    quantile = text.has(r"\bp(\d{2,3})\b")
-    q = f"0.{quantile.group(1)}" if quantile else "0.99"
-    if _available("prometheus"):
-        job = env("PROMETHEUS_JOB")
-        query = (
-            f"histogram_quantile({q}, sum by (le) (rate("
-            f'http_request_duration_seconds_bucket{{job="{job}"}}[5m])))'
-        )
-        return _query(
-            query, f"value < {limit}", "placeholder query: use your service's latency histogram"
-        )
-    return Suggestion(
-        "http",
-        {"url": env("BASE_URL") + "/health"},
-        ("status < 400", f"duration < {limit}"),
-        "one request's time against the target; the p99 of real traffic needs the prometheus "
-        "probe: set BASE_URL (and the path to a representative endpoint)",
-        ("BASE_URL",),
-    )
-
-
-def _error_rate(text: Text) -> Suggestion | None:
-    match = text.has(r"\berror rates?\b[^%]*?(\d+(?:\.\d+)?)\s*%")
-    if match is None or not _available("prometheus"):
-        return None
-    job = env("PROMETHEUS_JOB")
-    query = (
-        f'sum(rate(http_requests_total{{job="{job}",code=~"5.."}}[5m])) / '
-        f'sum(rate(http_requests_total{{job="{job}"}}[5m]))'
-    )
-    ratio = float(match.group(1)) / 100
-    return _query(
-        query, f"value < {ratio:g}", "placeholder query: use your service's request counter"
-    )
-
-
-def _throughput(text: Text) -> Suggestion | None:
-    match = text.has(r"(\d[\d,]*)\+?\s*(req|requests)\s*/\s*(s|sec|second|min|minute)\b")
-    if match is None or not text.has(r"\b(throughput|handle)\b") or not _available("prometheus"):
-        return None
-    per_minute = match.group(3).startswith("min")
-    job = env("PROMETHEUS_JOB")
-    query = f'sum(rate(http_requests_total{{job="{job}"}}[5m])){" * 60" if per_minute else ""}'
-    return _query(
-        query,
-        f"value >= {match.group(1).replace(',', '')}",
-        "placeholder query: this is the live rate; capacity is shown by a load test, so make "
-        "the item manual if traffic is lower",
-    )
-
-
-Recogniser = Callable[[Text], Suggestion | None]
-
-_STRONG: tuple[Recogniser, ...] = (_endpoint,)
-"""An endpoint path is clear enough to win over words such as 'tests' or 'documented'."""
-
-_RECOGNISERS: tuple[Recogniser, ...] = (
-    _health,
-    _database_tls,
-    _data_service,
-    _schema,
-    _query_timeout,
-    _tls,
-    _host,
-    _permissions,
-    _backup,
-    _disk,
-    _fixed,
-    _config_file,
-    _installed,
-    _prometheus,
-    _latency,
-    _error_rate,
-    _throughput,
-)
+_EXTRACTORS: dict[str, Extractor] = {
+    "path": _path,
+    "named_path": _named_path,
+    "postgres_version": _version_of(r"postgres(?:ql)?"),
+    "redis_version": _version_of("redis"),
+    "tls_version": _tls_version,
+    "host_size": _host_size,
+    "disk": _disk,
+    "headroom": _headroom,
+    "load": _load,
+    "mode": _mode,
+    "backup_age": _backup_age,
+    "postgres_extension": _postgres_extension,
+}

@@ -1,47 +1,146 @@
-"""The one place that keeps secrets out of /metrics, /status and logs."""
+"""The one place that keeps secrets out of every output and out of the store, in linear time."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 MASK = "<redacted>"
+MIN_SECRET_LENGTH = 4
+"""Shorter values are not masked: replacing every `abc` in a page would hide the page, not a
+secret worth the name."""
 
-# user:password@ in URLs and DSNs; password=... in libpq key/value DSNs and query strings.
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s/]+)@")
-_KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|pwd|token|secret|api_key|apikey)=([^&\s;]+)")
 SECRET_NAME = re.compile(r"(?i)(pass|secret|token|key|credential|auth|dsn|cookie|session|private)")
+"""Names of environment variables (and spec fields) whose values are secrets."""
+
+SECRET_KEY_ENDINGS = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "signature",
+    "sig",
+    "auth",
+    "authorization",
+    "credential",
+    "credentials",
+    "cookie",
+    "session",
+    "sessionid",
+)
+"""A query-string key, header, JSON field or fact name ending in one of these holds a
+credential (`access_token`, `X-Amz-Signature`, `header.set-cookie`, `json.api_key`)."""
+
+# Every pattern below matches at a fixed anchor and its quantifiers are possessive (`*+`, `++`,
+# `?+`), so no position is scanned twice: masking costs time proportional to the text, where
+# the former backtracking patterns took seconds on 64 KiB of letters.
+_AUTHORITY = re.compile(r"[^/\s?#]*+")
+# A key is taken whole, then it must end in a secret word (one fixed-width lookbehind per
+# word): only secret keys match, so `https://h/?api_key=...` is not swallowed by `https:`.
+_KEY_VALUE = re.compile(
+    r"(?i)(?<![\w.\-])(?P<key>[a-z_][\w.\-]*+)"
+    + "(?:"
+    + "|".join(f"(?<={re.escape(word)})" for word in SECRET_KEY_ENDINGS)
+    + ")"
+    + r"(?P<sep>[\"']?+[ \t]*+[=:][ \t]*+[\"']?+)"
+    + r"(?P<scheme>(?:basic|bearer|token|digest)[ \t]++)?+"
+    + r"(?P<value>[^\s&;,\"'<>=][^\s&;,\"'<>]*+)"
+)
+_SCHEME_CREDENTIAL = re.compile(
+    r"(?<![\w\-])(?P<scheme>(?i:basic|bearer)[ \t]++)(?P<value>[A-Za-z0-9+/=._~\-]++)"
+)
+
+
+def secret_key(name: str) -> bool:
+    """Whether a key or field named `name` holds a credential."""
+    return name.lower().endswith(SECRET_KEY_ENDINGS)
 
 
 class Redactor:
-    """Masks known secret values and anything shaped like a credential in text."""
+    """Masks registered secret values, then anything shaped like a credential: the password
+    of `scheme://user:password@`, secret-named `key=value` and `"key": "value"` pairs, and the
+    credential after `Basic`/`Bearer`."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: tuple[str, ...] = ()
+        self.update(secrets)
 
     def update(self, secrets: Iterable[str]) -> None:
+        """Replaces the registered secrets (a reloaded config brings its own)."""
+        unique: set[str] = set()
+        for secret in secrets:
+            # As written and as it appears inside a URL.
+            unique |= {secret, quote(secret, safe="")}
         # Longest first, so a secret containing another is masked whole.
-        unique = {s for s in secrets if len(s) >= 4}
-        self._secrets = tuple(sorted(unique, key=len, reverse=True))
+        self._secrets = tuple(
+            sorted((s for s in unique if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+        )
 
     def text(self, value: str) -> str:
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
-        value = _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}:{MASK}@", value)
-        return _KV_PASSWORD.sub(lambda m: f"{m.group(1)}={MASK}", value)
+        value = _mask_userinfo(value)
+        # Substring tests first, at C speed: the patterns scan ~50 ns a character, and most
+        # text (a health body, a header) holds no secret word at all.
+        lower = value.lower()
+        if any(word in lower for word in SECRET_KEY_ENDINGS):
+            value = _KEY_VALUE.sub(_key_value, value)
+        if "basic" in lower or "bearer" in lower:
+            value = _SCHEME_CREDENTIAL.sub(_scheme_credential, value)
+        return value
 
     def value(self, value: Any) -> Any:
-        """Redacts strings anywhere inside dicts, lists and tuples."""
+        """Redacts strings anywhere inside dicts, lists and tuples; a secret-named key's
+        string value is masked whole."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {k: self.value(v) for k, v in value.items()}
+            return {
+                k: MASK if isinstance(v, str) and v and secret_key(str(k)) else self.value(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
 
 
+def _mask_userinfo(text: str) -> str:
+    """`scheme://user:password@host` → `scheme://user:<redacted>@host`. A scan from each
+    `://` to the end of its authority, which stops at the next `/`: linear in the text."""
+    out: list[str] = []
+    done = 0
+    start = text.find("://")
+    while start >= 0:
+        begin = start + 3
+        end = _AUTHORITY.match(text, begin).end()  # type: ignore[union-attr]
+        at = text.rfind("@", begin, end)
+        colon = text.find(":", begin, at) if at > begin else -1
+        if colon >= 0 and at > colon + 1 and text[colon + 1 : at] != MASK:
+            out += [text[done : colon + 1], MASK]
+            done = at
+        # The authority stops at a `/`, so it never reaches the next `://`: each character is
+        # scanned once.
+        start = text.find("://", begin)
+    return "".join(out) + text[done:] if out else text
+
+
+def _key_value(match: re.Match[str]) -> str:
+    return f"{match['key']}{match['sep']}{match['scheme'] or ''}{MASK}"
+
+
+def _scheme_credential(match: re.Match[str]) -> str:
+    credential = match["value"]
+    # `Basic realm="x"`, "Bearer tokens are..." are not credentials; one has digits or symbols.
+    if credential.rstrip("=").isalpha():
+        return match[0]
+    return f"{match['scheme']}{MASK}"
+
+
 REDACTOR = Redactor()
-"""Process-wide: the config loader feeds it, every output path (status, logs, errors) uses it."""
+"""Process-wide: every verb feeds it the loaded config's secrets; every output path (status,
+reports, logs, errors, the facts stored) goes through it."""

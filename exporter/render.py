@@ -66,7 +66,7 @@ def table(views: list[ChecklistView]) -> str:
             f"(score {checklist.score:.2f}), {'READY' if checklist.ready else 'NOT READY'}"
             + (", live" if checklist.live else "")
         )
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return REDACTOR.text("\n".join(line.rstrip() for line in lines) + "\n")
 
 
 def as_json(views: list[ChecklistView], now: float) -> str:
@@ -169,7 +169,7 @@ def markdown(views: list[ChecklistView], now: float | None = None) -> str:
                 tick = "x" if v.passing else " "
                 out.append(f"{'  ' * depth}- [{tick}] {v.item.title}{suffix}")
             out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    return REDACTOR.text("\n".join(out).rstrip() + "\n")
 
 
 def junit(views: list[ChecklistView]) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import ssl
 from collections import Counter
+from dataclasses import replace
 
 import structlog
 
@@ -78,7 +79,7 @@ class Runner:
             except Exception as exc:
                 failure = (classify(exc), f"{type(exc).__name__}: {exc}")
             duration = self.clock.monotonic() - start
-        result = judge(item, facts, failure, started_at, duration)
+        result = masked(judge(item, facts, failure, started_at, duration))
         self.runs[(item.kind, run_result(result.reason))] += 1
         return result
 
@@ -98,7 +99,18 @@ def judge(
         reason, message = failure
         # Conditions on facts the failed probe never measured say nothing the reason does not.
         measured = tuple(failing([c for c in item.conditions if c.fact in facts], facts))
-        return Result(False, reason, started_at, duration, facts, measured, REDACTOR.text(message))
+        return Result(False, reason, started_at, duration, facts, measured, message)
     if failed:
         return Result(False, Reason.CONDITION, started_at, duration, facts, failed)
     return Result(True, Reason.OK, started_at, duration, facts)
+
+
+def masked(result: Result) -> Result:
+    """The result as it may be stored and shown: the one point every run passes after its
+    conditions were judged on the real facts, so no store, page or log sees a secret."""
+    return replace(
+        result,
+        facts=REDACTOR.value(result.facts),
+        failed=tuple(REDACTOR.text(text) for text in result.failed),
+        message=REDACTOR.text(result.message),
+    )

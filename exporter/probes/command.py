@@ -26,12 +26,20 @@ FACTS: tuple[str, ...] = (
 )
 
 _CHUNK = 64 * 1024
+# All a command gets of the daemon's environment unless its spec says `inherit_env: true`:
+# least privilege, so a check never sees the exporter's tokens or cloud credentials.
+PASSED_ENV = ("PATH", "LANG", "HOME")
 
 
 class Spec(ProbeSpec):
     argv: list[str] = Field(min_length=1, description="Program and arguments; run without a shell")
     cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict, description="Added to the exporter's env")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Set for the command, besides PATH, LANG and HOME"
+    )
+    inherit_env: bool = Field(
+        default=False, description="Pass the exporter's whole environment (it may hold secrets)"
+    )
     max_output_bytes: int = Field(default=4096, ge=0, description="Kept of stdout and of stderr")
 
 
@@ -80,7 +88,7 @@ async def _start(spec: Spec) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             *spec.argv,
             cwd=spec.cwd,
-            env={**os.environ, **spec.env},
+            env={**_inherited(spec.inherit_env), **spec.env},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -95,6 +103,12 @@ async def _start(spec: Spec) -> asyncio.subprocess.Process:
         raise ProbeFailure(Reason.ERROR, f"command not executable: {program}") from exc
     except OSError as exc:  # e.g. a script without a #! line
         raise ProbeFailure(Reason.ERROR, f"cannot run {program}: {exc.strerror}") from exc
+
+
+def _inherited(everything: bool) -> dict[str, str]:
+    if everything:
+        return dict(os.environ)
+    return {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
 
 
 async def _read_capped(stream: asyncio.StreamReader, cap: int) -> _Output:

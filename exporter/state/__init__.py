@@ -15,17 +15,35 @@ class StoreUnavailable(Exception):
     """The database did not take a write (down, unreachable, disk full): for the API a 503."""
 
 
+class OutcomeUnknown(StoreUnavailable):
+    """The write's COMMIT was sent but its answer never came (the connection died, the deadline
+    passed): it may have been recorded. For the API a 503 that says so, not "nothing recorded"."""
+
+
+class StateError(Exception):
+    """The state cannot be used at all (not a database file, read-only, its folder missing,
+    held by another daemon, unreachable): the CLI's exit 3 with this one line."""
+
+
 class Store(Protocol):
     version: int
     """Bumped on every change, so readers can cache what they rendered from the state."""
+    store_name: str
+    """The `store` label of readiness_state_write_errors_total: sqlite or postgresql."""
+    write_errors: int
+    """Writes the store could not take (readiness_state_write_errors_total)."""
+    fault: str | None
+    """What is wrong with the store (None while healthy): /health/ready answers 503 meanwhile."""
 
-    async def open(self) -> None:
-        """Connects, creates or migrates the schema, and loads the state into memory."""
+    async def open(self, exclusive: bool = False) -> None:
+        """Connects, creates or migrates the schema, and loads the state into memory; with
+        `exclusive` (serve), refuses a state another daemon holds. StateError when unusable."""
 
     async def close(self) -> None: ...
 
     async def ping(self) -> bool:
-        """True while the backing database answers (for /health/ready)."""
+        """True while the backing database answers within the ping deadline and (SQLite) the
+        file is the one opened and intact (for /health/ready and the daemon's watchdog)."""
 
     async def record(self, key: ItemKey, result: Result) -> None:
         """Stores a run's result; a passing one also moves the item's last success. While the

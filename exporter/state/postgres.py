@@ -3,22 +3,24 @@ every attestation made through any of them by its next scrape."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
 
 from exporter.redact import REDACTOR
 from exporter.results import Attestation, ItemKey, Result
-from exporter.state import StoreUnavailable
+from exporter.state import OutcomeUnknown, StateError, StoreUnavailable
 from exporter.state.cache import (
     StateCache,
     attestation_of,
     attestation_row,
     result_row,
 )
+from exporter.state.health import DEADLINE, PING_DEADLINE, StoreHealth, bounded
 
 MIGRATIONS = (
     """
@@ -60,7 +62,6 @@ _LATEST = (
     " FROM readiness_attestation WHERE id IN"
     " (SELECT max(id) FROM readiness_attestation GROUP BY checklist, item)"
 )
-_PING_TIMEOUT = 2.0
 _DRIVER_ERRORS = (
     OSError,
     TimeoutError,
@@ -80,10 +81,29 @@ _CLOSED_CONNECTION = (
 log = structlog.get_logger("exporter.state")
 
 
-class PostgresStore(StateCache):
-    def __init__(self, dsn: str) -> None:
-        super().__init__()
+def _where(dsn: str) -> str:
+    """The DSN without its user and password, to name the state in an error."""
+    url = urlsplit(dsn)
+    return urlunsplit((url.scheme, url.netloc.rpartition("@")[2], url.path, "", ""))
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "PostgreSQL: the server does not answer in time"
+    return f"PostgreSQL: {REDACTOR.text(str(exc)) or type(exc).__name__}"
+
+
+class PostgresStore(StoreHealth, StateCache):
+    """Every call is bounded by `deadline`: a server that accepts connections and never answers
+    costs a probe result (counted), never a hung scrape, probe or shutdown."""
+
+    store_name = "postgresql"
+
+    def __init__(self, dsn: str, deadline: float = DEADLINE) -> None:
+        StateCache.__init__(self)
+        StoreHealth.__init__(self)
         self.dsn = dsn
+        self.deadline = deadline
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -92,8 +112,18 @@ class PostgresStore(StateCache):
             raise RuntimeError("the PostgreSQL store is not open")
         return self._pool
 
-    async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
+    async def open(self, exclusive: bool = False) -> None:
+        """Replicas share the database by design, so `exclusive` takes nothing here."""
+        try:
+            await bounded(self._open(), 3 * self.deadline)
+        except (*_DRIVER_ERRORS, RuntimeError) as exc:
+            await self.close()
+            raise StateError(f"state {_where(self.dsn)}: {_failure(exc)}") from None
+
+    async def _open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=4, timeout=self.deadline
+        )
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
             await conn.execute("CREATE TABLE IF NOT EXISTS readiness_schema (version INTEGER)")
@@ -118,41 +148,69 @@ class PostgresStore(StateCache):
         self.version += 1
 
     async def _reload_attestations(self) -> None:
-        async with self.pool.acquire() as conn:
+        d = self.deadline
+        async with self.pool.acquire(timeout=d) as conn:
             # The counter first: a write landing between the two reads is reloaded next time.
-            revision = await conn.fetchval("SELECT n FROM readiness_revision")
-            latest = await conn.fetch(_LATEST)
+            revision = await conn.fetchval("SELECT n FROM readiness_revision", timeout=d)
+            latest = await conn.fetch(_LATEST, timeout=d)
         for row in latest:
             self._apply(attestation_of(row))
         self._revision = revision
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                await bounded(pool.close(), self.deadline)
+            except TimeoutError:
+                # Connections stuck on a server that does not answer: drop them.
+                pool.terminate()
+
+    async def _query(self, method: str, query: str, *args: Any, deadline: float) -> Any:
+        """One statement on a pooled connection, both bounded by `deadline`: the pool's own
+        shortcuts acquire and give back with no bound, which a hung server turns into a hang."""
+        async with self.pool.acquire(timeout=deadline) as conn:
+            return await getattr(conn, method)(query, *args, timeout=deadline)
 
     async def ping(self) -> bool:
         if self._pool is None:
             return False
         try:
-            await self._pool.fetchval("SELECT 1", timeout=_PING_TIMEOUT)
-        except _DRIVER_ERRORS:
+            await bounded(
+                self._query("fetchval", "SELECT 1", deadline=PING_DEADLINE), PING_DEADLINE
+            )
+        except _DRIVER_ERRORS as exc:
+            self.failed(_failure(exc))
             return False
+        self.recovered()
         return True
+
+    async def _write_or_count(self, write: Coroutine[Any, Any, Any], item: str) -> None:
+        """Runs a probe-result write; one that cannot be made is counted and logged, and the
+        result stays in memory (see StoreHealth)."""
+        if self.fault is not None:
+            write.close()
+            self.write_failed(self.fault, item=item)
+            return
+        try:
+            await bounded(write, self.deadline)
+        except _DRIVER_ERRORS as exc:
+            fault = _failure(exc)
+            self.write_failed(fault, item=item)
+            if isinstance(exc, TimeoutError):
+                self.failed(fault)
 
     async def record(self, key: ItemKey, result: Result) -> None:
         last_success, first_seen = self._recorded(key, result)
         row = list(result_row(key, result, last_success, first_seen))
         row[2] = bool(row[2])
-        try:
-            await self._write(row)
-        except _DRIVER_ERRORS as exc:
-            log.warning("state_write_failed", item=str(key), error=REDACTOR.text(str(exc)))
+        await self._write_or_count(self._write(row), item=str(key))
         self._set_result(key, result, last_success, first_seen)
 
     async def _write(self, row: list[Any]) -> None:
         # Replicas probe the same items: the last success is the latest any of them saw.
-        await self.pool.execute(
+        await self._query(
+            "execute",
             "INSERT INTO readiness_item_state VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
             " ON CONFLICT (checklist, item) DO UPDATE SET passing=excluded.passing,"
             " reason=excluded.reason, started_at=excluded.started_at,"
@@ -161,64 +219,108 @@ class PostgresStore(StateCache):
             " excluded.last_success), first_seen=LEAST(readiness_item_state.first_seen,"
             " excluded.first_seen)",
             *row,
+            deadline=self.deadline,
         )
 
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         new = self._untracked(keys)
         if not new:
             return
-        await self.pool.executemany(
+        write = self._query(
+            "executemany",
             "INSERT INTO readiness_item_state (checklist, item, first_seen) VALUES ($1,$2,$3)"
             " ON CONFLICT (checklist, item) DO UPDATE SET first_seen=excluded.first_seen"
             " WHERE readiness_item_state.first_seen IS NULL",
             [(k.checklist, k.item, now) for k in new],
+            deadline=self.deadline,
         )
+        await self._write_or_count(write, item=f"{len(new)} new items")
         self._set_first_seen(new, now)
 
     async def attest(self, attestation: Attestation) -> Attestation:
+        if self.fault is not None:
+            self.write_failed(self.fault)
+            raise StoreUnavailable(self.fault)
+        committing: list[bool] = []
         try:
             try:
-                id_, revision = await self._attest(attestation)
+                id_, revision = await bounded(self._attest(attestation, committing), self.deadline)
             except _CLOSED_CONNECTION:
+                if committing:
+                    raise
+                # Closed before COMMIT was sent: nothing was recorded, safe to send again.
                 await self.pool.expire_connections()
-                id_, revision = await self._attest(attestation)
+                id_, revision = await bounded(self._attest(attestation, committing), self.deadline)
         except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(f"PostgreSQL: {REDACTOR.text(str(exc))}") from exc
+            fault = _failure(exc)
+            self.write_failed(fault)
+            if isinstance(exc, TimeoutError):
+                self.failed(fault)
+            if committing:
+                raise OutcomeUnknown(f"{fault} (after COMMIT was sent)") from exc
+            raise StoreUnavailable(fault) from exc
         recorded = replace(attestation, id=id_)
         self._apply(recorded)
         self._saw_revision(revision)
         return recorded
 
-    async def _attest(self, attestation: Attestation) -> tuple[int, int]:
-        async with self.pool.acquire() as conn, conn.transaction():
+    async def _attest(self, attestation: Attestation, committing: list[bool]) -> tuple[int, int]:
+        """Appends to `committing` once COMMIT is on its way: from then on a failure leaves the
+        outcome unknown."""
+        d = self.deadline
+        async with self.pool.acquire(timeout=d) as conn:
+            # Plain BEGIN/COMMIT, each with the deadline (asyncpg's transaction() has none); a
+            # connection given back mid-transaction is rolled back by the pool.
+            await conn.execute("BEGIN", timeout=d)
             # The counter's row lock orders attestations: ids are then in commit order, so
             # "the latest per item" is the same on every replica.
-            revision = await conn.fetchval("UPDATE readiness_revision SET n = n + 1 RETURNING n")
+            revision = await conn.fetchval(
+                "UPDATE readiness_revision SET n = n + 1 RETURNING n", timeout=d
+            )
             id_ = await conn.fetchval(
                 "INSERT INTO readiness_attestation"
                 " (checklist, item, by_name, note, at, fingerprint, token)"
                 " VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id",
                 *attestation_row(attestation),
+                timeout=d,
             )
+            committing.append(True)
+            await conn.execute("COMMIT", timeout=d)
         return int(id_), int(revision)
 
     async def attestations(
         self, checklist: str | None, item: str | None, limit: int
     ) -> list[Attestation]:
+        query = self._query(
+            "fetch",
+            "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
+            " FROM readiness_attestation"
+            " WHERE ($1::text IS NULL OR checklist = $1) AND ($2::text IS NULL OR item = $2)"
+            " ORDER BY id DESC LIMIT $3",
+            checklist,
+            item,
+            limit,
+            deadline=self.deadline,
+        )
         try:
-            rows: list[Any] = await self.pool.fetch(
-                "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
-                " FROM readiness_attestation"
-                " WHERE ($1::text IS NULL OR checklist = $1) AND ($2::text IS NULL OR item = $2)"
-                " ORDER BY id DESC LIMIT $3",
-                checklist,
-                item,
-                limit,
-            )
+            rows: list[Any] = await bounded(query, self.deadline)
         except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(f"PostgreSQL: {REDACTOR.text(str(exc))}") from exc
+            raise StoreUnavailable(_failure(exc)) from exc
         return [attestation_of(row) for row in rows]
 
     async def refresh(self) -> None:
-        if await self.pool.fetchval("SELECT n FROM readiness_revision") != self._revision:
+        if self.fault is not None:
+            return
+        # Before every scrape: a server gone quiet costs the scrape the ping deadline, once.
+        try:
+            await bounded(self._refresh(), PING_DEADLINE)
+        except TimeoutError:
+            self.failed(_failure(TimeoutError()))
+            raise
+
+    async def _refresh(self) -> None:
+        revision = await self._query(
+            "fetchval", "SELECT n FROM readiness_revision", deadline=PING_DEADLINE
+        )
+        if revision != self._revision:
             await self._reload_attestations()

@@ -1,25 +1,34 @@
-"""The embedded SQLite store: WAL mode, one writer thread, every write committed at once."""
+"""The embedded SQLite store: WAL mode, one writer thread, every write committed at once; the
+file is locked by one daemon and watched for being deleted, replaced or corrupted."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import fcntl
+import os
+import socket
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from exporter.results import Attestation, ItemKey, Result
-from exporter.state import StoreUnavailable
+from exporter.state import OutcomeUnknown, StateError, StoreUnavailable
 from exporter.state.cache import (
     StateCache,
     attestation_of,
     attestation_row,
     result_row,
 )
+from exporter.state.health import DEADLINE, PING_DEADLINE, StoreHealth, bounded
 
 MIGRATIONS = (
     """
@@ -57,6 +66,9 @@ INSERT INTO revision VALUES (1, 0);
 """Schema version N is MIGRATIONS[:N] applied in order; PRAGMA user_version holds N."""
 SCHEMA_VERSION = len(MIGRATIONS)
 log = structlog.get_logger("exporter.state")
+_MAGIC = b"SQLite format 3\x00"
+INTEGRITY_EVERY = 5.0
+"""Seconds between integrity checks of the file on disk (a fresh connection's quick_check)."""
 
 _LATEST = (
     "SELECT id, checklist, item, by_name, note, at, fingerprint, token FROM attestation WHERE id IN"
@@ -64,16 +76,67 @@ _LATEST = (
 )
 
 
-class SqliteStore(StateCache):
-    def __init__(self, path: str) -> None:
-        super().__init__()
+class StateLost(Exception):
+    """The file at the state path is no longer the one this store opened, or is corrupt."""
+
+
+def describe(path: str, exc: BaseException) -> str:
+    """One line naming the state file and what is wrong, for logs, the API and the CLI."""
+    if isinstance(exc, StateLost):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return f"state {path}: no answer in time (another process holding a lock on it?)"
+    read_only = f"state {path}: read-only (the exporter must be able to write it and its folder)"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return read_only
+        if exc.errno == errno.ENOSPC:
+            return f"disk full writing state {path}"
+        return f"state {path}: {exc.strerror or exc}"
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return f"disk full writing state {path}"
+    if code == sqlite3.SQLITE_NOTADB:
+        return f"state {path}: not a SQLite database file"
+    if code == sqlite3.SQLITE_CORRUPT:
+        return f"state {path}: the database file is corrupt ({exc})"
+    if code == sqlite3.SQLITE_READONLY:
+        return read_only
+    if code == sqlite3.SQLITE_CANTOPEN:
+        file, folder = Path(path), Path(path).parent
+        if file.is_dir():
+            return f"state {path}: is a directory, not a database file"
+        if not folder.is_dir():
+            return f"state {path}: its folder {folder} does not exist"
+        if not os.access(folder, os.W_OK) or (file.exists() and not os.access(file, os.W_OK)):
+            return read_only
+        return f"state {path}: cannot open"
+    return f"state {path}: {exc}"
+
+
+class SqliteStore(StoreHealth, StateCache):
+    store_name = "sqlite"
+
+    def __init__(
+        self, path: str, deadline: float = DEADLINE, integrity_every: float = INTEGRITY_EVERY
+    ) -> None:
+        StateCache.__init__(self)
+        StoreHealth.__init__(self)
         self.path = path
+        self.deadline = deadline
+        self.integrity_every = integrity_every
         # sqlite3 connections are not thread-safe; one worker thread owns this one.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+        """(device, inode) of the file opened: another file at the path is not ours."""
+        self._lock_fd: int | None = None
+        self._header_fd: int | None = None
+        self._checked_at = 0.0
 
-    async def _call(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def _call(self, fn: Callable[..., Any], *args: Any, deadline: float = 0) -> Any:
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await bounded(future, deadline or self.deadline)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -81,9 +144,22 @@ class SqliteStore(StateCache):
             raise RuntimeError("the SQLite store is not open")
         return self._db
 
-    async def open(self) -> None:
-        await self._call(self._open)
-        rows, revision, latest = await self._call(self._load)
+    @property
+    def _on_disk(self) -> bool:
+        return self.path != ":memory:"
+
+    async def open(self, exclusive: bool = False) -> None:
+        try:
+            if exclusive and self._on_disk:
+                self._claim()
+            await self._call(self._open)
+            rows, revision, latest = await self._call(self._load)
+        except (sqlite3.Error, OSError, TimeoutError) as exc:
+            await self.close()
+            raise StateError(describe(self.path, exc)) from None
+        except StateError:
+            await self.close()
+            raise
         for row in rows:
             self._load_row(row)
         for row in latest:
@@ -91,19 +167,55 @@ class SqliteStore(StateCache):
         self._revision = revision
         self.version += 1
 
+    def _claim(self) -> None:
+        """Takes the lock file `<state>.lock` for as long as the store is open: a second daemon
+        on the same file would probe twice and race this one's writes. The CLI verbs that only
+        read or add attestations (attest, report, check) do not take it."""
+        lock_path = f"{self.path}.lock"
+        Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 512, 0).decode(errors="replace").strip() or "unknown process"
+            os.close(fd)
+            raise StateError(
+                f"state {self.path} is in use by another readiness-exporter serve ({holder},"
+                f" lock {lock_path}): stop it or give this one its own state file"
+            ) from None
+        since = datetime.now(UTC).isoformat(timespec="seconds")
+        holder = f"pid {os.getpid()} on {socket.gethostname()} since {since}"
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._lock_fd = fd
+
     def _open(self) -> None:
-        if self.path != ":memory:":
+        if self._on_disk:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA busy_timeout=5000")
+        try:
+            self._migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        if self._on_disk:
+            # Kept open until close: closing any descriptor of the file would drop the POSIX
+            # locks SQLite holds on it in this process, and another process could then
+            # checkpoint and remove the WAL under this connection.
+            self._header_fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            stat = os.fstat(self._header_fd)
+            self._identity = (stat.st_dev, stat.st_ino)
+        self._db = db
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA busy_timeout=4000")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN IMMEDIATE")
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             db.execute("ROLLBACK")
-            db.close()
-            raise RuntimeError(
+            raise StateError(
                 f"state {self.path} has schema {version}, newer than this exporter's "
                 f"{SCHEMA_VERSION}: upgrade the exporter or use another state file"
             )
@@ -113,7 +225,6 @@ class SqliteStore(StateCache):
                     db.execute(statement)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute("COMMIT")
-        self._db = db
 
     def _load(self) -> tuple[list[tuple[Any, ...]], int, list[tuple[Any, ...]]]:
         rows = self.db.execute(
@@ -130,25 +241,93 @@ class SqliteStore(StateCache):
 
     async def close(self) -> None:
         if self._db is not None:
-            await self._call(self._db.close)
+            # A worker stuck on a locked file must not hold up shutdown past the deadline.
+            with contextlib.suppress(TimeoutError, sqlite3.Error):
+                await self._call(self._db.close)
             self._db = None
-        self._executor.shutdown(wait=True)
+        if self._header_fd is not None:
+            os.close(self._header_fd)
+            self._header_fd = None
+        self._executor.shutdown(wait=False)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- is the file still the one we opened, and intact? -----------------------------
+    def _verify(self) -> None:
+        """StateLost when the path no longer leads to the file this store opened."""
+        if self._identity is None:
+            return
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            raise StateLost(f"state {self.path} was deleted while open") from None
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise StateLost(f"state {self.path} was replaced by another file while open")
+
+    def _check(self, integrity: bool) -> None:
+        self._verify()
+        self.db.execute("SELECT 1").fetchone()
+        if not (integrity and self._on_disk):
+            return
+        # Pages newer in the WAL hide a damaged file from every reader until a checkpoint
+        # copies them back; the header on disk is read directly.
+        header = os.pread(self._header_fd, len(_MAGIC), 0) if self._header_fd is not None else b""
+        if header and header != _MAGIC:
+            raise StateLost(f"state {self.path}: the database file is corrupt (bad header)")
+        # A fresh connection reads the file as it is on disk, not this connection's cache. A
+        # checkpoint racing the read can fail one check, so a fault is confirmed by a second.
+        if (verdict := self._quick_check()) != "ok" and (verdict := self._quick_check()) != "ok":
+            raise StateLost(f"state {self.path}: the database file is corrupt ({verdict})")
+
+    def _quick_check(self) -> str:
+        probe = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            probe.execute("PRAGMA busy_timeout=1000")
+            return str(probe.execute("PRAGMA quick_check(1)").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return "ok"  # a writer held it past the timeout: nothing known, next time
+            return str(exc)
+        finally:
+            probe.close()
 
     async def ping(self) -> bool:
         if self._db is None:
             return False
+        integrity = time.monotonic() - self._checked_at >= self.integrity_every
         try:
-            await self._call(lambda: self.db.execute("SELECT 1").fetchone())
-        except (sqlite3.Error, RuntimeError):
+            await self._call(self._check, integrity, deadline=PING_DEADLINE)
+        except (sqlite3.Error, TimeoutError, StateLost) as exc:
+            self.failed(describe(self.path, exc))
             return False
+        if integrity:
+            self._checked_at = time.monotonic()
+        self.recovered()
         return True
+
+    def _checked(self, write: Callable[..., Any], *args: Any) -> Any:
+        self._verify()
+        return write(*args)
+
+    async def _write_or_count(self, write: Callable[..., Any], *args: Any, item: str) -> None:
+        """Runs a probe-result write; one that cannot be made is counted and logged, and the
+        result stays in memory (see StoreHealth)."""
+        if self.fault is not None:
+            self.write_failed(self.fault, path=self.path, item=item)
+            return
+        try:
+            await self._call(self._checked, write, *args)
+        except (sqlite3.Error, TimeoutError, StateLost) as exc:
+            fault = describe(self.path, exc)
+            self.write_failed(fault, path=self.path, item=item)
+            if isinstance(exc, TimeoutError | StateLost):
+                self.failed(fault)
 
     async def record(self, key: ItemKey, result: Result) -> None:
         last_success, first_seen = self._recorded(key, result)
-        try:
-            await self._call(self._write, result_row(key, result, last_success, first_seen))
-        except sqlite3.Error as exc:
-            log.warning("state_write_failed", path=self.path, item=str(key), error=str(exc))
+        row = result_row(key, result, last_success, first_seen)
+        await self._write_or_count(self._write, row, item=str(key))
         self._set_result(key, result, last_success, first_seen)
 
     def _write(self, row: tuple[Any, ...]) -> None:
@@ -165,7 +344,8 @@ class SqliteStore(StateCache):
         new = self._untracked(keys)
         if not new:
             return
-        await self._call(self._track, [(k.checklist, k.item, now) for k in new])
+        rows = [(k.checklist, k.item, now) for k in new]
+        await self._write_or_count(self._track, rows, item=f"{len(new)} new items")
         self._set_first_seen(new, now)
 
     def _track(self, rows: list[tuple[str, str, float]]) -> None:
@@ -178,10 +358,25 @@ class SqliteStore(StateCache):
             )
 
     async def attest(self, attestation: Attestation) -> Attestation:
+        if self.fault is not None:
+            self.write_failed(self.fault, path=self.path)
+            raise StoreUnavailable(self.fault)
         try:
-            id_, revision = await self._call(self._attest, attestation_row(attestation))
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"state {self.path}: {exc}") from exc
+            id_, revision = await self._call(
+                self._checked, self._attest, attestation_row(attestation)
+            )
+        except TimeoutError as exc:
+            # The worker thread may still commit it after we stop waiting.
+            fault = describe(self.path, exc)
+            self.write_failed(fault, path=self.path)
+            self.failed(fault)
+            raise OutcomeUnknown(fault) from exc
+        except (sqlite3.Error, StateLost) as exc:
+            fault = describe(self.path, exc)
+            self.write_failed(fault, path=self.path)
+            if isinstance(exc, StateLost):
+                self.failed(fault)
+            raise StoreUnavailable(fault) from exc
         recorded = replace(attestation, id=id_)
         self._apply(recorded)
         self._saw_revision(revision)
@@ -204,7 +399,10 @@ class SqliteStore(StateCache):
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (disk full): a second ROLLBACK
+                # would replace the real error with "no transaction is active".
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
         finally:
             db.execute("PRAGMA synchronous=NORMAL")
@@ -213,7 +411,10 @@ class SqliteStore(StateCache):
     async def attestations(
         self, checklist: str | None, item: str | None, limit: int
     ) -> list[Attestation]:
-        rows = await self._call(self._history, checklist, item, limit)
+        try:
+            rows = await self._call(self._history, checklist, item, limit)
+        except (sqlite3.Error, TimeoutError) as exc:
+            raise StoreUnavailable(describe(self.path, exc)) from exc
         return [attestation_of(row) for row in rows]
 
     def _history(self, checklist: str | None, item: str | None, limit: int) -> list[Any]:
@@ -225,7 +426,13 @@ class SqliteStore(StateCache):
         ).fetchall()
 
     async def refresh(self) -> None:
-        revision = await self._call(lambda: self.db.execute("SELECT n FROM revision").fetchone()[0])
+        if self.fault is not None:
+            return
+        # Before every scrape: a worker busy behind another process's write lock costs the
+        # scrape the ping deadline at most; the attestations then show at the next one.
+        revision = await self._call(
+            lambda: self.db.execute("SELECT n FROM revision").fetchone()[0], deadline=PING_DEADLINE
+        )
         if revision == self._revision:
             return
         revision, latest = await self._call(self._latest)

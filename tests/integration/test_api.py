@@ -24,6 +24,7 @@ TOKENS = {
 ATTEST = {"Authorization": f"Bearer {TOKENS['I4_ATTEST_TOKEN']}"}
 ADMIN = {"Authorization": f"Bearer {TOKENS['I4_ADMIN_TOKEN']}"}
 READ = {"Authorization": f"Bearer {TOKENS['I4_READ_TOKEN']}"}
+JSON = {"Content-Type": "application/json"}
 
 CONFIG = """
 exporter:
@@ -57,8 +58,11 @@ class Api(Exporter):
     def post(
         self, path: str, body: object = b"", headers: dict[str, str] | None = None
     ) -> httpx.Response:
+        """POST `body` as JSON (a state-changing request must say so, or it is refused)."""
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.client.post(f"{self.url}{path}", content=content, headers=headers)
+        return self.client.post(
+            f"{self.url}{path}", content=content, headers={**JSON, **(headers or {})}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +148,7 @@ def test_413_for_a_body_over_64_kib(exporter: Api) -> None:
             yield b" " * 4096
 
     response = exporter.client.post(
-        f"{exporter.url}/api/v1/attestations", content=chunks(), headers=ATTEST
+        f"{exporter.url}/api/v1/attestations", content=chunks(), headers={**ATTEST, **JSON}
     )
     assert response.status_code == 413
 

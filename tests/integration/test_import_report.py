@@ -97,8 +97,8 @@ def test_import_names_and_refusals(tmp_path: Path) -> None:
     missing = run("import", str(tmp_path / "absent.md"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     # a placeholder the environment sets to nonsense is reported, not written
-    bad = run("import", str(CHECKLISTS / "stock-data-collector.md"), env={"TLS_PORT": "https"})
-    assert bad.returncode == 2 and "port" in bad.stderr
+    bad = run("import", str(CHECKLISTS / "stock-data-collector.md"), env={"BASE_URL": "nonsense"})
+    assert bad.returncode == 2 and "url must be absolute" in bad.stderr
 
 
 def test_check_state_carries_the_documents_ticks_over_as_attestations(tmp_path: Path) -> None:

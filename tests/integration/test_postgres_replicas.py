@@ -16,11 +16,12 @@ import pytest
 
 from exporter.reasons import Reason
 from exporter.results import Attestation, ItemKey, Result
-from exporter.state import StoreUnavailable
+from exporter.state import StateError, StoreUnavailable
 from exporter.state.postgres import SCHEMA_VERSION, PostgresStore
 from tests.support.api import post_attestation
 from tests.support.cli import run_cli
 from tests.support.exporter import Exporter
+from tests.support.services import PG_HOST, PG_PORT, TcpProxy
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKENS = {"I4_ATTEST_TOKEN": "attest-secret-0123456789abcdef"}
@@ -107,7 +108,7 @@ async def test_two_stores_agree_on_the_latest_attestation(
     finally:
         await conn.close()
     newer = PostgresStore(database)
-    with pytest.raises(RuntimeError, match="newer than this exporter"):
+    with pytest.raises(StateError, match="newer than this exporter"):
         await newer.open()
     await newer.close()
 
@@ -206,3 +207,33 @@ def test_an_attestation_on_one_replica_is_served_by_the_other(
         for replica in replicas:
             if replica.proc is not None:
                 replica.stop()
+
+
+async def test_a_server_that_never_answers_costs_each_call_its_deadline(database: str) -> None:
+    """Behind a black-hole proxy every call returns within its deadline: the ping says no,
+    results are kept in memory and counted as failed writes, an attestation is refused, and
+    closing does not wait for the server."""
+    proxy = TcpProxy(PG_HOST, PG_PORT)
+    proxy.start()
+    store = PostgresStore(database.replace(":5432/", f":{proxy.port}/"), deadline=1.0)
+    try:
+        await store.open()
+        assert await store.ping()
+        proxy.freeze()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert not await store.ping()
+        assert loop.time() - started < 2.5
+        assert store.fault is not None and "does not answer" in store.fault
+        key = ItemKey("app", "health")
+        await store.record(key, Result(True, Reason.OK, 100.0, 0.01))
+        assert store.write_errors == 1 and store.states()[key].last_success == 100.0
+        with pytest.raises(StoreUnavailable):
+            await store.attest(attestation("on-call", "alice", 1.0))
+        await store.refresh()
+        started = loop.time()
+        await store.close()
+        assert loop.time() - started < 2.0
+    finally:
+        await store.close()
+        proxy.stop()

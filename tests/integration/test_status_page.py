@@ -5,8 +5,7 @@ Screenshots (desktop, and a 390 px wide phone) are saved under test-artifacts/ t
 
 from __future__ import annotations
 
-import os
-import shutil
+import re
 import struct
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.browser import HEADLESS, chromium
 from tests.support.exporter import Exporter, wait_for
 from tests.support.servers import HttpTarget
 
@@ -23,6 +23,7 @@ REPO = Path(__file__).parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 TOKEN = "s3cret-token-for-tests"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
+HTML = {"Accept": "text/html,*/*;q=0.8"}
 IMPORTED = """\
 # Launch Checklist
 ## Payments API
@@ -45,26 +46,11 @@ Ticked before go-live; kept true by readiness-exporter.
 """
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: scripts/test installs Debian's chromium")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    return found
-
-
 def browse(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *HEADLESS,
             "--hide-scrollbars",
             f"--user-data-dir={tmp_path / 'chromium-profile'}",
             *args,
@@ -137,7 +123,15 @@ def test_status_is_json_for_api_clients_and_html_for_browsers(daemon: Exporter) 
     assert "basic" not in daemon.get("/status").headers["www-authenticate"].lower()
     page = daemon.get("/status", headers=html, auth=("anyone", TOKEN))
     assert page.headers["content-type"].startswith("text/html")
-    assert "Payments API" in page.text and "src=" not in page.text  # nothing loaded from elsewhere
+    assert "Payments API" in page.text
+    # nothing loaded from elsewhere: the script and the styles are the app's own
+    assert re.findall(r"(?:src|href)='([^'#]*)'", page.text) == [
+        "static/status.css",
+        "",
+        "metrics",
+        "status?format=json",
+        "static/status.js",
+    ]
     assert "data-attester='1'" in page.text  # logged in with an attest token: forms shown
     as_html = daemon.get("/status?format=html", headers=BEARER)
     assert as_html.headers["content-type"].startswith("text/html")
@@ -146,17 +140,26 @@ def test_status_is_json_for_api_clients_and_html_for_browsers(daemon: Exporter) 
 
 
 def test_the_page_attests_the_way_its_form_does(daemon: Exporter) -> None:
-    """The form posts JSON to the attestation API with the browser's login (or a pasted
-    bearer token); the item then shows attested, by whom."""
+    """The form posts JSON to the attestation API with the browser's login and the page's
+    anti-forgery token (or a pasted bearer token); the item then shows attested, by whom."""
     item = "on-call-rotation-established"
     form = daemon.get("/status?format=html", headers=BEARER).text
     assert f"data-checklist='launch' data-item='{item}'" in form
-    assert "fetch('api/v1/attestations'" in form
+    script = daemon.get("/static/status.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "new URL('api/v1/attestations'" in script.text
+    assert "<script>" not in form and "<style>" not in form  # the CSP allows no inline code
+    logged_in = daemon.get("/status", headers=HTML, auth=("alice", TOKEN)).text
+    csrf = re.search(r"<meta name='csrf-token' content='([0-9a-f]{64})'>", logged_in)
+    assert csrf is not None
+    body = {"checklist": "launch", "item": item, "by": "alice", "note": "rota in PagerDuty"}
+    url = f"{daemon.url}/api/v1/attestations"
+    # the same Basic login without the page's token is refused: it could be a forged request
+    forged = httpx.post(url, json=body, auth=("alice", TOKEN), timeout=5)
+    assert forged.status_code == 403, forged.text
+    assert "X-CSRF-Token" in forged.json()["error"]
     posted = httpx.post(
-        f"{daemon.url}/api/v1/attestations",
-        json={"checklist": "launch", "item": item, "by": "alice", "note": "rota in PagerDuty"},
-        auth=("alice", TOKEN),
-        timeout=5,
+        url, json=body, auth=("alice", TOKEN), headers={"X-CSRF-Token": csrf[1]}, timeout=5
     )
     assert posted.status_code == 201, posted.text
     page = daemon.get("/status?format=html", headers=BEARER).text

@@ -80,7 +80,9 @@ def pg_database(schema: str = "", prefix: str = "issue3") -> Iterator[str]:
 
 class TcpProxy:
     """Forwards a free loopback port to a server; stop() closes the port and every connection
-    through it, as a server that went away does; start() opens the same port again."""
+    through it, as a server that went away does; start() opens the same port again. freeze()
+    makes it a black hole: connections stay open and new ones are accepted, but nothing is
+    forwarded either way, as a hung server or a silent network drop does."""
 
     def __init__(self, host: str, port: int) -> None:
         self.upstream = (host, port)
@@ -88,6 +90,10 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._connections: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.frozen = threading.Event()
+
+    def freeze(self) -> None:
+        self.frozen.set()
 
     def start(self) -> None:
         listener = socket.socket()
@@ -117,6 +123,10 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.frozen.is_set():
+                with self._lock:
+                    self._connections.append(client)
+                continue
             upstream = socket.create_connection(self.upstream, timeout=5)
             upstream.settimeout(None)
             with self._lock:
@@ -124,11 +134,11 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self.frozen.is_set():
+                    sink.sendall(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
 

@@ -70,6 +70,7 @@ class Source:
         self.runs: Counter[tuple[str, str]] = Counter({("http", "success"): 3})
         self.reload_successful = True
         self.reload_timestamp = T0 - 10
+        self.state_write_errors = ("sqlite", 0)
 
     def states(self) -> Mapping[ItemKey, ItemState]:
         return self.state

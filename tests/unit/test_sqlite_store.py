@@ -3,13 +3,16 @@ and sees attestations another process (connection) wrote once its counter moves.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from exporter.results import Attestation, ItemKey
+from exporter.reasons import Reason
+from exporter.results import Attestation, ItemKey, Result
+from exporter.state import StateError, StoreUnavailable
 from exporter.state.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 
 
@@ -68,6 +71,86 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with closing(sqlite3.connect(path)) as db:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     store = SqliteStore(str(path))
-    with pytest.raises(RuntimeError, match="newer than this exporter"):
+    with pytest.raises(StateError, match="newer than this exporter"):
         await store.open()
     await store.close()
+
+
+async def _opened(path: Path, exclusive: bool = False) -> SqliteStore:
+    store = SqliteStore(str(path), integrity_every=0)
+    await store.open(exclusive=exclusive)
+    return store
+
+
+async def assert_lost(store: SqliteStore, fault: str) -> None:
+    """The store reports `fault` naming its path, refuses attestations and counts writes."""
+    assert not await store.ping()
+    assert store.fault is not None and store.path in store.fault and fault in store.fault
+    with pytest.raises(StoreUnavailable, match=fault):
+        await store.attest(attestation("on-call", "alice", 2.0))
+    before = store.write_errors
+    await store.record(ItemKey("app", "health"), Result(True, Reason.OK, 3.0, 0.1))
+    assert store.write_errors == before + 1
+    # The result still shows: scrapes keep serving from memory.
+    result = store.states()[ItemKey("app", "health")].result
+    assert result is not None and result.started_at == 3.0
+
+
+@pytest.mark.parametrize(
+    ("damage", "fault"),
+    [
+        (lambda p: p.unlink(), "was deleted"),
+        (
+            lambda p: (p.with_name("new.db").write_bytes(b""), p.with_name("new.db").rename(p)),
+            "was replaced",
+        ),
+        (lambda p: p.write_bytes(b"garbage!" * 512 + p.read_bytes()[4096:]), "corrupt"),
+    ],
+    ids=["deleted", "replaced", "corrupted"],
+)
+async def test_a_deleted_replaced_or_corrupted_file_is_a_fault(
+    tmp_path: Path, damage: object, fault: str
+) -> None:
+    path = tmp_path / "state.db"
+    store = await _opened(path)
+    try:
+        await store.attest(attestation("on-call", "alice", 1.0))
+        assert await store.ping() and store.fault is None
+        damage(path)  # type: ignore[operator]
+        await assert_lost(store, fault)
+    finally:
+        await store.close()
+
+
+async def test_a_second_daemon_on_the_file_is_refused_and_named(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first = await _opened(path, exclusive=True)
+    try:
+        with pytest.raises(StateError, match=rf"in use by .*pid {os.getpid()} on \S+ since 20"):
+            await _opened(path, exclusive=True)
+        # The CLI's attest/report/check open it without the lock while the daemon runs.
+        cli = await _opened(path)
+        await cli.attest(attestation("on-call", "bob", 5.0))
+        await cli.close()
+    finally:
+        await first.close()
+    # Released with the store: the next daemon starts.
+    await (await _opened(path, exclusive=True)).close()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b"not a database\n" * 200), "not a SQLite database file"),
+        (lambda p: p.mkdir(), "is a directory"),
+    ],
+    ids=["garbage", "directory"],
+)
+async def test_an_unusable_file_is_one_line_naming_it(
+    tmp_path: Path, make: object, message: str
+) -> None:
+    path = tmp_path / "state.db"
+    make(path)  # type: ignore[operator]
+    with pytest.raises(StateError, match=message) as raised:
+        await _opened(path)
+    assert str(path) in str(raised.value) and "\n" not in str(raised.value)
