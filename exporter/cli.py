@@ -194,9 +194,9 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _load(path: str) -> LoadedConfig | None:
+def _load(path: str, tokens: bool = False) -> LoadedConfig | None:
     try:
-        loaded = load_config(path)
+        loaded = load_config(path, tokens)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -207,7 +207,8 @@ def _load(path: str) -> LoadedConfig | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    loaded = _load(args.config)
+    # What serve would refuse, validate refuses: API tokens whose variable is not set too.
+    loaded = _load(args.config, tokens=True)
     if loaded is None:
         return EXIT_CONFIG
     config = loaded.config
@@ -217,7 +218,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    loaded = _load(args.config)
+    loaded = _load(args.config, tokens=True)
     if loaded is None:
         return EXIT_CONFIG
     if args.listen:
@@ -262,7 +263,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             runner.run(_serve(daemon, server))
     except StateError as exc:
         return _state_failed(exc)
-    return 0 if server.started else EXIT_NOT_READY
+    # Not started: the address was taken, a runtime error.
+    return EXIT_READY if server.started else EXIT_RUNTIME
 
 
 def _state_failed(exc: Exception) -> int:

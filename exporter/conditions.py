@@ -4,7 +4,8 @@ Grammar: `FACT OP VALUE`, separated by whitespace. OP is one of OPERATORS; `exis
 value or `true`/`false`. VALUE is a number, a quoted string ('...' or "...", where \\' \\" and
 \\\\ stand for ' " and \\; other backslashes stay, so regexes need no doubling), `true`/`false`,
 a duration (`500ms 30s 1h30m 7d`, held as seconds), a size (`512KiB 10GB`, held as bytes) or
-a version (`15`, `7.2`, `15.4.1`, `v1.2`). `matches` takes a quoted regex (re.search).
+a version (`15`, `7.2`, `15.4.1`, `v1.2`). `matches` takes a quoted regex (Python's syntax,
+searched by RE2 in linear time; at most MAX_REGEX_LENGTH characters).
 
 Judging:
 - A missing fact (absent or None) fails every condition except `exists false`.
@@ -21,8 +22,8 @@ Judging:
   with zeros.
 - Strings: `==`/`!=` exact; ordering a string that is not a version does not hold.
 - Booleans: `==`/`!=`; the strings true/false, on/off, yes/no count (PostgreSQL settings).
-- `contains`: substring of a string, member of a list. `matches`: re.search on str(fact), or
-  on each item of a list.
+- `contains`: substring of a string, member of a list. `matches`: a search (RE2) in str(fact), or
+  in each item of a list.
 - A fact of the wrong type does not hold and explain() says why; judging never raises.
 """
 
@@ -33,6 +34,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+import re2
 
 from exporter.units import is_duration, is_size, parse_duration, parse_size
 
@@ -103,7 +106,42 @@ class Bytes(int):
     """A size value, in bytes: fact strings such as "128MB" are read as sizes."""
 
 
-Value = bool | int | float | str | Version | re.Pattern[str] | None
+MAX_REGEX_LENGTH = 1000
+"""Characters in a `matches` pattern: longer is a mistake or an attack, not a check."""
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # errors are raised and reported with the config's line
+
+
+@dataclass(frozen=True)
+class Regex:
+    """A `matches` pattern, run by RE2: time linear in the text, so no pattern and no body can
+    hold the event loop (Python's `re` backtracks: `(a+)+b` on 64 KiB of `a` never ends).
+    Python's syntax is checked first, for its clearer errors; RE2 then refuses what it
+    cannot run in linear time (backreferences, lookaround)."""
+
+    pattern: str
+    _compiled: Any = field(compare=False, repr=False)
+
+    @classmethod
+    def compile(cls, pattern: str) -> Regex:
+        if len(pattern) > MAX_REGEX_LENGTH:
+            raise ValueError(f"longer than {MAX_REGEX_LENGTH} characters")
+        re.compile(pattern)
+        try:
+            return cls(pattern, re2.compile(pattern, _RE2_OPTIONS))
+        except re2.error as error:
+            problem = error.args[0].decode() if error.args else str(error)
+            raise ValueError(
+                f"{problem} (matches runs in linear time: backreferences and lookaround"
+                " are not supported, and repetition counts stop at 1000)"
+            ) from None
+
+    def search(self, text: str) -> bool:
+        return self._compiled.search(text) is not None
+
+
+Value = bool | int | float | str | Version | Regex | None
 
 
 class _Token(NamedTuple):
@@ -182,7 +220,7 @@ class Condition:
 
     def _compare(self, fact: object) -> bool | None:
         """Whether the condition holds on a present fact; None when the types do not compare."""
-        if isinstance(self.value, re.Pattern):
+        if isinstance(self.value, Regex):
             items = fact if isinstance(fact, list) else [fact]
             return any(self.value.search(str(item)) for item in items)
         if self.op == "contains":
@@ -309,8 +347,8 @@ def _value(fact: str, op: str, token: _Token, text: str) -> tuple[Value, Version
                 f"quote the regex after 'matches' in {text!r}, e.g. {fact} matches '^ok'"
             )
         try:
-            return re.compile(token.text), None
-        except (re.error, OverflowError, RecursionError) as error:
+            return Regex.compile(token.text), None
+        except (re.error, ValueError, OverflowError, RecursionError) as error:
             # re reports huge repeat counts and deep nesting with these, not re.error.
             raise ConditionError(f"bad regex {token.text!r} in {text!r}: {error}") from None
     if token.quoted:

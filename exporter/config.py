@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -30,6 +32,7 @@ from exporter.units import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Title = Annotated[str, AfterValidator(visible_lines)]
 """What people read on pages and in labels: no bidi, zero-width or control characters."""
@@ -108,6 +111,39 @@ class ExporterSettings(BaseSettings):
         # The environment wins over the file, as operators expect of an override.
         return (env_settings, init_settings)
 
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, port = value.rsplit(":", 1)
+        if int(port) > 65535:
+            raise ValueError(f"port {port} in {value!r} is above 65535")
+        if host.startswith("["):
+            try:
+                ipaddress.IPv6Address(host[1:-1])
+            except ValueError:
+                raise ValueError(
+                    f"{host} in {value!r} is not an IPv6 address (e.g. [::1]:9840)"
+                ) from None
+        elif host and not _HOSTNAME.fullmatch(host):
+            raise ValueError(
+                f"{host!r} in {value!r} is not a host name or IPv4 address (e.g. 127.0.0.1:9840)"
+            )
+        return value
+
+    @field_validator("state")
+    @classmethod
+    def _state_url(cls, value: str) -> str:
+        if value.startswith("sqlite:///") or value == "sqlite://":
+            return value
+        if value.startswith(("postgresql://", "postgres://")):
+            return value
+        # Only the scheme is shown: the rest of a database URL may hold a password.
+        scheme = value.split("://", 1)[0] + "://" if "://" in value else "no scheme"
+        raise ValueError(
+            f"unsupported state URL ({scheme}): use sqlite:///path/to/state.db"
+            " or postgresql://user@host:5432/db"
+        )
+
     @property
     def host(self) -> str:
         return self.listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"  # noqa: S104
@@ -158,6 +194,11 @@ class ItemBase(Strict):
     @classmethod
     def _one_probe(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            empty = [k for k in PROBES if k in data and data[k] is None]
+            if empty:
+                kind = empty[0]
+                example = "{}" if kind == "manual" else "{...} with its settings"
+                raise ValueError(f"{kind}: is empty: write {kind}: {example}")
             kinds = [k for k in PROBES if k in data]
             if not kinds:
                 raise ValueError(

@@ -166,7 +166,8 @@ class Daemon:
 
     async def _reload(self) -> bool:
         try:
-            loaded = self.shard.select(load_config(self.loaded.path))
+            # Off the event loop: a large (or hostile) file must not stall /metrics meanwhile.
+            loaded = self.shard.select(await asyncio.to_thread(load_config, self.loaded.path))
             tokens = load_tokens(loaded)
         except ConfigError as exc:
             self._reload_ok = False

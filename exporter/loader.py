@@ -6,7 +6,7 @@ import base64
 import difflib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,12 +15,15 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from exporter.auth import Tokens
 from exporter.config import NAME_PATTERN, Config, ExporterSettings, Item
 from exporter.probes import PROBES
 from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, secret_key
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_LITERAL_PASSWORD = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:[^@\s/]+@")
+_DOLLARS = re.compile(r"\$\$")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+_USERINFO = re.compile(r"[^:/@\s]+:[^@\s/]+@")
 
 Path_ = tuple[str | int, ...]
 
@@ -58,6 +61,29 @@ class LoadedConfig:
 # the nodes and their marks are the same.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_KNOWN_SCALAR_TAGS = frozenset(t for t in yaml.SafeLoader.yaml_constructors if t is not None)
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+
+MAX_DOCUMENT_BYTES = 16 * 2**20
+"""A config larger than this is refused before parsing (a 10,000-item file is ~2 MiB)."""
+MAX_ALIAS_VALUES = 10_000
+"""Values that aliases may add to the data: sharing a block is fine, a 251-byte alias bomb
+that expands to a billion values is an error, found after a few milliseconds."""
+RUN_FACTS = ("duration",)
+"""Facts the runner adds to every probed kind's run."""
+MAX_DEPTH = 64
+"""Nesting deeper than any config needs; deeper would exhaust the builder's recursion."""
+
+
+class _Unreadable(Exception):
+    """YAML that cannot become config data at all (an alias bomb, a bad tag): one issue."""
+
+    def __init__(self, line: int | None, message: str, path: Path_ = ()) -> None:
+        super().__init__(message)
+        self.line = line
+        self.path = path
+        self.message = message
 
 
 @dataclass
@@ -73,12 +99,80 @@ class _Reader:
     unresolved: list[tuple[Path_, str]] = field(default_factory=list)
     """Where a ${VAR} was not set: reported once, with no follow-on errors at that place."""
     _scalars: yaml.SafeLoader = field(default_factory=lambda: yaml.SafeLoader(""))
+    _open: set[int] = field(default_factory=set)
+    """The collection nodes being built (their ids): an alias to one of them is a cycle."""
+    _built: set[int] = field(default_factory=set)
+    """Collection nodes built once already: meeting one again is an alias expansion."""
+    _expanding: int = 0
+    _alias_values: int = 0
+    _alias_line: int | None = None
+    root: yaml.Node | None = None
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
-        self.marks.setdefault(path, node.start_mark.line + 1)
+        line = node.start_mark.line + 1
+        self.marks.setdefault(path, line)
+        if isinstance(node, yaml.CollectionNode):
+            if len(path) > MAX_DEPTH:
+                raise _Unreadable(line, f"nested deeper than {MAX_DEPTH} levels", path)
+            if node.tag not in _COLLECTION_TAGS:
+                raise _Unreadable(line, f"unsupported tag {_short_tag(node.tag)}: remove it", path)
+            if id(node) in self._open:
+                raise _Unreadable(
+                    self.line_of(path),
+                    "an alias refers to the value that contains it: a value cannot hold itself",
+                )
+            again = id(node) in self._built
+            if again and not self._expanding:
+                # The node's own mark is its anchor's; the alias sits in the parent.
+                self._alias_line = self.line_of(
+                    path[:-1] if path and isinstance(path[-1], int) else path
+                )
+            self._built.add(id(node))
+            self._open.add(id(node))
+            self._expanding += again
+            try:
+                return self._collection(node, path)
+            finally:
+                self._open.discard(id(node))
+                self._expanding -= again
+        if self._expanding:
+            self._count_alias_value()
+        # Most scalars are plain strings: taken as they are, without the constructor's dispatch.
+        if node.tag == _STR:
+            value = node.value
+        else:
+            try:
+                value = self._scalars.construct_object(node, deep=True)
+            except (yaml.YAMLError, ValueError, OverflowError):
+                raise _Unreadable(line, _bad_scalar(node), path) from None
+        if isinstance(value, str):
+            return self._substitute(value, path)
+        return value
+
+    def _count_alias_value(self) -> None:
+        """Aliases may repeat a part of the file, not multiply it (an alias bomb): the values
+        built through them are counted and bounded."""
+        self._alias_values += 1
+        if self._alias_values > MAX_ALIAS_VALUES:
+            raise _Unreadable(
+                self._alias_line,
+                f"too many aliases: expanding them builds more than {MAX_ALIAS_VALUES} values; "
+                "write the repeated parts out",
+            )
+
+    def _collection(self, node: yaml.CollectionNode, path: Path_) -> Any:
+        if self._expanding:
+            self._count_alias_value()
         if isinstance(node, yaml.MappingNode):
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                if key_node.tag == _MERGE:
+                    self._issue(
+                        key_node.start_mark.line + 1,
+                        "YAML merge keys (<<) are not supported: write the keys out",
+                        self.item_at(path),
+                    )
+                    continue
                 key = self.build(key_node, (*path, "<key>"))
                 if not isinstance(key, str | int):
                     self._issue(
@@ -91,21 +185,17 @@ class _Reader:
                     )
                     continue
                 if key in mapping:
-                    self._issue(key_node.start_mark.line + 1, f"duplicate key '{key}'")
+                    self._issue(
+                        key_node.start_mark.line + 1, f"duplicate key '{key}'", self.item_at(path)
+                    )
                 self.marks[(*path, key)] = key_node.start_mark.line + 1
                 mapping[key] = self.build(value_node, (*path, key))
             return mapping
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        # Most scalars are plain strings: taken as they are, without the constructor's dispatch.
-        value = node.value if node.tag == _STR else self._scalars.construct_object(node, deep=True)
-        if isinstance(value, str):
-            return self._substitute(value, path)
-        return value
+        return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
 
     def _substitute(self, text: str, path: Path_) -> str:
         # user:${PASSWORD}@ is the way to write it; only a password left in the text is flagged.
-        if _LITERAL_PASSWORD.search(_ENV_REF.sub("", text)):
+        if _has_literal_password(_env_sub("", text)):
             self.unresolved.append(
                 (
                     path,
@@ -136,10 +226,31 @@ class _Reader:
                 self.substituted[value] = f"${{{name}}}"
             return value
 
-        return _ENV_REF.sub(replace, text)
+        return _env_sub(replace, text)
 
     def _issue(self, line: int | None, message: str, item: str | None = None) -> None:
         self.issues.append(ConfigIssue(self.file, line, item, message))
+
+    def item_at(self, path: Path_) -> str | None:
+        """The id of the item at or above `path`, read from the nodes (before any data exists)."""
+        if not _is_item(path) or self.root is None:
+            return None
+        node: yaml.Node | None = self.root
+        for part in path[:6]:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if k.value == part), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                node = node.value[part] if part < len(node.value) else None
+            else:
+                return None
+        ids = (
+            [v for k, v in node.value if k.value == "id"]
+            if isinstance(node, yaml.MappingNode)
+            else []
+        )
+        if ids and isinstance(ids[0], yaml.ScalarNode):
+            return str(ids[0].value)
+        return f"#{int(path[5]) + 1}"
 
     def shown(self) -> list[ConfigIssue]:
         """The issues as they may be printed: a value that came from the environment (it may
@@ -162,27 +273,86 @@ class _Reader:
         return None
 
 
-def load_config(path: str | os.PathLike[str]) -> LoadedConfig:
-    """Loads and validates a config file, raising ConfigError with every issue found."""
+def _env_sub(by: str | Callable[[re.Match[str]], str], text: str) -> str:
+    """`_ENV_REF.sub`, in linear time: past the last `}` only `$$` can match, and searching
+    there would rescan the rest of the text from every `${NAME:-` (quadratic)."""
+    end = text.rfind("}") + 1
+    return _ENV_REF.sub(by, text[:end]) + _DOLLARS.sub(by, text[end:])
+
+
+def _has_literal_password(text: str) -> bool:
+    """Whether `text` holds `scheme://user:password@`. Scanned from each `://` rather than
+    searched with one regex, which retried the scheme at every position: an 80,000-character
+    title took 13 s."""
+    start = text.find("://")
+    while start != -1:
+        begin = start
+        while begin > 0 and text[begin - 1] in _SCHEME_CHARS:
+            begin -= 1  # bounded by the previous `://`: '/' is no scheme character
+        scheme = text[begin:start]
+        if any(c.isalpha() for c in scheme) and _USERINFO.match(text, start + 3):
+            return True
+        start = text.find("://", start + 3)
+    return False
+
+
+def _short_tag(tag: str) -> str:
+    return tag.replace("tag:yaml.org,2002:", "!!")
+
+
+def _bad_scalar(node: yaml.Node) -> str:
+    tag = _short_tag(node.tag)
+    if node.tag in _KNOWN_SCALAR_TAGS:
+        return f"{node.value!r} is not a valid {tag}"
+    return f"unsupported tag {tag}: remove it"
+
+
+def load_config(path: str | os.PathLike[str], tokens: bool = False) -> LoadedConfig:
+    """Loads and validates a config file, raising ConfigError with every issue found. With
+    `tokens`, as `serve` needs: every API token's variable holds a usable secret."""
     file = str(path)
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        # One byte past the limit is enough to refuse it: a huge file is never read whole.
+        with Path(file).open("rb") as stream:
+            data = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ConfigError([_too_large(file)])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(file, None, None, f"cannot read config: {exc}")]) from None
-    return parse_config(text, file)
+    return parse_config(text, file, tokens)
 
 
-def parse_config(text: str, file: str = "<config>") -> LoadedConfig:
+def _too_large(file: str) -> ConfigIssue:
+    limit = MAX_DOCUMENT_BYTES // 2**20
+    return ConfigIssue(file, None, None, f"larger than {limit} MiB: split it, or trim it")
+
+
+def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> LoadedConfig:
     reader = _Reader(file)
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise ConfigError([_too_large(file)])
     try:
         root = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise ConfigError([ConfigIssue(file, line, None, f"invalid YAML: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        # The reader's errors (a NUL or other control character) carry a position, not a mark.
+        position = getattr(exc, "position", None)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
+        reason = getattr(exc, "reason", None) or exc
+        raise ConfigError([ConfigIssue(file, line, None, f"invalid YAML: {reason}")]) from None
     if root is None:
         raise ConfigError([ConfigIssue(file, 1, None, "the file is empty: add checklists:")])
-    data = reader.build(root, ())
+    try:
+        reader.root = root
+        data = reader.build(root, ())
+    except _Unreadable as exc:
+        raise ConfigError(
+            [ConfigIssue(file, exc.line, reader.item_at(exc.path), exc.message)]
+        ) from None
     # The node tree of a 10,000-item file is ~20 MB: freed before validation allocates the
     # models, so they reuse its memory instead of growing the heap past it (bench/README.md).
     del root
@@ -195,12 +365,16 @@ def parse_config(text: str, file: str = "<config>") -> LoadedConfig:
         reader._issue(reader.line_of(where), message, _item_id(where, data))
     _check_unique(data, reader)
     settings = _settings(data.get("exporter", {}), reader)
+    if settings is not None and tokens:
+        _check_tokens(settings, reader)
     body = {k: v for k, v in data.items() if k != "exporter"}
     config: Config | None = None
     try:
         config = Config.model_validate({**body, "exporter": settings or ExporterSettings()})
     except ValidationError as exc:
         _report(exc, (), data, reader)
+    if config is not None:
+        _check_facts(config, reader)
     if reader.issues or config is None or settings is None:
         raise ConfigError(reader.shown())
     return LoadedConfig(config, file, frozenset(reader.secrets | _spec_secrets(config, settings)))
@@ -215,6 +389,46 @@ def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:
     except ValidationError as exc:
         _report(exc, ("exporter",), {"exporter": raw}, reader)
         return None
+
+
+def _check_facts(config: Config, reader: _Reader) -> None:
+    """Every condition names a fact its kind gives: a typo fails here, not at every run."""
+    for ci, checklist in enumerate(config.checklists):
+        for si, section in enumerate(checklist.sections):
+            for ii, item in enumerate(section.items):
+                for ei, condition in enumerate(item.expect or ()):
+                    problem = unknown_fact(condition.fact, item.kind)
+                    if problem is not None:
+                        where = ("checklists", ci, "sections", si, "items", ii, "expect", ei)
+                        reader._issue(reader.line_of(where), f"expect[{ei}]: {problem}", item.id)
+
+
+def unknown_fact(fact: str, kind: str) -> str | None:
+    """Why `kind` never gives `fact`, with the nearest name it does give; None when it may."""
+    own = PROBES[kind].FACTS
+    declared = tuple(dict.fromkeys((*own, *RUN_FACTS))) if own else ()
+    families = [name.removesuffix("*") for name in declared if name.endswith(".*")]
+    if fact in declared or any(fact.startswith(f) and len(fact) > len(f) for f in families):
+        return None
+    if not declared:
+        return f"a {kind} item has no facts to judge: remove its expect"
+    names = [n for n in declared if not n.endswith(".*")]
+    head, dot, tail = fact.partition(".")
+    close = difflib.get_close_matches(fact, names, n=1)
+    if tail:
+        close += [f"{f}{tail}" for f in difflib.get_close_matches(head + dot, families, n=1)]
+    if close:
+        return f"unknown fact '{fact}' for {kind} (did you mean '{close[0]}'?)"
+    return f"unknown fact '{fact}' for {kind}: it gives {', '.join(declared)}"
+
+
+def _check_tokens(settings: ExporterSettings, reader: _Reader) -> None:
+    """The rule `serve` applies to API tokens (auth.Tokens), with the line of each token."""
+    for index, token in enumerate(settings.api_tokens):
+        try:
+            Tokens.from_config([token], os.environ)
+        except ValueError as exc:
+            reader._issue(reader.line_of(("exporter", "api_tokens", index, "token_env")), str(exc))
 
 
 def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -30,24 +31,40 @@ def is_duration(text: str) -> bool:
     return bool(_DURATION.match(text.strip()))
 
 
-def parse_duration(text: str | int | float | timedelta) -> timedelta:
-    """`500ms`, `30s`, `26h`, `7d`, `1h30m` (or a bare number of seconds) as a timedelta."""
+def parse_duration(text: object) -> timedelta:
+    """`500ms`, `30s`, `26h`, `7d`, `1h30m` (or a bare number of seconds) as a timedelta.
+    ValueError for anything else, including a list, infinity and more than timedelta holds."""
     if isinstance(text, timedelta):
         return text
-    if isinstance(text, bool):
-        raise ValueError(f"expected a duration such as 30s, got {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(f"expected a duration such as 30s, got {_shown(text)}")
     if isinstance(text, int | float):
+        if not math.isfinite(text):
+            raise ValueError(f"expected a duration such as 30s, got {text!r}")
         if text < 0:
             raise ValueError(f"a duration cannot be negative: {text!r}")
-        return timedelta(seconds=text)
+        return _seconds(text, text)
     value = text.strip()
     if not _DURATION.match(value):
         raise ValueError(
             f"invalid duration {text!r}: use a number with a unit (ms, s, m, h, d, w), "
             "e.g. 30s or 1h30m"
         )
-    seconds = sum(float(n) * _DURATION_SECONDS[u] for n, u in _DURATION_PART.findall(value))
-    return timedelta(seconds=seconds)
+    return _seconds(
+        sum(float(n) * _DURATION_SECONDS[u] for n, u in _DURATION_PART.findall(value)), text
+    )
+
+
+def _seconds(seconds: float, text: object) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # also for infinity: the same answer, a duration too long to hold
+        raise ValueError(f"duration {text!r} is too long") from None
+
+
+def _shown(value: object) -> str:
+    kind = {list: "a list", dict: "a mapping", type(None): "nothing"}.get(type(value))
+    return kind or repr(value)
 
 
 def is_size(text: str) -> bool:

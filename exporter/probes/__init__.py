@@ -1,7 +1,9 @@
 """The probe registry: one module per kind. Adding a kind is one file and one line here.
 
 Every module exports `KIND`, a pydantic `Spec` (subclass of `ProbeSpec`), `DEFAULT_EXPECT`
-(conditions used when an item has no `expect:`) and `async def probe(spec, ctx) -> Facts`.
+(conditions used when an item has no `expect:`), `FACTS` (the facts a run may give, `name.*`
+for a family such as `header.<name>`: a condition on another is a config error) and
+`async def probe(spec, ctx) -> Facts`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ProbeModule(Protocol):
     KIND: str
     Spec: type[ProbeSpec]
     DEFAULT_EXPECT: tuple[str, ...]
+    FACTS: tuple[str, ...]
 
     async def probe(self, spec: ProbeSpec, ctx: ProbeContext) -> Facts: ...
 

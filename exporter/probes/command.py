@@ -15,6 +15,15 @@ from exporter.reasons import Reason
 
 KIND = "command"
 DEFAULT_EXPECT: tuple[str, ...] = ("exit_code == 0",)
+FACTS: tuple[str, ...] = (
+    "exit_code",
+    "stdout",
+    "stderr",
+    "stdout_lines",
+    "stdout_truncated",
+    "stderr_truncated",
+    "duration",
+)
 
 _CHUNK = 64 * 1024
 # All a command gets of the daemon's environment unless its spec says `inherit_env: true`:

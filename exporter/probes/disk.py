@@ -12,6 +12,15 @@ from exporter.reasons import Reason
 
 KIND = "disk"
 DEFAULT_EXPECT: tuple[str, ...] = ("free_ratio > 0.1",)
+FACTS: tuple[str, ...] = (
+    "free",
+    "total",
+    "used",
+    "free_ratio",
+    "inodes_free",
+    "inodes_total",
+    "inodes_free_ratio",
+)
 
 
 class Spec(ProbeSpec):

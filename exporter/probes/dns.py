@@ -13,6 +13,7 @@ from exporter.reasons import Reason
 
 KIND = "dns"
 DEFAULT_EXPECT: tuple[str, ...] = ("resolved == true",)
+FACTS: tuple[str, ...] = ("resolved", "addresses", "count", "duration")
 
 _FAMILIES = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 

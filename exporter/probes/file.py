@@ -16,6 +16,20 @@ from exporter.reasons import Reason
 
 KIND = "file"
 DEFAULT_EXPECT: tuple[str, ...] = ("exists == true",)
+FACTS: tuple[str, ...] = (
+    "exists",
+    "count",
+    "path",
+    "age",
+    "size",
+    "total_size",
+    "mode",
+    "owner",
+    "group",
+    "world_readable",
+    "world_writable",
+    "is_dir",
+)
 
 
 class Spec(ProbeSpec):

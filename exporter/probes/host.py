@@ -11,6 +11,19 @@ from exporter.probes.base import Facts, ProbeContext, ProbeSpec
 
 KIND = "host"
 DEFAULT_EXPECT: tuple[str, ...] = ("memory_available_ratio > 0.05",)
+FACTS: tuple[str, ...] = (
+    "cpu_count",
+    "memory_total",
+    "memory_available",
+    "memory_available_ratio",
+    "swap_total",
+    "swap_used",
+    "load1",
+    "load5",
+    "load15",
+    "uptime",
+    "boot_time",
+)
 
 
 class Spec(ProbeSpec):

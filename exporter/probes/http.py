@@ -20,6 +20,21 @@ from exporter.units import parse_size
 
 KIND = "http"
 DEFAULT_EXPECT: tuple[str, ...] = ("status < 400",)
+FACTS: tuple[str, ...] = (
+    "status",
+    "duration",
+    "body",
+    "body_size",
+    "body_truncated",
+    "content_type",
+    "http_version",
+    "final_url",
+    "redirects",
+    "tls_days_left",
+    "tls_version",
+    "header.*",
+    "json.*",
+)
 
 # Enough for a health document; a huge JSON body must not become thousands of facts.
 JSON_FACTS_MAX = 200

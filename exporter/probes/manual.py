@@ -6,6 +6,7 @@ from exporter.probes.base import Facts, ProbeContext, ProbeSpec
 
 KIND = "manual"
 DEFAULT_EXPECT: tuple[str, ...] = ()
+FACTS: tuple[str, ...] = ()
 
 
 class Spec(ProbeSpec):

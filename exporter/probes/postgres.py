@@ -33,6 +33,28 @@ if TYPE_CHECKING:
 
 KIND = "postgres"
 DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
+FACTS: tuple[str, ...] = (
+    "connected",
+    "version",
+    "ssl",
+    "ssl_version",
+    "is_replica",
+    "replication_lag",
+    "connections_used",
+    "connections_used_ratio",
+    "last_archive_age",
+    "last_archive_failed",
+    "missing_tables",
+    "missing_tables_names",
+    "missing_indexes",
+    "missing_indexes_names",
+    "missing_extensions",
+    "missing_extensions_names",
+    "value",
+    "rows",
+    "duration",
+    "setting.*",
+)
 
 # A probe needs one connection; a few let the items on one server run at once (`check` runs
 # them all together) without waiting on each other for a connection.

@@ -14,6 +14,7 @@ from exporter.reasons import Reason
 
 KIND = "process"
 DEFAULT_EXPECT: tuple[str, ...] = ("running == true",)
+FACTS: tuple[str, ...] = ("running", "count", "pids", "user", "rss", "uptime")
 
 MAX_PIDS = 20  # keeps the evidence readable when a name matches a whole worker pool
 

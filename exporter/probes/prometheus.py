@@ -33,6 +33,7 @@ from exporter.reasons import Reason
 KIND = "prometheus"
 # Like an alerting rule: the query holds while it returns anything.
 DEFAULT_EXPECT: tuple[str, ...] = ("series > 0",)
+FACTS: tuple[str, ...] = ("value", "series", "min", "max", "result_type", "duration")
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 

@@ -30,6 +30,16 @@ if TYPE_CHECKING:
 
 KIND = "redis"
 DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
+FACTS: tuple[str, ...] = (
+    "connected",
+    "version",
+    "role",
+    "memory_used_ratio",
+    "rdb_last_save_age",
+    "hit_ratio",
+    "duration",
+    "info.*",
+)
 
 
 _INTEGER = re.compile(r"-?[0-9]+")

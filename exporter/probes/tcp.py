@@ -22,6 +22,7 @@ from exporter.reasons import Reason
 
 KIND = "tcp"
 DEFAULT_EXPECT: tuple[str, ...] = ("connected == true",)
+FACTS: tuple[str, ...] = ("connected", "duration")
 
 
 class Spec(ProbeSpec):

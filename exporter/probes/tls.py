@@ -23,6 +23,20 @@ DEFAULT_EXPECT: tuple[str, ...] = (
     "chain_valid == true",
     "hostname_valid == true",
 )
+FACTS: tuple[str, ...] = (
+    "days_left",
+    "not_after",
+    "not_before",
+    "version",
+    "cipher",
+    "issuer",
+    "subject",
+    "sans",
+    "hostname_valid",
+    "chain_valid",
+    "verify_error",
+    "duration",
+)
 
 
 _VERSIONS = {"TLS1.2": ssl.TLSVersion.TLSv1_2, "TLS1.3": ssl.TLSVersion.TLSv1_3}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,6 +17,7 @@ from exporter.conditions import (
     Bytes,
     Condition,
     ConditionError,
+    Regex,
     Seconds,
     Version,
     failing,
@@ -85,8 +87,17 @@ def test_parse_reads_fact_operator_and_typed_value(
 
 def test_parse_compiles_a_matches_regex_once() -> None:
     condition = Condition.parse(r"body matches '^ok\d+$'")
-    assert isinstance(condition.value, re.Pattern)
+    assert isinstance(condition.value, Regex)
     assert condition.value.pattern == r"^ok\d+$"
+
+
+def test_a_catastrophic_regex_runs_in_linear_time() -> None:
+    """With Python's re, `(a+)+b` on 64 KiB of `a` backtracks for longer than the universe."""
+    condition = Condition.parse("body matches '(a+)+b'")
+    started = time.perf_counter()
+    assert not condition.holds({"body": "a" * 65536})
+    assert time.perf_counter() - started < 0.5
+    assert condition.holds({"body": "a" * 65536 + "b"})
 
 
 def test_parse_gives_equal_hashable_conditions_for_equal_text() -> None:
@@ -118,6 +129,10 @@ def test_parse_gives_equal_hashable_conditions_for_equal_text() -> None:
         ("body == 'ok' extra", "unexpected 'extra' after the value"),
         ("body matches '[unclosed'", "bad regex '[unclosed' in \"body matches '[unclosed'\""),
         ("body matches 'a{4294967296}'", "bad regex"),
+        ("body matches 'a{2000}'", "repetition counts stop at 1000"),
+        (r"body matches '(a)\1'", "backreferences and lookaround are not supported"),
+        ("body matches '(?=a)'", "backreferences and lookaround are not supported"),
+        ("body matches '" + "a" * 1001 + "'", "longer than 1000 characters"),
         ("body matches ok", "quote the regex after 'matches'"),
         ("body == 'unterminated", "unterminated string"),
         ("body == 'ok'junk", "unexpected 'junk' right after a quoted value"),

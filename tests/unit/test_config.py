@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import time
+import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from exporter.loader import ConfigError, load_config, parse_config
+from exporter.cli import main
+from exporter.conditions import Condition
+from exporter.loader import (
+    MAX_DOCUMENT_BYTES,
+    ConfigError,
+    load_config,
+    parse_config,
+    unknown_fact,
+)
+from exporter.probes import PROBES
 
 TESTDATA = Path(__file__).parent / "testdata"
 REPO = Path(__file__).parents[2]
@@ -29,6 +40,41 @@ INVALID = {
     "invalid-cron.yml": [(8, "backup", "invalid cron schedule '0 25 * * *'")],
     "invalid-literal-password.yml": [(8, "db-up", "a password is written in the file")],
     "invalid-yaml-syntax.yml": [(6, None, "invalid YAML")],
+    "invalid-duration-list.yml": [
+        (8, "health", "interval: expected a duration such as 30s, got a list")
+    ],
+    "invalid-every-mapping.yml": [
+        (8, "health", "every: expected a duration such as 30s, got a mapping")
+    ],
+    "invalid-default-timeout-list.yml": [
+        (2, None, "exporter.default_timeout: expected a duration such as 30s, got a list")
+    ],
+    "invalid-duration-huge.yml": [
+        (8, "health", "interval: duration '99999999999999999999d' is too long")
+    ],
+    "invalid-duration-inf.yml": [
+        (8, "health", "interval: expected a duration such as 30s, got inf")
+    ],
+    "invalid-manual-null.yml": [(6, "health", "manual: is empty: write manual: {}")],
+    "invalid-http-null.yml": [(6, "health", "http: is empty: write http: {...}")],
+    "invalid-merge-key.yml": [
+        (7, "two", "YAML merge keys (<<) are not supported: write the keys out"),
+        (7, "two", "no probe"),
+    ],
+    "invalid-unknown-tag.yml": [(8, "health", "unsupported tag !foo: remove it")],
+    "invalid-tagged-mapping.yml": [(8, "health", "unsupported tag !foo: remove it")],
+    "invalid-bad-int-tag.yml": [(8, "health", "'abc' is not a valid !!int")],
+    "invalid-self-alias.yml": [(1, None, "an alias refers to the value that contains it")],
+    "invalid-alias-bomb.yml": [(5, None, "too many aliases: expanding them builds more than")],
+    "invalid-nul-byte.yml": [(9, None, "invalid YAML: control characters are not allowed")],
+    "invalid-state-url.yml": [(2, None, "exporter.state: unsupported state URL (mysql://): use")],
+    "invalid-listen-ipv6.yml": [(2, None, "exporter.listen: [zz] in '[zz]:80' is not an IPv6")],
+    "invalid-unknown-fact.yml": [
+        (11, "health", "expect[1]: unknown fact 'stauts' for http (did you mean 'status'?)"),
+        (12, "health", "unknown fact 'headers.etag' for http (did you mean 'header.etag'?)"),
+        (16, "oncall", "expect[0]: a manual item has no facts to judge: remove its expect"),
+    ],
+    "invalid-listen-port.yml": [(2, None, "port 99999 in '127.0.0.1:99999' is above 65535")],
     "invalid-several.yml": [
         (2, None, "exporter.listen: 'nowhere' is not host:port (e.g. 127.0.0.1:9840"),
         (4, None, "checklists[0].name: 'Bad Name' is not a valid name: use lowercase letters"),
@@ -39,13 +85,25 @@ INVALID = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(INVALID))
+# Refused where a daemon needs them (validate, serve), not by every verb.
+NEEDS_TOKENS = {
+    "invalid-unset-token.yml": [
+        (3, None, "api token oncall: environment variable READINESS_TEST_SURELY_UNSET_TOKEN")
+    ],
+}
+
+
+def test_every_invalid_file_is_in_a_table() -> None:
+    assert {p.name for p in TESTDATA.glob("invalid-*.yml")} == {*INVALID, *NEEDS_TOKENS}
+
+
+@pytest.mark.parametrize("name", sorted({**INVALID, **NEEDS_TOKENS}))
 def test_invalid_config_reports_every_error_with_line_and_item(name: str) -> None:
     path = TESTDATA / name
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, tokens=name in NEEDS_TOKENS)
     issues = caught.value.issues
-    expected = INVALID[name]
+    expected = {**INVALID, **NEEDS_TOKENS}[name]
     assert len(issues) == len(expected), "\n".join(str(i) for i in issues)
     for issue, (line, item, fragment) in zip(issues, expected, strict=True):
         assert issue.file == str(path)
@@ -161,3 +219,90 @@ def test_duplicate_yaml_key_is_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "dup.yml")
     assert any(i.line == 3 and "duplicate key 'name'" in i.message for i in caught.value.issues)
+
+
+VERBS = {
+    "validate": [],
+    "check": ["--no-serve"],
+    "serve": [],
+    "report": [],
+    "attest": ["app", "health", "--by", "alice"],
+}
+
+
+@pytest.mark.parametrize("verb", sorted(VERBS))
+def test_every_verb_exits_2_with_the_place_on_every_invalid_file(
+    verb: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for path in sorted(TESTDATA.glob("invalid-*.yml")):
+        if verb not in ("validate", "serve") and path.name in NEEDS_TOKENS:
+            continue  # the token is only needed by a daemon
+        code = main([verb, "--config", str(path), *VERBS[verb]])
+        err = capsys.readouterr().err
+        assert code == 2, f"{verb} {path.name}: {err}"
+        assert err.startswith(f"{path}:"), err
+        assert "Traceback" not in err
+
+
+def test_long_title_validates_in_linear_time() -> None:
+    """The literal-password check was a regex search retried at every position: 13.6 s."""
+    title = "a" * 80_000
+    text = MINIMAL.replace("title: Health", f"title: {title}")
+    started = time.perf_counter()
+    loaded = parse_config(text)
+    assert time.perf_counter() - started < 1.0
+    assert loaded.config.checklists[0].sections[0].items[0].title == title
+
+
+def test_alias_bomb_is_refused_fast_and_small() -> None:
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(ConfigError, match="too many aliases"):
+            load_config(TESTDATA / "invalid-alias-bomb.yml")
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 1.0
+    assert peak < 20 * 2**20
+
+
+def test_shared_blocks_through_aliases_are_fine() -> None:
+    text = MINIMAL.replace(
+        "file: {path: /var/backups/*.dump}", "file: &backup {path: /var/backups/*.dump}"
+    ) + "".join(
+        f"          - {{id: copy-{n}, title: Copy, every: 1d, file: *backup}}\n" for n in range(200)
+    )
+    items = parse_config(text).config.checklists[0].sections[0].items
+    assert len(items) == 203
+    assert items[-1].spec == items[1].spec
+
+
+def test_every_kind_declares_the_facts_of_its_default_expect() -> None:
+    for kind, module in PROBES.items():
+        for text in module.DEFAULT_EXPECT:
+            assert unknown_fact(Condition.parse(text).fact, kind) is None, (kind, text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fact"),
+    [
+        ("http", "header.content-type"),
+        ("http", "json.items.0.id"),
+        ("postgres", "setting.shared_buffers"),
+        ("redis", "info.db0.keys"),
+        ("file", "duration"),
+    ],
+)
+def test_fact_families_and_the_run_duration_are_known(kind: str, fact: str) -> None:
+    assert unknown_fact(fact, kind) is None
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as stream:
+        stream.truncate(MAX_DOCUMENT_BYTES + 1)  # sparse: nothing to parse, only to refuse
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: larger than 16 MiB: split it, or trim it"
