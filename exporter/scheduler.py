@@ -105,7 +105,7 @@ class Scheduler:
         """Stops scheduling, cancels the runs in flight and gives them `grace` seconds to
         unwind (kill their subprocesses, close sockets) before what they use is closed."""
         self._started = False
-        self._arm()
+        self._arm()  # stopped: only cancels the timer
         running = list(self._running.values())
         for task in running:
             task.cancel()
@@ -118,8 +118,9 @@ class Scheduler:
         default_interval: timedelta,
         run_now: set[ItemKey],
     ) -> None:
-        """Adds jobs for new items, reschedules changed ones, removes the rest.
-        Items in `run_now` (never run before) start at once, jittered a little."""
+        """Adds jobs for new items, reschedules changed ones, removes the rest. A new or
+        changed interval item starts at once (jittered a little), a cron item at its next
+        time unless it is in `run_now` (never run before)."""
         wanted: dict[str, tuple[ItemKey, Item]] = {
             str(key): (key, item) for key, item in items if item.kind != "manual"
         }
