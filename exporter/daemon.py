@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections import Counter
 from collections.abc import Iterator, Mapping
 
@@ -56,17 +57,18 @@ class Daemon:
         clock: Clock | None = None,
         tokens: Tokens | None = None,
         shard: Shard = ALL,
+        rng: random.Random | None = None,
     ) -> None:
+        """`clock` and `rng` (the spread of first runs) are parameters so tests can drive them."""
         self.clock: Clock = clock or SystemClock()
         self.shard = shard
         loaded = shard.select(loaded)
         self.loaded = loaded
         self.store: Store = open_store(loaded.config.exporter.state)
         self.runner = Runner(loaded.config.exporter.max_concurrency, self.clock)
-        self.scheduler = Scheduler(self.run_item)
+        self.scheduler = Scheduler(self.run_item, self.clock, rng or random.Random())
         self._items: dict[ItemKey, Item] = dict(config_items(loaded.config))
         self.started = False
-        self._inflight: set[asyncio.Task[None]] = set()
         self._reload_ok = True
         self._reload_ts = self.clock.now()
         self._reload_lock = asyncio.Lock()
@@ -136,13 +138,9 @@ class Daemon:
         self.started = False
         if self._watchdog is not None:
             self._watchdog.cancel()
-        self.scheduler.shutdown()
-        for task in self._inflight:
-            task.cancel()
-        if self._inflight:
-            # Cancelled probes clean up (kill their subprocesses, close sockets) before the
-            # shared clients and the store close under them.
-            await asyncio.wait(self._inflight, timeout=STOP_GRACE)
+        # Cancelled probes clean up (kill their subprocesses, close sockets) before the
+        # shared clients and the store close under them.
+        await self.scheduler.stop(STOP_GRACE)
         await self.runner.resources.aclose()
         await self.store.close()
         log.info("daemon_stopped")
@@ -208,10 +206,6 @@ class Daemon:
         item = self._items.get(key)
         if item is None:
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
         timeout = (item.timeout or self.config.exporter.default_timeout).total_seconds()
         before = self.store.states().get(key)
         result = await self.runner.run(item, timeout)

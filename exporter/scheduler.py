@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import heapq
 import itertools
 import math
 import random
-import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,7 @@ import structlog
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from exporter.clock import Clock, Timer
 from exporter.config import Item
 from exporter.lag import LagHistogram
 from exporter.results import ItemKey
@@ -28,7 +27,8 @@ log = structlog.get_logger("exporter.scheduler")
 
 FULL_SPREAD_JOBS = 1000
 MAX_SLEEP = 3600.0
-"""With nothing scheduled, the timer still wakes now and then (sync wakes it at once anyway)."""
+"""The timer never waits longer: it waits in monotonic time, and the wall clock that plans the
+runs may be stepped meanwhile."""
 
 
 class PhasedInterval(BaseTrigger):  # type: ignore[misc]
@@ -62,7 +62,8 @@ class PhasedInterval(BaseTrigger):  # type: ignore[misc]
 class _Job:
     key: ItemKey
     item: Item
-    default_interval: timedelta
+    interval: timedelta | None
+    """The interval it runs at (its own or the default), None for a cron item."""
     trigger: PhasedInterval | CronTrigger
     generation: int
     """Heap entries of an earlier generation (the job was rescheduled) are skipped."""
@@ -73,29 +74,43 @@ class Scheduler:
 
     A heap of due times and one timer, not APScheduler's scheduler: at 10,000 items its
     add_job (signature checks, job store bookkeeping) made startup seconds long and its
-    per-run machinery cost more than a tcp probe (bench/README.md). Its triggers stay."""
+    per-run machinery cost more than a tcp probe (bench/README.md). Its triggers stay.
+    Time comes from `clock` and chance (the spread of first runs) from `rng`, so a test
+    drives both."""
 
-    def __init__(self, run: Callable[[ItemKey], Coroutine[Any, Any, None]]) -> None:
+    def __init__(
+        self,
+        run: Callable[[ItemKey], Coroutine[Any, Any, None]],
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
         self._run = run
+        self._clock = clock
+        self._rng = rng
         self._jobs: dict[str, _Job] = {}
         self._due: list[tuple[float, int, str, int]] = []
         """(when, tie-breaker, job id, generation), a heap."""
         self._order = itertools.count()
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._wake = asyncio.Event()
-        self._timer: asyncio.Task[None] | None = None
+        """The run in flight per job: the one place that knows them, to skip and to cancel."""
+        self._timer: Timer | None = None
+        self._started = False
         self.lag = LagHistogram()
 
     def start(self) -> None:
-        self._timer = asyncio.get_running_loop().create_task(self._tick_forever())
+        self._started = True
+        self._arm()
 
-    def shutdown(self) -> None:
-        """Stops scheduling and cancels jobs in flight."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        for task in self._running.values():
+    async def stop(self, grace: float) -> None:
+        """Stops scheduling, cancels the runs in flight and gives them `grace` seconds to
+        unwind (kill their subprocesses, close sockets) before what they use is closed."""
+        self._started = False
+        self._arm()  # stopped: only cancels the timer
+        running = list(self._running.values())
+        for task in running:
             task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=grace)
 
     def sync(
         self,
@@ -103,68 +118,84 @@ class Scheduler:
         default_interval: timedelta,
         run_now: set[ItemKey],
     ) -> None:
-        """Adds jobs for new items, reschedules changed ones, removes the rest.
-        Items in `run_now` (never run before) start at once, jittered a little."""
+        """Adds jobs for new items, reschedules changed ones, removes the rest. A new or
+        changed interval item starts at once (jittered a little), a cron item at its next
+        time unless it is in `run_now` (never run before)."""
         wanted: dict[str, tuple[ItemKey, Item]] = {
             str(key): (key, item) for key, item in items if item.kind != "manual"
         }
         for job_id in list(self._jobs):
             if job_id not in wanted:
                 del self._jobs[job_id]
+        now = self._clock.now()
         for job_id, (key, item) in wanted.items():
             old = self._jobs.get(job_id)
+            interval = None if item.schedule is not None else item.interval or default_interval
             # Fingerprints only when there is an old job to compare: at 10,000 items, hashing
-            # every definition at startup cost half a second for nothing.
+            # every definition at startup cost half a second for nothing. A new default
+            # interval moves only the items that use it.
             if (
                 old is not None
-                and old.default_interval == default_interval
+                and old.interval == interval
                 and (old.item is item or old.item.fingerprint == item.fingerprint)
             ):
                 old.item = item
                 continue
-            self._add(job_id, key, item, default_interval, key in run_now, len(wanted))
-        self._wake.set()
+            self._add(job_id, key, item, interval, now, key in run_now, len(wanted))
+        self._arm()
 
     def _add(
         self,
         job_id: str,
         key: ItemKey,
         item: Item,
-        default_interval: timedelta,
+        interval: timedelta | None,
+        now: float,
         run_now: bool,
         jobs: int,
     ) -> None:
-        now = datetime.now(UTC)
         trigger: PhasedInterval | CronTrigger
-        if item.schedule is not None:
+        first: float | None
+        if interval is None:
+            assert item.schedule is not None  # no interval: a cron item
             trigger = CronTrigger.from_crontab(item.schedule, timezone=UTC)
-            first = now if run_now else trigger.get_next_fire_time(None, now)
+            if run_now:
+                first = now
+            else:
+                following = trigger.get_next_fire_time(None, datetime.fromtimestamp(now, UTC))
+                first = following.timestamp() if following is not None else None
         else:
-            interval = (item.interval or default_interval).total_seconds()
-            trigger = PhasedInterval(interval, job_id)
+            seconds = interval.total_seconds()
+            trigger = PhasedInterval(seconds, job_id)
             # First runs spread over a short window so a large config does not stampede: up to
             # a second for 1,000 jobs or more, less for fewer (100 items start within 0.1s).
-            window = min(interval, 2.0) * 0.5 * min(jobs / FULL_SPREAD_JOBS, 1.0)
-            first = now + timedelta(seconds=random.uniform(0, window))
+            window = min(seconds, 2.0) * 0.5 * min(jobs / FULL_SPREAD_JOBS, 1.0)
+            first = now + self._rng.uniform(0, window)
         old = self._jobs.get(job_id)
-        job = _Job(key, item, default_interval, trigger, old.generation + 1 if old else 0)
+        job = _Job(key, item, interval, trigger, old.generation + 1 if old else 0)
         self._jobs[job_id] = job
         if first is not None:
-            heapq.heappush(
-                self._due, (first.timestamp(), next(self._order), job_id, job.generation)
-            )
+            heapq.heappush(self._due, (first, next(self._order), job_id, job.generation))
 
-    async def _tick_forever(self) -> None:
-        while True:
-            delay = self._fire_due()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+    def _arm(self) -> None:
+        """Sets the one timer for the earliest due time (none when stopped or idle)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._started and self._due:
+            when = min(self._due[0][0], self._clock.now() + MAX_SLEEP)
+            self._timer = self._clock.call_at(when, self._on_timer)
 
-    def _fire_due(self) -> float:
-        """Starts every job that is due; returns the seconds until the next one."""
-        now = time.time()
+    def _on_timer(self) -> None:
+        self._timer = None
+        try:
+            self._fire_due()
+        finally:
+            self._arm()
+
+    def _fire_due(self) -> None:
+        """Starts every job that is due and plans its next run."""
+        now = self._clock.now()
         due = self._due
         while due and due[0][0] <= now:
             planned, _, job_id, generation = heapq.heappop(due)
@@ -181,7 +212,6 @@ class Scheduler:
             following = self._following(job.trigger, planned, now)
             if following is not None:
                 heapq.heappush(due, (following, next(self._order), job_id, generation))
-        return max(due[0][0] - now, 0.0) if due else MAX_SLEEP
 
     @staticmethod
     def _following(
