@@ -133,20 +133,29 @@ async def test_concurrency_bound_holds() -> None:
     runner = Runner(max_concurrency=2, clock=FixedClock())
     running = 0
     peak = 0
+    full, release = asyncio.Event(), asyncio.Event()
 
-    async def slow(spec: object, ctx: object) -> dict[str, object]:
+    async def held(spec: object, ctx: object) -> dict[str, object]:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await asyncio.sleep(0.05)
+        if running == 2:
+            full.set()
+        await release.wait()
         running -= 1
         return {"cpu_count": 2}
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(PROBES["host"], "probe", slow)
-        results = await asyncio.gather(
+        patch.setattr(PROBES["host"], "probe", held)
+        runs = asyncio.gather(
             *(runner.run(item("host: {}", '["cpu_count >= 1"]'), 1) for _ in range(8))
         )
+        await asyncio.wait_for(full.wait(), 1)
+        for _ in range(20):  # every other run gets its turn to try to start
+            await asyncio.sleep(0)
+        assert peak == 2
+        release.set()
+        results = await runs
     assert all(r.passing for r in results)
     assert peak == 2
     await runner.resources.aclose()
