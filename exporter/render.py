@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
 from exporter.evaluate import ChecklistView, ItemView, SectionView, blocks_ready
@@ -11,6 +10,7 @@ from exporter.mdchecklist import SEPARATOR
 from exporter.reasons import Reason
 from exporter.redact import REDACTOR
 from exporter.status import status_document
+from exporter.times import when
 
 
 def why(view: ItemView) -> list[str]:
@@ -95,12 +95,20 @@ def as_json(views: list[ChecklistView], now: float, fail_under: float | None = N
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
-def when(ts: float) -> str:
-    """A time for people to read: minutes, UTC."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-REASON_TEXT = {Reason.NOT_RUN: "not run yet", Reason.NOT_ATTESTED: "not attested"}
+REASON_HELP = {
+    Reason.OK: "every condition holds",
+    Reason.CONDITION: "the probe ran; a condition does not hold",
+    Reason.TIMEOUT: "the probe ran out of time",
+    Reason.CONNECT: "cannot connect: refused, unreachable or reset",
+    Reason.DNS: "the name does not resolve",
+    Reason.TLS: "TLS handshake or certificate verification failed",
+    Reason.AUTH: "credentials rejected",
+    Reason.ERROR: "the probe itself failed",
+    Reason.NOT_ATTESTED: "waiting for a person to attest it",
+    Reason.NOT_RUN: "defined, not run yet",
+}
+"""Each reason explained in a few words (the /status page); where a line has room for one word,
+the reason's own name is shown, read as words (`not_attested` as `not attested`)."""
 
 
 def headings(title: str) -> list[str]:
@@ -155,7 +163,7 @@ def why_not(view: ItemView) -> list[str]:
     out = []
     if not view.passing:
         reason, *explained = why(view)
-        text = REASON_TEXT.get(view.reason, reason)
+        text = reason.replace("_", " ")
         out.append(REDACTOR.text(f"{text}: {'; '.join(explained)}" if explained else text))
     if view.lapsed:
         out.append("**lapsed**")
