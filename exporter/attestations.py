@@ -20,8 +20,8 @@ from exporter.config import GO_LIVE_ITEM, Config, Item
 from exporter.redact import REDACTOR
 from exporter.results import Attestation
 from exporter.state import Store
-from exporter.status import iso
 from exporter.text import visible, visible_lines
+from exporter.times import iso
 
 MAX_BODY = 64 * 1024
 """Bytes: a larger request body is refused (413) before it is parsed."""

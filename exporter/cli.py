@@ -105,10 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--checklist", action="append", help="only this checklist (repeatable)")
     check.add_argument(
         "--fail-under",
-        type=float,
-        default=1.0,
+        type=_ratio,
         metavar="RATIO",
-        help="exit 1 when a checklist's score is below RATIO (default 1.0)",
+        help="also exit 1 when a checklist's score is below RATIO (0..1), ready or not",
     )
     check.add_argument(
         "--no-serve",
@@ -366,13 +365,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     except StateError as exc:
         return _state_failed(exc)
     output = {
-        "table": lambda: render.table(views),
-        "json": lambda: render.as_json(views, now),
-        "markdown": lambda: render.markdown(views, now),
-        "junit": lambda: render.junit(views),
+        "table": lambda: render.table(views, args.fail_under),
+        "json": lambda: render.as_json(views, now, args.fail_under),
+        "markdown": lambda: render.markdown(views, now, args.fail_under),
+        "junit": lambda: render.junit(views, args.fail_under),
     }[args.format]()
     sys.stdout.write(output)
-    return EXIT_READY if all(_ready(v, args.fail_under) for v in views) else EXIT_NOT_READY
+    ready = all(render.verdict(v, args.fail_under) for v in views)
+    return EXIT_READY if ready else EXIT_NOT_READY
+
+
+def _ratio(text: str) -> float:
+    """`--fail-under RATIO`; argparse turns the error into a usage message and exit 2."""
+    try:
+        value: float | None = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ratio from 0 to 1")
+    return value
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -506,11 +517,6 @@ async def _stored_states(loaded: LoadedConfig) -> dict[ItemKey, ItemState]:
         return dict(store.states())
     finally:
         await store.close()
-
-
-def _ready(view: ChecklistView, fail_under: float) -> bool:
-    critical_ok = all(v.passing for v in view.items if v.item.severity.value == "critical")
-    return critical_ok and view.score >= fail_under
 
 
 async def _check(

@@ -288,6 +288,9 @@ class Checklist(Strict):
     name: Name
     title: Title | None = None
     go_live: datetime | None = None
+    ready_min_score: float | None = Field(default=None, ge=0, le=1)
+    """A score floor the checklist must also reach to be ready (README: "When is a checklist
+    ready")."""
     sections: tuple[Section, ...]
 
     @field_validator("go_live")

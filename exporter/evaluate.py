@@ -3,7 +3,7 @@ and checklist, whether it passes, why not, and when it is due. Pure: no I/O."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from exporter.config import GO_LIVE_ITEM, Checklist, Config, Item, Section, Severity
@@ -58,11 +58,21 @@ class ChecklistView:
 
     @property
     def ready(self) -> bool:
-        """Every critical item passes and nothing has lapsed."""
-        return all(
-            (v.passing or v.item.severity is not Severity.CRITICAL) and not v.lapsed
-            for v in self.items
-        )
+        return is_ready(self.items, self.score, self.checklist.ready_min_score)
+
+
+def blocks_ready(view: ItemView) -> bool:
+    """The item keeps its checklist from being ready: it lapsed, or it fails and is not
+    advisory (`info`)."""
+    return view.lapsed or (not view.passing and view.item.severity is not Severity.INFO)
+
+
+def is_ready(items: Iterable[ItemView], score: float, min_score: float | None) -> bool:
+    """The one readiness rule, read by the gauge, /health, /status, `check` and `report`:
+    every critical and warning item passes, nothing has lapsed, and the score reaches
+    `ready_min_score` when the checklist sets one. The clock enters through the views (whether
+    an item lapsed is a matter of `now`, passed to `evaluate`)."""
+    return not any(blocks_ready(v) for v in items) and (min_score is None or score >= min_score)
 
 
 def evaluate(

@@ -161,7 +161,7 @@ class _Summary(Collector):
         )
         ready = GaugeMetricFamily(
             "readiness_checklist_ready",
-            "1 when every critical item passes and nothing has lapsed.",
+            "1 when every critical and warning item passes, none lapsed, score >= ready_min_score.",
             labels=["checklist"],
         )
         live = GaugeMetricFamily(

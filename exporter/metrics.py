@@ -95,7 +95,7 @@ class ReadinessCollector(Collector):
         )
         ready = gauge(
             "readiness_checklist_ready",
-            "1 when every critical item passes and nothing has lapsed.",
+            "1 when every critical and warning item passes, none lapsed, score >= ready_min_score.",
             ["checklist"],
         )
         live = gauge("readiness_checklist_live", "1 after go-live.", ["checklist"])

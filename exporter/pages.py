@@ -16,24 +16,13 @@ from markdown_it import MarkdownIt
 
 from exporter.evaluate import ChecklistView, ItemView, SectionView
 from exporter.reasons import Reason
-from exporter.render import headings, nested, outline, summary, when, why_not
+from exporter.render import REASON_HELP, headings, nested, outline, summary, why_not
 from exporter.status import item_status
+from exporter.times import ago, when
 
 # Titles are Markdown (`**Name**: text`, `code`); raw HTML in them is shown, never run.
 _INLINE = MarkdownIt("commonmark", {"html": False})
 _WAITING = frozenset({Reason.NOT_RUN, Reason.NOT_ATTESTED})
-REASON_HELP = {
-    Reason.OK: "every condition holds",
-    Reason.CONDITION: "the probe ran; a condition does not hold",
-    Reason.TIMEOUT: "the probe ran out of time",
-    Reason.CONNECT: "cannot connect: refused, unreachable or reset",
-    Reason.DNS: "the name does not resolve",
-    Reason.TLS: "TLS handshake or certificate verification failed",
-    Reason.AUTH: "credentials rejected",
-    Reason.ERROR: "the probe itself failed",
-    Reason.NOT_ATTESTED: "waiting for a person to attest it",
-    Reason.NOT_RUN: "defined, not run yet",
-}
 FACT_CHARS = 400
 """Longer fact values (a body, stdout) are cut in the page; /status JSON has them whole."""
 
@@ -68,19 +57,6 @@ def state(view: ItemView) -> str:
     if view.reason in _WAITING or view.item.severity.value == "info":
         return "warn"
     return "bad"
-
-
-def ago(seconds: float) -> str:
-    """A span for people, to two units, rounded down: `3 d 4 h`, `23 h 59 min`, `12 s`."""
-    left = int(abs(seconds))
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if left >= size or (unit == "s" and not parts):
-            parts.append(f"{left // size} {unit}")
-            left %= size
-        if len(parts) == 2 or (parts and left == 0):
-            break
-    return " ".join(parts)
 
 
 def status_page(

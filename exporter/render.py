@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
-from exporter.evaluate import ChecklistView, ItemView, SectionView
+from exporter.evaluate import ChecklistView, ItemView, SectionView, blocks_ready
 from exporter.mdchecklist import SEPARATOR
 from exporter.reasons import Reason
 from exporter.redact import REDACTOR
 from exporter.status import status_document
+from exporter.times import when
 
 
 def why(view: ItemView) -> list[str]:
@@ -35,7 +35,21 @@ def detail(view: ItemView) -> str:
     )
 
 
-def table(views: list[ChecklistView]) -> str:
+def verdict(view: ChecklistView, fail_under: float | None = None) -> bool:
+    """What `check` prints and exits by: ready by the one rule (`ChecklistView.ready`), and
+    with `--fail-under RATIO` a score of at least RATIO as well."""
+    return view.ready and (fail_under is None or view.score >= fail_under)
+
+
+def verdict_text(view: ChecklistView, fail_under: float | None = None) -> str:
+    if verdict(view, fail_under):
+        return "READY"
+    if view.ready and fail_under is not None:
+        return f"NOT READY (score under --fail-under {fail_under:g})"
+    return "NOT READY"
+
+
+def table(views: list[ChecklistView], fail_under: float | None = None) -> str:
     rows = [("STATUS", "ITEM", "KIND", "SEVERITY", "TIME", "DETAIL")]
     for checklist in views:
         for section in checklist.sections:
@@ -63,22 +77,38 @@ def table(views: list[ChecklistView]) -> str:
         passing = sum(v.passing for v in checklist.items)
         lines.append(
             f"\n{checklist.checklist.name}: {passing}/{len(checklist.items)} passing "
-            f"(score {checklist.score:.2f}), {'READY' if checklist.ready else 'NOT READY'}"
+            f"(score {checklist.score:.2f}), {verdict_text(checklist, fail_under)}"
             + (", live" if checklist.live else "")
         )
     return REDACTOR.text("\n".join(line.rstrip() for line in lines) + "\n")
 
 
-def as_json(views: list[ChecklistView], now: float) -> str:
-    return json.dumps(status_document(views, now), indent=2, default=str) + "\n"
+def as_json(views: list[ChecklistView], now: float, fail_under: float | None = None) -> str:
+    """The /status document, with `ready` as `check` judges it (the floor of `--fail-under`
+    included when given) per checklist and for the run as a whole."""
+    doc = status_document(views, now)
+    for checklist, view in zip(doc["checklists"], views, strict=True):
+        checklist["ready"] = verdict(view, fail_under)
+        if fail_under is not None:
+            checklist["fail_under"] = fail_under
+    doc["ready"] = all(c["ready"] for c in doc["checklists"])
+    return json.dumps(doc, indent=2, default=str) + "\n"
 
 
-def when(ts: float) -> str:
-    """A time for people to read: minutes, UTC."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-REASON_TEXT = {Reason.NOT_RUN: "not run yet", Reason.NOT_ATTESTED: "not attested"}
+REASON_HELP = {
+    Reason.OK: "every condition holds",
+    Reason.CONDITION: "the probe ran; a condition does not hold",
+    Reason.TIMEOUT: "the probe ran out of time",
+    Reason.CONNECT: "cannot connect: refused, unreachable or reset",
+    Reason.DNS: "the name does not resolve",
+    Reason.TLS: "TLS handshake or certificate verification failed",
+    Reason.AUTH: "credentials rejected",
+    Reason.ERROR: "the probe itself failed",
+    Reason.NOT_ATTESTED: "waiting for a person to attest it",
+    Reason.NOT_RUN: "defined, not run yet",
+}
+"""Each reason explained in a few words (the /status page); where a line has room for one word,
+the reason's own name is shown, read as words (`not_attested` as `not attested`)."""
 
 
 def headings(title: str) -> list[str]:
@@ -115,11 +145,11 @@ def nested(section: SectionView) -> list[tuple[ItemView, int]]:
     return out
 
 
-def summary(checklist: ChecklistView) -> str:
+def summary(checklist: ChecklistView, fail_under: float | None = None) -> str:
     items = checklist.items
     parts = [
         f"{sum(v.passing for v in items)} of {len(items)} items passing",
-        "ready" if checklist.ready else "not ready",
+        verdict_text(checklist, fail_under).lower(),
     ]
     if lapsed := sum(v.lapsed for v in items):
         parts.append(f"{lapsed} lapsed")
@@ -133,7 +163,7 @@ def why_not(view: ItemView) -> list[str]:
     out = []
     if not view.passing:
         reason, *explained = why(view)
-        text = REASON_TEXT.get(view.reason, reason)
+        text = reason.replace("_", " ")
         out.append(REDACTOR.text(f"{text}: {'; '.join(explained)}" if explained else text))
     if view.lapsed:
         out.append("**lapsed**")
@@ -153,7 +183,9 @@ def notes(view: ItemView) -> list[str]:
     return out
 
 
-def markdown(views: list[ChecklistView], now: float | None = None) -> str:
+def markdown(
+    views: list[ChecklistView], now: float | None = None, fail_under: float | None = None
+) -> str:
     """The live checklist in the shape of the document it was imported from: its headings
     (those with no items too), nested items indented, `[x]` where the item passes."""
     out: list[str] = []
@@ -161,7 +193,7 @@ def markdown(views: list[ChecklistView], now: float | None = None) -> str:
         title = headings(checklist.checklist.display_title)
         out += [f"{'#' if i == 0 else '##'} {part}\n" for i, part in enumerate(title)]
         generated = f" (as of {when(now)})" if now is not None else ""
-        out.append(f"{summary(checklist)}{generated}.\n")
+        out.append(f"{summary(checklist, fail_under)}{generated}.\n")
         for section, new_headings in outline(checklist):
             out += [f"{'#' * (depth + 2)} {text}\n" for depth, text in new_headings]
             for v, depth in nested(section):
@@ -173,16 +205,20 @@ def markdown(views: list[ChecklistView], now: float | None = None) -> str:
     return REDACTOR.text("\n".join(out).rstrip() + "\n")
 
 
-def junit(views: list[ChecklistView]) -> str:
+def junit(views: list[ChecklistView], fail_under: float | None = None) -> str:
+    """One suite per checklist: a case per item, then a `ready` case carrying the verdict, so
+    a score floor fails the suite too. An item fails when it keeps the checklist from being
+    ready; a failing `info` item is advisory (skipped), so a ready checklist has no failures."""
     suites = ET.Element("testsuites", name="readiness")
     for checklist in views:
         items = checklist.items
+        ready = verdict(checklist, fail_under)
         suite = ET.SubElement(
             suites,
             "testsuite",
             name=checklist.checklist.name,
-            tests=str(len(items)),
-            failures=str(sum(not v.passing for v in items)),
+            tests=str(len(items) + 1),
+            failures=str(sum(blocks_ready(v) for v in items) + (not ready)),
             errors="0",
         )
         for section in checklist.sections:
@@ -195,9 +231,17 @@ def junit(views: list[ChecklistView]) -> str:
                     classname=f"{checklist.checklist.name}.{section.section.name}",
                     time=f"{result.duration:.3f}" if result else "0",
                 )
-                if not v.passing:
+                if blocks_ready(v):
                     failure = ET.SubElement(case, "failure", message=detail(v), type=v.reason.value)
                     failure.text = detail(v)
+                elif not v.passing:
+                    ET.SubElement(case, "skipped", message=f"advisory: {detail(v)}")
+        case = ET.SubElement(
+            suite, "testcase", name="ready", classname=checklist.checklist.name, time="0"
+        )
+        if not ready:
+            text = verdict_text(checklist, fail_under)
+            ET.SubElement(case, "failure", message=text, type="not_ready").text = text
     ET.indent(suites)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

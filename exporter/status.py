@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from exporter.evaluate import ChecklistView, ItemView
 from exporter.redact import REDACTOR
-
-
-def iso(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts else None
+from exporter.times import iso
 
 
 def item_status(view: ItemView) -> dict[str, Any]:

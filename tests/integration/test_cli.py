@@ -79,14 +79,29 @@ checklists:
 """
 
 
-@pytest.mark.parametrize(("fail_under", "code"), [("1.0", 1), ("0.5", 0), ("0.6", 1)])
-def test_check_exit_code_follows_the_score(tmp_path: Path, fail_under: str, code: int) -> None:
-    done = run(
-        "check", "--no-serve", "--config", str(write(tmp_path, FAILING)), "--fail-under", fail_under
+@pytest.mark.parametrize(("fail_under", "code"), [(None, 0), ("1.0", 1), ("0.5", 0), ("0.6", 1)])
+def test_fail_under_adds_a_score_floor(tmp_path: Path, fail_under: str | None, code: int) -> None:
+    # The failing item is advisory: ready by the rule, so only the floor decides.
+    advisory = FAILING.replace(
+        "file: {path: /nonexistent", "severity: info\n            file: {path: /nonexistent"
     )
+    floor = ("--fail-under", fail_under) if fail_under else ()
+    done = run("check", "--no-serve", "--config", str(write(tmp_path, advisory)), *floor)
     assert done.returncode == code, done.stdout + done.stderr
     assert "FAIL    app/ops/impossible" in done.stdout
     assert "condition: exists == true (got false)" in done.stdout
+    verdict = (
+        "READY" if code == 0 else f"NOT READY (score under --fail-under {float(fail_under or 0):g})"
+    )
+    assert f"app: 1/2 passing (score 0.50), {verdict}\n" in done.stdout
+
+
+def test_a_failing_warning_item_makes_check_fail(tmp_path: Path) -> None:
+    done = run(
+        "check", "--no-serve", "--config", str(write(tmp_path, FAILING)), "--fail-under", "0"
+    )
+    assert done.returncode == 1
+    assert "app: 1/2 passing (score 0.50), NOT READY\n" in done.stdout
 
 
 def test_check_fails_when_a_critical_item_fails_whatever_the_ratio(tmp_path: Path) -> None:
@@ -108,8 +123,8 @@ def test_check_formats(tmp_path: Path) -> None:
     )
     suite = junit.find("testsuite")
     assert suite is not None
-    assert suite.get("tests") == "2"
-    assert suite.get("failures") == "1"
+    assert suite.get("tests") == "3"  # the two items and the checklist's verdict
+    assert suite.get("failures") == "2"
 
     markdown = run("check", "--no-serve", "--config", config, "--format", "markdown").stdout
     assert markdown.startswith("# App\n")
@@ -143,3 +158,59 @@ def test_validate_ok_and_config_errors_exit_2_for_every_verb(tmp_path: Path) -> 
         done = run(verb, "--config", missing)
         assert done.returncode == 2, verb
         assert "cannot read config" in done.stderr
+
+
+def verdict_printed(fmt: str, output: str) -> bool:
+    """Whether `check`'s output, read as its format's consumer reads it, says ready."""
+    if fmt == "table":
+        return output.rstrip().endswith(", READY")
+    if fmt == "json":
+        ready = json.loads(output)["ready"]
+        assert isinstance(ready, bool)
+        return ready
+    if fmt == "markdown":
+        summary = next(line for line in output.splitlines() if line.startswith("Score "))
+        return "not ready" not in summary and ", ready" in summary
+    suite = ET.fromstring(output).find("testsuite")
+    assert suite is not None
+    return suite.get("failures") == "0"
+
+
+VERDICTS = {
+    # name: (severity of the item whose file is missing, ready_min_score, --fail-under, ready)
+    "ready-with-a-failing-info-item": ("info", None, None, True),
+    "a-failing-warning-item": ("warning", None, None, False),
+    "under-ready-min-score": ("info", "0.9", None, False),
+    "under-fail-under": ("info", None, "0.9", False),
+}
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "markdown", "junit"])
+@pytest.mark.parametrize("case", list(VERDICTS))
+def test_checks_printed_verdict_and_exit_code_agree(tmp_path: Path, case: str, fmt: str) -> None:
+    severity, min_score, fail_under, ready = VERDICTS[case]
+    (tmp_path / "present").write_text("x")
+    floor = f"\n    ready_min_score: {min_score}" if min_score else ""
+    config = write(
+        tmp_path,
+        f"""
+checklists:
+  - name: app{floor}
+    sections:
+      - name: ops
+        items:
+          - id: present
+            title: A file that is there
+            severity: critical
+            file: {{path: "{tmp_path}/present"}}
+          - id: missing
+            title: A file that is not there
+            severity: {severity}
+            file: {{path: "{tmp_path}/missing"}}
+""",
+    )
+    extra = ("--fail-under", fail_under) if fail_under else ()
+    done = run("check", "--no-serve", "--config", str(config), "--format", fmt, *extra)
+    assert done.returncode in (0, 1), done.stderr
+    assert verdict_printed(fmt, done.stdout) is ready
+    assert (done.returncode == 0) is ready

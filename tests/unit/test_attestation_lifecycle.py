@@ -147,7 +147,7 @@ async def test_a_probed_recurring_item_lapses_after_every_plus_grace_of_failures
     item = view(daemon, "backups")
     assert (item.passing, item.reason, item.lapsed) == (False, Reason.CONNECT, False)
     assert item.state.last_success == succeeded_at
-    assert checklist(daemon).ready  # a failing warning item alone does not block readiness
+    assert not checklist(daemon).ready  # a failing warning item blocks readiness (lapsed or not)
 
     clock.advance(1)
     await daemon.run_item(key)

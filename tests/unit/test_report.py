@@ -9,7 +9,7 @@ from exporter.loader import parse_config
 from exporter.mdchecklist import SEPARATOR
 from exporter.pages import report_page, status_page, wants_html
 from exporter.reasons import Reason
-from exporter.render import markdown
+from exporter.render import REASON_HELP, markdown
 from exporter.results import Attestation, ItemKey, ItemState, Result
 
 DAY = 86400.0
@@ -163,3 +163,7 @@ checklists:
         "After",
     ]
     assert page.count("<details class='section") == 1  # the one section with items
+
+
+def test_every_reason_has_its_explanation_for_the_page() -> None:
+    assert set(REASON_HELP) == set(Reason)
