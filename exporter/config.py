@@ -233,10 +233,6 @@ class ItemBase(Strict):
         return tuple(Condition.parse(text) for text in PROBES[self.kind].DEFAULT_EXPECT)
 
     @property
-    def recurring(self) -> bool:
-        return self.every is not None
-
-    @property
     def fingerprint(self) -> str:
         """A hash of the definition, not the title: attestations hold while it stays the same."""
         excluded = {"title", "description", "runbook_url", "expect", "parent"}
