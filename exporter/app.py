@@ -48,9 +48,6 @@ def _attest_enabled(daemon: Daemon) -> bool:
     )
 
 
-BROWSER_LOGIN = 'Basic realm="readiness-exporter", charset="UTF-8"'
-
-
 def _browser_login(endpoint: Endpoint) -> Endpoint:
     """A browser refused /status is asked to log in: the token is the password, any user name."""
 

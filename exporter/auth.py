@@ -64,10 +64,6 @@ class Tokens:
             raise ValueError("\n".join(problems))
         return cls(entries)
 
-    @property
-    def configured(self) -> bool:
-        return bool(self._tokens)
-
     def authenticate(self, authorization: str | None) -> Principal:
         """The principal of an `Authorization: Bearer ...` header, or Unauthorized. A browser
         may send the token as the password of HTTP Basic auth (any user name)."""

@@ -14,22 +14,23 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import uvicorn
-from pydantic import ValidationError
-
-from exporter import __version__, logs, render
+from exporter import __version__
 from exporter.clock import SystemClock
-from exporter.config import NAME_PATTERN, Config
-from exporter.evaluate import ChecklistView, evaluate
-from exporter.loader import ConfigError, LoadedConfig, load_config, parse_config
 from exporter.redact import REDACTOR
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
+# What a verb needs is imported inside it: `--version`, `--help` and a usage error answer in a
+# few milliseconds, and `validate` never loads the web server or the Markdown parser.
 if TYPE_CHECKING:
+    import uvicorn
+
     from exporter.attestations import AttestationRequest
+    from exporter.config import Config
     from exporter.daemon import Daemon
+    from exporter.evaluate import ChecklistView
     from exporter.importer import Imported
+    from exporter.loader import LoadedConfig
     from exporter.results import Attestation
 
 # The exit codes of every verb (README: "Exit codes"): ok/ready, not ready, config or usage
@@ -37,20 +38,24 @@ if TYPE_CHECKING:
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2, 3
 
 
-class _Server(uvicorn.Server):
+def _graceful_server(config: uvicorn.Config) -> uvicorn.Server:
     """uvicorn, but SIGTERM/SIGINT end in a graceful shutdown and exit 0 (uvicorn re-raises the
     signal afterwards, which makes service managers and tests see a kill instead of a stop)."""
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    return Server(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,6 +199,8 @@ def _positive_seconds(text: str) -> float:
 
 
 def _load(path: str, tokens: bool = False) -> LoadedConfig | None:
+    from exporter.loader import ConfigError, load_config
+
     try:
         loaded = load_config(path, tokens)
     except ConfigError as exc:
@@ -223,12 +230,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.listen:
         loaded = _with_listen(loaded, args.listen)
     settings = loaded.config.exporter
-    logs.configure(settings.log_format, settings.log_level)
+    import uvicorn
+
+    from exporter import logs
     from exporter.app import create_app
     from exporter.daemon import Daemon, load_tokens
+    from exporter.loader import ConfigError
     from exporter.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
     from exporter.webconfig import load_web_config, uvicorn_tls
 
+    logs.configure(settings.log_format, settings.log_level)
     try:
         tokens = load_tokens(loaded)
         web = load_web_config(args.web_config) if args.web_config else None
@@ -241,7 +252,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.max_connections or connection_cap(raise_fd_limit(), settings.max_concurrency),
     )
     daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
-    server = _Server(
+    server = _graceful_server(
         uvicorn.Config(
             guard.asgi(create_app(daemon, web)),
             host=settings.host,
@@ -292,9 +303,12 @@ def cmd_attest(args: argparse.Namespace) -> int:
     loaded = _load(args.config)
     if loaded is None:
         return EXIT_CONFIG
-    logs.configure("console", "error")
-    from exporter import attestations
+    from pydantic import ValidationError
+
+    from exporter import attestations, logs
     from exporter.state import StateError, StoreUnavailable
+
+    logs.configure("console", "error")
 
     try:
         request = attestations.AttestationRequest(
@@ -328,6 +342,9 @@ async def _attest(config: Config, requests: Sequence[AttestationRequest]) -> lis
 
 
 def _with_listen(loaded: LoadedConfig, listen: str) -> LoadedConfig:
+    from exporter.config import Config
+    from exporter.loader import LoadedConfig
+
     exporter = loaded.config.exporter.model_copy(update={"listen": listen})
     config = Config.model_validate({**dict(loaded.config), "exporter": exporter})
     return LoadedConfig(config, loaded.path, loaded.secrets)
@@ -354,9 +371,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     loaded = _load_checklists(args)
     if loaded is None:
         return EXIT_CONFIG
+    from exporter import logs, render
+    from exporter.state import StateError
+
     logs.configure("console", "error")
     loaded = args.shard.select(loaded)
-    from exporter.state import StateError
 
     try:
         views, now = asyncio.run(
@@ -399,6 +418,7 @@ def _assignment(text: str) -> tuple[str, str]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from exporter.config import NAME_PATTERN
     from exporter.importer import (
         FillError,
         default_name,
@@ -407,6 +427,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         render_yaml,
         summary,
     )
+    from exporter.loader import ConfigError, parse_config
     from exporter.mdchecklist import decode
 
     source = Path(args.checklist)
@@ -482,6 +503,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     loaded = _load_checklists(args)
     if loaded is None:
         return EXIT_CONFIG
+    from exporter import render
+    from exporter.evaluate import evaluate
     from exporter.state import StateError
 
     try:
@@ -522,8 +545,11 @@ async def _stored_states(loaded: LoadedConfig) -> dict[ItemKey, ItemState]:
 async def _check(
     loaded: LoadedConfig, checklists: set[str] | None, serve: bool
 ) -> tuple[list[ChecklistView], float]:
+    import uvicorn
+
     from exporter.app import create_app
     from exporter.daemon import Daemon
+    from exporter.evaluate import evaluate
 
     daemon = Daemon(loaded)
     await daemon.start(schedule=False)

@@ -40,8 +40,7 @@ import re2
 from exporter.units import is_duration, is_size, parse_duration, parse_size
 
 if TYPE_CHECKING:
-    # Types only: judging needs no probe code, and importing the registry would pull in all kinds.
-    from exporter.probes.base import Facts
+    from exporter.results import Facts
 
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains", "matches", "exists")
 _ORDERING = frozenset({"<", "<=", ">", ">="})

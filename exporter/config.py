@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,6 +26,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from exporter.conditions import Condition
 from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
+from exporter.results import GO_LIVE_ITEM as GO_LIVE_ITEM
+from exporter.results import Severity as Severity
 from exporter.text import visible_lines
 from exporter.units import parse_duration
 
@@ -46,9 +47,6 @@ def _positive(value: timedelta) -> timedelta:
 
 PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
 
-GO_LIVE_ITEM = "go-live"
-"""Reserved item id: attesting it declares the checklist live at runtime."""
-
 
 def _to_condition(value: Any) -> Condition:
     if isinstance(value, Condition):
@@ -63,12 +61,6 @@ ConditionField = Annotated[Condition, PlainValidator(_to_condition)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    WARNING = "warning"
-    INFO = "info"
 
 
 class Role(StrEnum):
@@ -182,6 +174,9 @@ class ItemBase(Strict):
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
         if value is not None:
+            # Here, not at the top: few configs have a cron item, and APScheduler is slow to load.
+            from apscheduler.triggers.cron import CronTrigger
+
             try:
                 CronTrigger.from_crontab(value)
             except ValueError as exc:
@@ -236,10 +231,6 @@ class ItemBase(Strict):
         if self.expect is not None:
             return self.expect
         return tuple(Condition.parse(text) for text in PROBES[self.kind].DEFAULT_EXPECT)
-
-    @property
-    def recurring(self) -> bool:
-        return self.every is not None
 
     @property
     def fingerprint(self) -> str:

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from exporter.config import GO_LIVE_ITEM, Checklist, Config, Item, Section, Severity
 from exporter.lifecycle import attestation_holds, due_at, go_live_at, is_lapsed, is_live, score
 from exporter.reasons import Reason
-from exporter.results import ItemKey, ItemState
+from exporter.results import GO_LIVE_ITEM, ItemKey, ItemState, Severity
+
+if TYPE_CHECKING:
+    # Types only: the config models are built from the probe registry, which judging never needs.
+    from exporter.config import Checklist, Config, Item, Section
 
 
 @dataclass(frozen=True)

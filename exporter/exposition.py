@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -16,11 +17,13 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from exporter.config import Checklist, Config, Item, Section
 from exporter.evaluate import ChecklistView, ItemView, SectionView, checklist_go_live, item_view
 from exporter.lifecycle import is_live
 from exporter.metrics import MetricsSource, daemon_families
 from exporter.results import ItemKey, ItemState
+
+if TYPE_CHECKING:
+    from exporter.config import Checklist, Config, Item, Section
 
 ITEM_FAMILIES = (
     ("readiness_item_passing", "1 when the item's last run met every condition."),

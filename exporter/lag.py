@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Iterator
 
 from prometheus_client.core import HistogramMetricFamily, Metric
@@ -24,9 +23,6 @@ class LagHistogram:
         seconds = max(seconds, 0.0)
         self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
         self.total += seconds
-
-    def observe_since(self, planned: float) -> None:
-        self.observe(time.time() - planned)
 
 
 class LagCollector(Collector):

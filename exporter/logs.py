@@ -46,5 +46,3 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
-    # A probe still running at its next tick is skipped by design (max_instances=1).
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)

@@ -5,17 +5,18 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.clock import Clock
-from exporter.config import Config
 from exporter.evaluate import evaluate
-from exporter.results import ItemKey, ItemState
-from exporter.runner import RUN_RESULTS
+from exporter.results import RUN_RESULTS, ItemKey, ItemState
+
+if TYPE_CHECKING:
+    from exporter.config import Config
 
 ITEM = ["checklist", "section", "item"]
 

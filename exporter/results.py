@@ -1,12 +1,30 @@
-"""What one run of an item produced, and what the store keeps about an item between runs."""
+"""Plain data every layer shares: what one run of an item produced, and what the store keeps
+about an item between runs. Imports nothing of the project but the reasons, so judging, storing
+and rendering never load a probe."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import NamedTuple
 
-from exporter.probes.base import Facts
 from exporter.reasons import Reason
+
+FactValue = bool | int | float | str | list[str] | None
+Facts = dict[str, FactValue]
+"""What a probe measured, by fact name: the only thing a probe returns."""
+
+RUN_RESULTS = ("success", "failure", "error", "timeout")
+"""The `result` label values of `readiness_probe_runs_total`."""
+
+GO_LIVE_ITEM = "go-live"
+"""Reserved item id: attesting it declares the checklist live at runtime."""
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
 
 
 class ItemKey(NamedTuple):

@@ -21,8 +21,6 @@ from exporter.results import Result
 
 log = structlog.get_logger("exporter.runner")
 
-RUN_RESULTS = ("success", "failure", "error", "timeout")
-
 
 def classify(exc: BaseException) -> Reason:
     """Maps an exception that escaped a probe to the closed set of reasons."""

@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from exporter.loader import LoadedConfig
+if TYPE_CHECKING:
+    # Types only: the CLI parses --shard before it loads any config.
+    from exporter.loader import LoadedConfig
 
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
@@ -42,6 +45,8 @@ class Shard:
 
     def select(self, loaded: LoadedConfig) -> LoadedConfig:
         """The config with only this shard's checklists (possibly none)."""
+        from exporter.loader import LoadedConfig
+
         if self.count == 1:
             return loaded
         mine = tuple(c for c in loaded.config.checklists if self.owns(c.name))

@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from exporter.clock import Clock, SystemClock
 from exporter.reasons import Reason
 
-FactValue = bool | int | float | str | list[str] | None
-Facts = dict[str, FactValue]
+# Re-exported: the probes take the plain data from here, with the rest of what they share.
+from exporter.results import Facts as Facts
+from exporter.results import FactValue as FactValue
 
 T = TypeVar("T")
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from pydantic import Field, field_validator
-from yarl import URL
 
 from exporter import __version__
 from exporter.probes.base import BUDGET_SHARE, Facts, ProbeContext, ProbeFailure, ProbeSpec
@@ -17,6 +15,11 @@ from exporter.probes.tcp import socket_failure
 from exporter.probes.tls import not_after, trust_context
 from exporter.reasons import Reason
 from exporter.units import parse_size
+
+# aiohttp and yarl are imported inside the functions that use them: `--version`, `validate` and
+# every process that only judges or renders would otherwise spend a third of a second on them.
+if TYPE_CHECKING:
+    import aiohttp
 
 KIND = "http"
 DEFAULT_EXPECT: tuple[str, ...] = ("status < 400",)
@@ -76,6 +79,8 @@ class Spec(ProbeSpec):
 def absolute_url(value: str, example: str) -> str:
     """`value` if it is an absolute http(s) URL; else a ValueError saying what to write."""
     try:
+        from yarl import URL
+
         url = URL(value)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"invalid URL: {exc}") from exc
@@ -85,6 +90,9 @@ def absolute_url(value: str, example: str) -> str:
 
 
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
+    import aiohttp
+    from yarl import URL
+
     loop = asyncio.get_running_loop()
     budget = BUDGET_SHARE * ctx.timeout
     deadline = loop.time() + budget
@@ -149,6 +157,8 @@ async def shared_client(
 ) -> aiohttp.ClientSession:
     """The one HTTP client per trust setting, shared by every item (and by other kinds that
     speak HTTP): pooled connections, one TLS setup."""
+    import aiohttp
+
     verify = not insecure_skip_verify
     trusted = ca_file if verify else None
     return await ctx.resources.get(
@@ -159,6 +169,8 @@ async def shared_client(
 
 
 async def _new_session(verify: bool, ca_file: str | None) -> aiohttp.ClientSession:
+    import aiohttp
+
     # Certificate files are read off the event loop. trust_env=False: a probe measures the
     # target itself, not whatever HTTP_PROXY the daemon inherited. No cookie jar: a probe sees
     # each target fresh, not as an earlier probe of another item left it.
@@ -236,6 +248,8 @@ def _json_facts(text: str) -> Facts:
 
 def transport_failure(exc: aiohttp.ClientError, target: str) -> ProbeFailure:
     """aiohttp wraps the socket's own error; that error names the reason."""
+    import aiohttp
+
     if isinstance(exc, aiohttp.InvalidURL | aiohttp.ClientHttpProxyError):
         return ProbeFailure(Reason.ERROR, f"{target}: {exc}")
     # aiohttp's connector errors subclass the errors they wrap but lack their details

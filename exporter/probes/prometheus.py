@@ -15,9 +15,7 @@ import math
 import os
 from typing import Any
 
-import aiohttp
 from pydantic import Field, field_validator
-from yarl import URL
 
 from exporter.probes import http
 from exporter.probes.base import (
@@ -58,6 +56,10 @@ class Spec(ProbeSpec):
 
 
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
+    # Here, not at the top: see http.py.
+    import aiohttp
+    from yarl import URL
+
     budget = BUDGET_SHARE * ctx.timeout
     client = await http.shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
     url = URL(f"{spec.url}/api/v1/query")

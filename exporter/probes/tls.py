@@ -8,14 +8,18 @@ import ipaddress
 import socket
 import ssl
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from cryptography import x509
 from pydantic import Field
 
 from exporter.probes.base import BUDGET_SHARE, Facts, ProbeContext, ProbeFailure, ProbeSpec
 from exporter.probes.tcp import os_error_text
 from exporter.reasons import Reason
+
+# cryptography is imported inside the functions that read certificates: a process that never
+# probes TLS would otherwise load it (a tenth of a second and several MB).
+if TYPE_CHECKING:
+    from cryptography import x509
 
 KIND = "tls"
 DEFAULT_EXPECT: tuple[str, ...] = (
@@ -65,10 +69,14 @@ def trust_context(ca_file: str | None) -> ssl.SSLContext:
 
 def not_after(der: bytes) -> datetime:
     """The notAfter of a DER certificate, timezone-aware UTC."""
+    from cryptography import x509
+
     return x509.load_der_x509_certificate(der).not_valid_after_utc
 
 
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
+    from cryptography import x509
+
     server_name = spec.server_name or spec.host
     target = f"{spec.host}:{spec.port}"
     started = ctx.clock.monotonic()
@@ -186,6 +194,8 @@ def hostname_matches(name: str, sans: list[str]) -> bool:
 
 
 def _sans(cert: x509.Certificate) -> list[str]:
+    from cryptography import x509
+
     try:
         extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
