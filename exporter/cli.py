@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--web.max-connections",
         dest="max_connections",
-        type=int,
+        type=_positive_count,
         metavar="N",
         help="client connections at once (default: what the open-files limit leaves after"
         " the probes' share, at most 4096)",
@@ -195,6 +195,16 @@ def _positive_seconds(text: str) -> float:
         value = 0.0
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r}: give seconds between 0 and 3600, e.g. 10")
+    return value
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least 1, e.g. 512")
     return value
 
 

@@ -97,16 +97,19 @@ class Edge:
     async def _web_user(self, authorization: str | None) -> str | None:
         """The web config user the credentials name; "" for a valid API token (the API's
         roles then apply); None when neither."""
+        # An API token first: it costs no bcrypt, and may be longer than bcrypt takes.
+        try:
+            self.tokens().authenticate(authorization)
+        except Unauthorized:
+            pass
+        else:
+            return ""
         scheme, _, value = (authorization or "").partition(" ")
         if scheme.lower() == "basic":
             user, password = basic_credentials(value)
             if user is not None and await self.basic_auth.check(user, password):
                 return user
-        try:
-            self.tokens().authenticate(authorization)
-        except Unauthorized:
-            return None
-        return ""
+        return None
 
     def _trusted(self, origin: str, scope: Scope, headers: Headers) -> bool:
         claimed = _origin(origin)

@@ -39,7 +39,9 @@ CADENCES = {
     "annually": ("365d", "14d"),
 }
 _CADENCE = re.compile(r"\b(" + "|".join(CADENCES) + r")\b", re.IGNORECASE)
-_CONDITIONAL = re.compile(r"\((if|optional|when)\b[^)]*\)|\bif (applicable|needed|necessary)\b")
+_CONDITIONAL = re.compile(
+    r"\((if|optional|when)\b[^)]{0,500}\)|\bif (applicable|needed|necessary)\b"
+)
 _STOPWORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "of", "on", "or"}
     | {"the", "to", "with"}
@@ -55,9 +57,9 @@ PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Markdown that names no words of an item or heading: images, link targets, HTML tags,
 # Hugo/Jekyll shortcodes. Slugs are made from what is left.
 _NOT_WORDS = re.compile(
-    r"!\[[^\]]*\](?:\([^)]*\)|\[[^\]]*\])"  # image badges
-    r"|\]\([^)]*\)|\]\[[^\]]*\]"  # link targets (the text before them stays)
-    r"|<[^>]*>|\{\{[<%].*?[%>]\}\}|\{%.*?%\}"  # inline HTML, shortcodes
+    r"!\[[^\]]{0,500}\](?:\([^)]{0,500}\)|\[[^\]]{0,500}\])"  # image badges
+    r"|\]\([^)]{0,500}\)|\]\[[^\]]{0,500}\]"  # link targets (the text before them stays)
+    r"|<[^>]{0,200}>|\{\{[<%].{0,500}?[%>]\}\}|\{%.{0,500}?%\}"  # inline HTML, shortcodes
 )
 
 
@@ -124,7 +126,7 @@ def item_slug(title: str) -> str:
     """An item's id from its title: the bold name of `**Name**: text` forms, otherwise the
     first words without parentheses and filler words."""
     bold = re.match(r"\s*(\*\*|__)(.+?)\1", title)
-    text = bold.group(2) if bold else re.sub(r"\([^)]*\)", " ", _NOT_WORDS.sub(" ", title))
+    text = bold.group(2) if bold else re.sub(r"\([^)]{0,500}\)", " ", _NOT_WORDS.sub(" ", title))
     words = slug(text, 1000).split("-")
     if len(words) > ID_WORDS:
         words = [w for w in words if w not in _STOPWORDS] or words

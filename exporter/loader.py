@@ -143,7 +143,7 @@ class _Reader:
         else:
             try:
                 value = self._scalars.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError, OverflowError):
+            except Exception:  # PyYAML's constructors raise what they meet (KeyError, ...)
                 raise _Unreadable(line, _bad_scalar(node), path) from None
         if isinstance(value, str):
             return self._substitute(value, path)
@@ -250,7 +250,7 @@ class _Reader:
         )
         if ids and isinstance(ids[0], yaml.ScalarNode):
             return str(ids[0].value)
-        return f"#{int(path[5]) + 1}"
+        return f"#{path[5] + 1}" if isinstance(path[5], int) else None
 
     def shown(self) -> list[ConfigIssue]:
         """The issues as they may be printed: a value that came from the environment (it may

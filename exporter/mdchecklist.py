@@ -157,7 +157,8 @@ def _front_matter(text: str) -> tuple[str, str | None]:
     if match is None or len(match.group(0)) > FRONT_MATTER_CHARS:
         return text, None
     try:
-        matter = yaml.safe_load(match.group(1) or "{}")
+        # Strings only (BaseLoader): a date such as 2024-02-30 is no reason to fail an import.
+        matter = yaml.load(match.group(1) or "{}", Loader=yaml.BaseLoader)  # noqa: S506
     except yaml.YAMLError:
         return text, None
     if not isinstance(matter, dict):

@@ -60,10 +60,10 @@ class Text:
         return re.search(pattern, self.low)
 
 
-_IMAGE = re.compile(r"!\[[^\]]*\](\([^)]*\)|\[[^\]]*\])")
-_LINK = re.compile(r"\[([^\]]*)\](\([^)]*\)|\[[^\]]*\])")
+_IMAGE = re.compile(r"!\[[^\]]{0,500}\](\([^)]{0,500}\)|\[[^\]]{0,500}\])")
+_LINK = re.compile(r"\[([^\]]{0,500})\](\([^)]{0,500}\)|\[[^\]]{0,500}\])")
 _URL = re.compile(r"<?\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s>)\]]*>?|\bwww\.[^\s)\]]+")
-_TAG = re.compile(r"<[^>]{0,200}>|\{\{[<%].*?[>%]\}\}")
+_TAG = re.compile(r"<[^>]{0,200}>|\{\{[<%].{0,500}?[>%]\}\}")
 
 
 def _plain(title: str) -> str:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADER_SECONDS = 10.0
@@ -128,7 +129,13 @@ class ConnectionGuard:
             transport.close()
 
     def asgi(self, app: ASGIApp) -> ASGIApp:
-        """`app`, telling the guard when each request starts and its response ends."""
+        """`app`, telling the guard when each request starts and its response ends.
+
+        uvicorn's proxy-header middleware runs inside the guard (server_options turns off
+        uvicorn's own), so the guard keys requests on the connection's real peer, not on the
+        X-Forwarded-For a local reverse proxy sends."""
+        # uvicorn and starlette type ASGI apart; the callable is the same.
+        app = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts="127.0.0.1"))
 
         async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
             client = scope.get("client")
@@ -161,6 +168,7 @@ def server_options(guard: ConnectionGuard, tls: dict[str, Any]) -> dict[str, Any
     return {
         "http": protocol,
         "timeout_keep_alive": IDLE_SECONDS,
+        "proxy_headers": False,  # applied inside the guard instead (ConnectionGuard.asgi)
         # Bounds the headers' size (h11's default, stated): with the deadline, a slow or
         # endless header costs at most this much memory and time.
         "h11_max_incomplete_event_size": 16 * 1024,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
+import re
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,10 @@ _UNSUPPORTED = {
 }
 # A user name that is not configured is checked against this hash ("fakepassword", as the
 # toolkit does), so the time taken does not tell which user names exist.
+# What HTTP allows in a header value (RFC 9110 field-value, Latin-1), so h11 can send it.
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# bcrypt hashes at most 72 bytes of a password and refuses longer ones.
+BCRYPT_MAX_BYTES = 72
 _DECOY = b"$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
 
 
@@ -87,6 +92,12 @@ class HTTPServerConfig(_Strict):
                     name,
                     f"HTTP header {name!r} can not be configured"
                     f" (allowed: {', '.join(EXTRA_HEADERS)})",
+                )
+            if not _FIELD_VALUE.fullmatch(value):
+                raise _at(
+                    name,
+                    f"invalid value for {name}: only printable Latin-1 characters,"
+                    " no line breaks or control characters",
                 )
             allowed = EXTRA_HEADERS[name]
             if allowed and value not in allowed:
@@ -160,11 +171,17 @@ class BasicAuth:
         if (verdict := self._verdicts.get(key)) is not None:
             return verdict
         hashed = self._users.get(user, _DECOY)
+        secret = password.encode()
+        if len(secret) > BCRYPT_MAX_BYTES:  # bcrypt refuses it: no hash can match
+            return False
         async with self._lock:
-            matches = await asyncio.to_thread(bcrypt.checkpw, password.encode(), hashed)
+            matches = await asyncio.to_thread(bcrypt.checkpw, secret, hashed)
         verdict = matches and user in self._users
         if len(self._verdicts) >= self.CACHE_SIZE:
-            self._verdicts.clear()
+            # Wrong passwords must not push out the logins that work (a scraper's).
+            self._verdicts = {k: v for k, v in self._verdicts.items() if v}
+            if len(self._verdicts) >= self.CACHE_SIZE:
+                self._verdicts.clear()
         self._verdicts[key] = verdict
         return verdict
 

@@ -135,7 +135,8 @@ def test_metrics_are_scraped_over_https_with_basic_auth(served: TlsExporter) -> 
 
 @pytest.mark.parametrize("path", ["/", "/metrics", "/health/live", "/status", "/static/status.js"])
 def test_every_endpoint_refuses_a_wrong_or_missing_login(served: TlsExporter, path: str) -> None:
-    for auth in (None, ("prometheus", "wrong"), ("nobody", PASSWORD)):
+    # bcrypt refuses passwords over 72 bytes: such a login is wrong, not a server error
+    for auth in (None, ("prometheus", "wrong"), ("nobody", PASSWORD), ("prometheus", "a" * 73)):
         response = served.https(path, auth=auth)
         assert response.status_code == 401, (path, auth)
         assert response.headers["www-authenticate"].startswith("Basic")
@@ -146,6 +147,7 @@ def test_every_endpoint_refuses_a_wrong_or_missing_login(served: TlsExporter, pa
 def test_api_tokens_still_work_and_a_web_user_may_read(served: TlsExporter) -> None:
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     assert served.https("/status", auth=None, headers=bearer).status_code == 200
+    assert served.https("/status", auth=("browser", TOKEN)).status_code == 200  # token as password
     assert served.https("/api/v1/attestations", auth=None, headers=bearer).status_code == 200
     assert served.https("/status").json()["checklists"][0]["name"] == "app"
     refused = httpx.post(
@@ -200,6 +202,12 @@ BAD = [
     ("http_server_config: {}\nbasic_auth_user: {}\n", 2, "basic_auth_user: unknown setting"),
     ("a: [1\nb: 2\n", 2, "not valid YAML"),
     ("a: &x [1]\nb: *x\n", 2, "aliases are not supported"),
+    (
+        'http_server_config:\n  headers:\n    Content-Security-Policy: "a\\nX-Evil: 1"\n',
+        3,
+        "no line breaks",
+    ),
+    ("http_server_config:\n  headers:\n    Content-Security-Policy: \u20ac\n", 3, "Latin-1"),
 ]
 
 

@@ -64,6 +64,8 @@ INVALID = {
     "invalid-unknown-tag.yml": [(8, "health", "unsupported tag !foo: remove it")],
     "invalid-tagged-mapping.yml": [(8, "health", "unsupported tag !foo: remove it")],
     "invalid-bad-int-tag.yml": [(8, "health", "'abc' is not a valid !!int")],
+    "invalid-bool-tag.yml": [(7, "health", "'maybe' is not a valid !!bool")],
+    "invalid-timestamp-tag.yml": [(7, "health", "'x' is not a valid !!timestamp")],
     "invalid-self-alias.yml": [(1, None, "an alias refers to the value that contains it")],
     "invalid-alias-bomb.yml": [(5, None, "too many aliases: expanding them builds more than")],
     "invalid-nul-byte.yml": [(9, None, "invalid YAML: control characters are not allowed")],

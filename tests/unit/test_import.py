@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -335,3 +336,18 @@ def test_any_markdown_with_checkboxes_imports_to_a_valid_config(lines: list[str]
         return  # e.g. the last line sat inside a code fence: `import` refuses, with a message
     _, loaded = load(doc)
     assert sum(len(s.items) for s in sections_of(loaded)) == len(doc.items)
+
+
+def test_front_matter_with_a_date_python_refuses_still_imports() -> None:
+    doc = parse("---\ntitle: Launch\ndate: 2024-02-30\n---\n- [ ] x\n")
+    assert doc.title == ("Launch",)
+    assert [i.title for i in doc.items] == ["x"]
+
+
+@pytest.mark.parametrize("unclosed", ["{{< ", "[a](", "![b](", "(if ", "<"])
+def test_unclosed_markup_in_a_long_title_imports_in_linear_time(unclosed: str) -> None:
+    # Before its spans were bounded, 40 KB of `{{< ` took 24 s (quadratic); now about 1 s.
+    started = time.perf_counter()
+    doc = import_checklist(f"- [ ] {unclosed * 10_000}\n", "long", "long.md")
+    assert len(doc.items) == 1
+    assert time.perf_counter() - started < 8
