@@ -304,8 +304,9 @@ class Exposition:
         rest = encoder(self._rest)
         if gzip:
             return self._compress(openmetrics, parts, rest), content_type
+        parts.append(rest)
         # One copy of the ~6 MB a 10,000-item config renders to, not one per step.
-        return b"".join([*parts, rest]), content_type
+        return b"".join(parts), content_type
 
     def _compress(self, openmetrics: bool, items: list[bytes], rest: bytes) -> bytes:
         """One gzip stream of the item families and `rest`. The item families are compressed
