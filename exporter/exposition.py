@@ -155,6 +155,8 @@ class _Place:
     checklist: Checklist
     section: Section
     item: Item
+    kind: str
+    """`item.kind`, which searches the probe fields at every read."""
     labels: Mapping[str, str]
 
 
@@ -171,7 +173,7 @@ class _Rendered:
 def _render(place: _Place, state: ItemState | None, now: float) -> _Rendered:
     v = item_view(place.checklist, place.section, place.item, state, now)
     result = v.state.result
-    ran = result is not None and place.item.kind != "manual"
+    ran = result is not None and place.kind != "manual"
     samples: dict[Family, float] = {ITEM_PASSING: float(v.passing), ITEM_INFO: 1.0}
     if v.due is not None:
         samples[ITEM_LAPSED] = float(v.lapsed)
@@ -329,18 +331,20 @@ class Exposition:
             for section in checklist.sections:
                 start = len(self._places)
                 for item in section.items:
+                    kind = item.kind  # a probe kind's name: nothing to escape
                     self._places.append(
                         _Place(
                             ItemKey(checklist.name, item.id),
                             checklist,
                             section,
                             item,
+                            kind,
                             {
                                 "checklist": label_value(checklist.name),
                                 "section": label_value(section.name),
                                 "item": label_value(item.id),
                                 "severity": item.severity.value,
-                                "kind": label_value(item.kind),
+                                "kind": kind,
                                 "title": label_value(item.title),
                             },
                         )
@@ -350,7 +354,7 @@ class Exposition:
             tally.spans = tuple(spans)
             tallies.append(tally)
         self._summary.tallies = tallies
-        self._summary.kinds = sorted({p.item.kind for p in self._places} - {"manual"})
+        self._summary.kinds = sorted({p.kind for p in self._places} - {"manual"})
         self._keys = [p.key for p in self._places]
         states = self.source.states()
         self._rendered = [_render(p, states.get(p.key), now) for p in self._places]

@@ -14,9 +14,11 @@ from prometheus_client.core import (
 ITEM = ("checklist", "section", "item")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Family:
-    """One metric family: its exposed name (a counter's with `_total`), type, HELP and labels."""
+    """One metric family: its exposed name (a counter's with `_total`), type, HELP and labels.
+    Compared and hashed by identity: each is a constant of this table, and the renderer keys a
+    dict by family per item rendered (a field-wise hash would cost more than the rendering)."""
 
     name: str
     type: Literal["gauge", "counter", "histogram"]
