@@ -23,7 +23,7 @@ from exporter.config import Role
 from exporter.daemon import Daemon
 from exporter.edge import Edge
 from exporter.evaluate import evaluate
-from exporter.exposition import Exposition
+from exporter.exposition import Exposition, wants_gzip
 from exporter.lag import LagCollector
 from exporter.pages import STATUS_CSS, STATUS_JS, status_page, wants_html
 from exporter.status import status_document
@@ -78,8 +78,10 @@ def create_app(daemon: Daemon, web: WebConfig | None = None) -> Starlette:
 
     async def metrics(request: Request) -> Response:
         await daemon.refresh()
-        body, content_type = exposition.render(request.headers.get("accept", ""))
-        return Response(body, media_type=content_type)
+        gzip = wants_gzip(request.headers.get("accept-encoding", ""))
+        body, content_type = exposition.render(request.headers.get("accept", ""), gzip=gzip)
+        headers = {"Vary": "Accept-Encoding", **({"Content-Encoding": "gzip"} if gzip else {})}
+        return Response(body, media_type=content_type, headers=headers)
 
     async def live(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

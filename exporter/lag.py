@@ -5,8 +5,10 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 
-from prometheus_client.core import HistogramMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
+
+from exporter.metrics import SCHEDULER_LAG
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -37,9 +39,6 @@ class LagCollector(Collector):
         for bound, count in zip((*BUCKETS, float("inf")), self.histogram.counts, strict=True):
             cumulative += count
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
-        yield HistogramMetricFamily(
-            "readiness_scheduler_lag_seconds",
-            "How late the scheduler started probe runs: actual minus planned start.",
-            buckets=buckets,
-            sum_value=self.histogram.total,
-        )
+        family = SCHEDULER_LAG.histogram()
+        family.add_metric([], buckets, self.histogram.total)
+        yield family

@@ -3,6 +3,8 @@ as state changes and as the clock crosses due, lapse and go-live boundaries."""
 
 from __future__ import annotations
 
+import math
+import zlib
 from collections import Counter
 from collections.abc import Mapping
 
@@ -10,14 +12,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import metrics
 from exporter.clock import FixedClock
 from exporter.config import Config
-from exporter.exposition import Exposition
+from exporter.exposition import Exposition, help_text, label_value, sample_value, wants_gzip
 from exporter.loader import parse_config
-from exporter.metrics import ReadinessCollector
 from exporter.reasons import Reason
 from exporter.results import Attestation, ItemKey, ItemState, Result
+from tests.support.collector import ReadinessCollector
 
 T0 = 1_700_000_000.0
 DAY = 86400.0
@@ -224,3 +228,118 @@ def test_a_go_live_attestation_is_rendered_at_the_next_scrape(source: Source) ->
     body = fast(exposition, False)
     assert body == reference(source, False)
     assert b'readiness_checklist_live{checklist="later"} 1.0' in body
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_a_gzip_scrape_decompresses_to_the_plain_one_after_every_change(
+    source: Source, openmetrics: bool
+) -> None:
+    exposition = Exposition(source, process=False)
+    accept = "application/openmetrics-text; version=1.0.0" if openmetrics else "text/plain"
+
+    def both() -> tuple[bytes, bytes]:
+        body, _ = exposition.render(accept, gzip=True)
+        # One gzip member: a client that reads only the first (httpx, curl) gets everything.
+        unzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        unzipped = unzip.decompress(body) + unzip.flush()
+        assert unzip.eof and not unzip.unused_data
+        return unzipped, exposition.render(accept)[0]
+
+    unzipped, plain = both()
+    assert unzipped == plain
+    source.runs[("tcp", "success")] += 1  # only the small families move
+    assert both()[0] == reference(source, openmetrics)
+    source.state[ItemKey("shop", "port")] = ItemState(ok(T0 + 1), T0 + 1, T0 - DAY)
+    unzipped, plain = both()
+    assert unzipped == plain == reference(source, openmetrics)
+    assert b'readiness_item_passing{checklist="shop",item="port",section="web",severity=' in plain
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip"),
+    [
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("deflate, GZIP;q=0.5", True),
+        ("x-gzip", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.0, identity", False),
+        ("identity", False),
+        ("", False),
+        ("gzip;q=nonsense", False),
+    ],
+)
+def test_gzip_is_chosen_only_when_accepted(header: str, gzip: bool) -> None:
+    assert wants_gzip(header) is gzip
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.0, "0.0"),
+        (1.0, "1.0"),
+        (0.012, "0.012"),
+        (-2.5, "-2.5"),
+        (123456.0, "123456.0"),
+        (1234567.0, "1.234567e+06"),
+        (T0, "1.7e+09"),
+        (T0 + 5.25, "1.70000000525e+09"),
+        (-T0, "-1700000000.0"),
+        (1e22, "1e+22"),
+        (math.inf, "+Inf"),
+        (-math.inf, "-Inf"),
+        (math.nan, "NaN"),
+    ],
+)
+def test_sample_values_are_written_as_prometheus_writes_them(value: float, text: str) -> None:
+    assert sample_value(value) == text
+
+
+def test_label_values_and_help_are_escaped() -> None:
+    assert label_value('a\\b "c"\nd') == r"a\\b \"c\"\nd"
+    assert help_text('say "hi"\\\n', openmetrics=False) == r'say "hi"\\\n'
+    assert help_text('say "hi"\\\n', openmetrics=True) == r"say \"hi\"\\\n"
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_a_title_with_a_newline_quote_and_backslash_is_escaped(openmetrics: bool) -> None:
+    config = """
+checklists:
+  - name: shop
+    sections:
+      - name: ops
+        items:
+          - id: signed
+            title: "Line one\\nsaid \\"yes\\" \\\\ done"
+            manual: {}
+"""
+    source = Source(parse_config(config).config, FixedClock(T0))
+
+    body = fast(Exposition(source, process=False), openmetrics)
+
+    assert body == reference(source, openmetrics)
+    assert b'title="Line one\\nsaid \\"yes\\" \\\\ done"' in body
+
+
+def test_every_family_served_is_one_of_the_table() -> None:
+    from exporter.lag import LagCollector, LagHistogram
+
+    clock = FixedClock(T0)
+    src = Source(parse_config(CONFIG).config, clock)
+    src.state = {ItemKey("shop", "port"): ItemState(ok(T0 - 5), T0 - 5, T0 - DAY)}
+    src.state[ItemKey("shop", "backup")] = ItemState(
+        Result(False, Reason.CONNECT, T0 - 3, 0.001, {}), None, T0 - DAY
+    )
+    body = Exposition(src, LagCollector(LagHistogram()), process=False).render("")[0].decode()
+
+    served = {
+        (f.name, f.type, f.documentation): {label for s in f.samples for label in s.labels}
+        for f in text_string_to_metric_families(body)
+    }
+    table = {
+        (f.name.removesuffix("_total"), f.type, f.help): set(f.labels) for f in metrics.FAMILIES
+    }
+    for key, labels in served.items():
+        assert key in table, key
+        assert labels - {"le"} == table[key], key
+    assert set(served) == set(table)
