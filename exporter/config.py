@@ -8,6 +8,7 @@ import json
 import re
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -145,6 +146,12 @@ class ExporterSettings(BaseSettings):
         return int(self.listen.rsplit(":", 1)[1])
 
 
+@cache
+def default_conditions(kind: str) -> tuple[Condition, ...]:
+    """A kind's default `expect:`, parsed once per process rather than once per run."""
+    return tuple(Condition.parse(text) for text in PROBES[kind].DEFAULT_EXPECT)
+
+
 class ItemBase(Strict):
     id: Name
     title: Title = Field(min_length=1)
@@ -230,11 +237,12 @@ class ItemBase(Strict):
         """The item's `expect:`, or its kind's default when it has none."""
         if self.expect is not None:
             return self.expect
-        return tuple(Condition.parse(text) for text in PROBES[self.kind].DEFAULT_EXPECT)
+        return default_conditions(self.kind)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """A hash of the definition, not the title: attestations hold while it stays the same."""
+        """A hash of the definition, not the title: attestations hold while it stays the same.
+        Computed once: the model is frozen, and /status and every reload ask for it per item."""
         excluded = {"title", "description", "runbook_url", "expect", "parent"}
         definition = self.model_dump(mode="json", exclude=excluded)
         definition["expect"] = [c.text for c in self.conditions]

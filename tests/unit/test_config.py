@@ -308,3 +308,18 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value) == f"{path}: larger than 16 MiB: split it, or trim it"
+
+
+def test_default_conditions_are_parsed_once_and_fingerprints_computed_once() -> None:
+    text = (
+        "checklists:\n  - name: a\n    sections:\n      - name: s\n        items:\n"
+        "          - {id: one, title: t, tcp: {host: 127.0.0.1, port: 1}}\n"
+        "          - {id: two, title: t, tcp: {host: 127.0.0.1, port: 2}}\n"
+    )
+    one, two = parse_config(text).config.checklists[0].sections[0].items
+    assert one.conditions is two.conditions  # the kind's default, not parsed again per run
+    assert [c.text for c in one.conditions] == ["connected == true"]
+    fingerprint = one.fingerprint
+    assert one.fingerprint is fingerprint  # not hashed again on every /status request
+    again = parse_config(text).config.checklists[0].sections[0].items[0]
+    assert again == one and again.fingerprint == fingerprint and fingerprint != two.fingerprint
