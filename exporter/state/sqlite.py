@@ -296,13 +296,14 @@ class SqliteStore(StoreHealth, StateCache):
         if self._db is None:
             return False
         integrity = time.monotonic() - self._checked_at >= self.integrity_every
+        if integrity:
+            # Whatever its outcome: during a fault, readiness requests must not each start one.
+            self._checked_at = time.monotonic()
         try:
             await self._call(self._check, integrity, deadline=PING_DEADLINE)
         except (sqlite3.Error, TimeoutError, StateLost) as exc:
             self.failed(describe(self.path, exc))
             return False
-        if integrity:
-            self._checked_at = time.monotonic()
         self.recovered()
         return True
 
