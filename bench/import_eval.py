@@ -7,7 +7,7 @@ through `readiness-exporter import` and its output checked by `readiness-exporte
 the items are then scored as ../shared/corpus/LABELING.md defines: recall = gold `probe` items
 that got a probe / gold `probe` items, precision = probed items labelled `probe` or `maybe` /
 probed items. Leave-one-document-out: each document scored again by the vocabulary without
-the names its own wording motivated (the `@document` tags of exporter/checks.py).
+the names its own wording motivated (the `@document` tags of exporter/importing/checks.py).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from exporter import recognise
-from exporter.importer import Imported, default_name, import_checklist
-from exporter.mdchecklist import decode
+from exporter.importing import recognise
+from exporter.importing.importer import Imported, default_name, import_checklist
+from exporter.importing.mdchecklist import decode
 
 _CHECKBOX = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\[[ xX]\]")
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from exporter.config import Config
     from exporter.daemon import Daemon
     from exporter.evaluate import ChecklistView
-    from exporter.importer import Imported
+    from exporter.importing.importer import Imported
     from exporter.loader import LoadedConfig
     from exporter.results import Attestation
 
@@ -243,11 +243,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from exporter import logs
-    from exporter.app import create_app
     from exporter.daemon import Daemon, load_tokens
     from exporter.loader import ConfigError
-    from exporter.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
-    from exporter.webconfig import load_web_config, uvicorn_tls
+    from exporter.web.app import create_app
+    from exporter.web.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
+    from exporter.web.webconfig import load_web_config, uvicorn_tls
 
     logs.configure(settings.log_format, settings.log_level)
     try:
@@ -429,7 +429,7 @@ def _assignment(text: str) -> tuple[str, str]:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from exporter.config import NAME_PATTERN
-    from exporter.importer import (
+    from exporter.importing.importer import (
         FillError,
         default_name,
         fill,
@@ -437,8 +437,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         render_yaml,
         summary,
     )
+    from exporter.importing.mdchecklist import decode
     from exporter.loader import ConfigError, parse_config
-    from exporter.mdchecklist import decode
 
     source = Path(args.checklist)
     try:
@@ -528,7 +528,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.checklist or v.checklist.name in args.checklist
     ]
     if args.format == "html":
-        from exporter.pages import report_page
+        from exporter.web.pages import report_page
 
         output = report_page(views, now)
     else:
@@ -557,9 +557,9 @@ async def _check(
 ) -> tuple[list[ChecklistView], float]:
     import uvicorn
 
-    from exporter.app import create_app
     from exporter.daemon import Daemon
     from exporter.evaluate import evaluate
+    from exporter.web.app import create_app
 
     daemon = Daemon(loaded)
     await daemon.start(schedule=False)

@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping
 
 import structlog
 
-from exporter.auth import Tokens
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, Item
 from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
@@ -20,6 +19,7 @@ from exporter.runner import Runner
 from exporter.scheduler import Scheduler
 from exporter.shard import ALL, Shard
 from exporter.state import Store, open_store
+from exporter.web.auth import Tokens
 
 log = structlog.get_logger("exporter.daemon")
 

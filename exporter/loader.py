@@ -15,10 +15,10 @@ from urllib.parse import unquote, urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from exporter.auth import Tokens
 from exporter.config import NAME_PATTERN, Config, ExporterSettings, Item
 from exporter.probes import PROBES
 from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, secret_key
+from exporter.web.auth import Tokens
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DOLLARS = re.compile(r"\$\$")

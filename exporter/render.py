@@ -6,11 +6,11 @@ import json
 from xml.etree import ElementTree as ET
 
 from exporter.evaluate import ChecklistView, ItemView, SectionView, blocks_ready
-from exporter.mdchecklist import SEPARATOR
+from exporter.importing.mdchecklist import SEPARATOR
 from exporter.reasons import Reason
 from exporter.redact import REDACTOR
-from exporter.status import status_document
 from exporter.times import when
+from exporter.web.status import status_document
 
 
 def why(view: ItemView) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from exporter.mdchecklist import decode, parse
+from exporter.importing.mdchecklist import decode, parse
 from tests.support.servers import HttpTarget
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "checklists"

@@ -41,14 +41,16 @@ FORBIDDEN = [
             "exporter.runner",
             "exporter.scheduler",
             "exporter.daemon",
-            "exporter.app",
-            "exporter.api",
             "exporter.web",
         )
     ),
     *(
         ("exporter.state", high)
-        for high in ("exporter.metrics", "exporter.exposition", "exporter.app", "exporter.api")
+        for high in (
+            "exporter.metrics",
+            "exporter.exposition",
+            "exporter.web",
+        )
     ),
 ]
 

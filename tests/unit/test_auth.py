@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.auth import Forbidden, Tokens, Unauthorized
 from exporter.config import ApiToken, Role
+from exporter.web.auth import Forbidden, Tokens, Unauthorized
 
 SECRETS = {"ATTEST_TOKEN": "a" * 32, "ADMIN_TOKEN": "b" * 32, "READ_TOKEN": "c" * 32}
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.checks import CHECKS, PLACEHOLDERS
-from exporter.importer import import_checklist, render_yaml
+from exporter.importing.checks import CHECKS, PLACEHOLDERS
+from exporter.importing.importer import import_checklist, render_yaml
+from exporter.importing.recognise import VOCABULARY, Text, stem, suggest
 from exporter.loader import parse_config
-from exporter.recognise import VOCABULARY, Text, stem, suggest
 
 REPO = Path(__file__).resolve().parents[2]
 

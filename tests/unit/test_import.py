@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from exporter.config import Item, Section
-from exporter.importer import (
+from exporter.importing.importer import (
     FillError,
     Imported,
     fill,
@@ -21,8 +21,8 @@ from exporter.importer import (
     render_yaml,
     summary,
 )
+from exporter.importing.mdchecklist import SEPARATOR, decode, parse, repair
 from exporter.loader import LoadedConfig, parse_config
-from exporter.mdchecklist import SEPARATOR, decode, parse, repair
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "checklists"
 

@@ -10,7 +10,7 @@ from exporter.loader import ConfigError, parse_config
 from exporter.reasons import Reason
 from exporter.render import markdown, table
 from exporter.results import ItemKey, ItemState, Result
-from exporter.status import status_document
+from exporter.web.status import status_document
 
 NOW = 1_800_000_000.0
 DAY = 86400.0

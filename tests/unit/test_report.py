@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from exporter.evaluate import evaluate
+from exporter.importing.mdchecklist import SEPARATOR
 from exporter.loader import parse_config
-from exporter.mdchecklist import SEPARATOR
-from exporter.pages import report_page, status_page, wants_html
 from exporter.reasons import Reason
 from exporter.render import REASON_HELP, markdown
 from exporter.results import Attestation, ItemKey, ItemState, Result
+from exporter.web.pages import report_page, status_page, wants_html
 
 DAY = 86400.0
 CONFIG = f"""

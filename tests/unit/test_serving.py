@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.serving import FD_PER_PROBE, FD_RESERVE, MAX_CONNECTIONS, connection_cap
+from exporter.web.serving import FD_PER_PROBE, FD_RESERVE, MAX_CONNECTIONS, connection_cap
 
 
 def test_the_cap_leaves_the_probes_their_descriptors() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.attestations import AttestationRequest
-from exporter.importer import import_checklist, render_yaml
+from exporter.importing.importer import import_checklist, render_yaml
 from exporter.loader import ConfigError, parse_config
 
 CONFIG = """

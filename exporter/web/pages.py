@@ -17,8 +17,8 @@ from markdown_it import MarkdownIt
 from exporter.evaluate import ChecklistView, ItemView, SectionView
 from exporter.reasons import Reason
 from exporter.render import REASON_HELP, headings, nested, outline, summary, why_not
-from exporter.status import item_status
 from exporter.times import ago, when
+from exporter.web.status import item_status
 
 # Titles are Markdown (`**Name**: text`, `code`); raw HTML in them is shown, never run.
 _INLINE = MarkdownIt("commonmark", {"html": False})

@@ -10,8 +10,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from exporter.auth import Tokens, Unauthorized, basic_credentials
-from exporter.webconfig import BasicAuth, WebConfig
+from exporter.web.auth import Tokens, Unauthorized, basic_credentials
+from exporter.web.webconfig import BasicAuth, WebConfig
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Scripts and styles come from the app's own files; style attributes stay allowed for the

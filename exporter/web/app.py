@@ -16,18 +16,18 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from exporter import __version__
-from exporter.api import Endpoint, protected
-from exporter.api import routes as api_routes
-from exporter.auth import csrf_token
 from exporter.config import Role
 from exporter.daemon import Daemon
-from exporter.edge import Edge
 from exporter.evaluate import evaluate
 from exporter.exposition import Exposition, wants_gzip
 from exporter.lag import LagCollector
-from exporter.pages import STATUS_CSS, STATUS_JS, status_page, wants_html
-from exporter.status import status_document
-from exporter.webconfig import WebConfig
+from exporter.web.api import Endpoint, protected
+from exporter.web.api import routes as api_routes
+from exporter.web.auth import csrf_token
+from exporter.web.edge import Edge
+from exporter.web.pages import STATUS_CSS, STATUS_JS, status_page, wants_html
+from exporter.web.status import status_document
+from exporter.web.webconfig import WebConfig
 
 LANDING = """<!doctype html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">

@@ -13,13 +13,13 @@ from starlette.responses import JSONResponse, Response
 
 from exporter import attestations
 from exporter.attestations import MAX_BODY, Invalid, NotFound
-from exporter.auth import Forbidden, Principal, Unauthorized, check_csrf, is_basic
 from exporter.config import Role
 from exporter.daemon import Daemon
-from exporter.edge import SAFE_METHODS, WEB_USER
 from exporter.state import OutcomeUnknown, StoreUnavailable
+from exporter.web.auth import Forbidden, Principal, Unauthorized, check_csrf, is_basic
+from exporter.web.edge import SAFE_METHODS, WEB_USER
 
-log = structlog.get_logger("exporter.api")
+log = structlog.get_logger("exporter.web.api")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from exporter import mdchecklist
 from exporter.config import NAME_PATTERN
-from exporter.recognise import Suggestion, Text, suggest
+from exporter.importing import mdchecklist
+from exporter.importing.recognise import Suggestion, Text, suggest
 from exporter.redact import SECRET_NAME
 from exporter.text import without_hidden
 

@@ -1,4 +1,4 @@
-"""Suggests a probe for a checklist item: the check of exporter/checks.py its words name.
+"""Suggests a probe for a checklist item: the check of exporter/importing/checks.py its words name.
 
 The item's text loses its Markdown, link targets and URLs, is split into words and each word
 stemmed; a check matches when one of its names appears and none of its `unless` words do.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
-from exporter.checks import CHECKS, PEOPLES_WORK, PLACEHOLDERS, Check
+from exporter.importing.checks import CHECKS, PEOPLES_WORK, PLACEHOLDERS, Check
 
 __all__ = ["PLACEHOLDERS", "Suggestion", "Text", "Vocabulary", "stem", "suggest", "words"]
 
@@ -31,7 +31,7 @@ class Suggestion:
     """The PLACEHOLDERS the spec uses."""
     interval: str | None = None
     check: str = ""
-    """The id of the check in exporter/checks.py (several, joined by '+', when they merged)."""
+    """The id of the check in importing/checks.py (several joined by '+' when they merged)."""
     words: tuple[str, ...] = ()
     """The item's words that named the check."""
 
