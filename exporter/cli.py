@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from exporter.attestations import AttestationRequest
     from exporter.config import Config
-    from exporter.daemon import Daemon
     from exporter.evaluate import ChecklistView
     from exporter.importing.importer import Imported
     from exporter.loader import LoadedConfig
@@ -245,7 +244,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from exporter import logs
     from exporter.daemon import Daemon, load_tokens
     from exporter.loader import ConfigError
-    from exporter.web.app import create_app
+    from exporter.serve import run, web_app
     from exporter.web.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
     from exporter.web.webconfig import load_web_config, uvicorn_tls
 
@@ -264,7 +263,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
     server = _graceful_server(
         uvicorn.Config(
-            guard.asgi(create_app(daemon, web)),
+            guard.asgi(web_app(daemon, web)),
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -280,7 +279,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         # The event loop uvicorn's own run() would pick (uvloop when installed).
         with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
-            runner.run(_serve(daemon, server))
+            runner.run(run(daemon, server))
     except StateError as exc:
         return _state_failed(exc)
     # Not started: the address was taken, a runtime error.
@@ -298,15 +297,6 @@ def _state_failed(exc: Exception) -> int:
     else:
         print(exc, file=sys.stderr)
     return EXIT_RUNTIME
-
-
-async def _serve(daemon: Daemon, server: uvicorn.Server) -> None:
-    """Opens the state and starts the jobs, then serves until SIGTERM/SIGINT."""
-    await daemon.start()
-    try:
-        await server.serve()
-    finally:
-        await daemon.stop()
 
 
 def cmd_attest(args: argparse.Namespace) -> int:
@@ -559,7 +549,7 @@ async def _check(
 
     from exporter.daemon import Daemon
     from exporter.evaluate import evaluate
-    from exporter.web.app import create_app
+    from exporter.serve import web_app
 
     daemon = Daemon(loaded)
     await daemon.start(schedule=False)
@@ -569,7 +559,7 @@ async def _check(
     if sock is not None:
         # Items that probe the exporter itself (/health/live, /metrics) see real endpoints.
         server = uvicorn.Server(
-            uvicorn.Config(create_app(daemon), log_config=None, access_log=False, lifespan="off")
+            uvicorn.Config(web_app(daemon), log_config=None, access_log=False, lifespan="off")
         )
         server_task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not server_task.done():  # noqa: ASYNC110 - uvicorn has no event

@@ -44,6 +44,17 @@ FORBIDDEN = [
             "exporter.web",
         )
     ),
+    # The web edge reads views and services handed in at start: it never holds the daemon, so
+    # no route can reach the scheduling, the runner or a probe.
+    *(
+        ("exporter.web", high)
+        for high in (
+            "exporter.daemon",
+            "exporter.scheduler",
+            "exporter.runner",
+            "exporter.probes",
+        )
+    ),
     *(
         ("exporter.state", high)
         for high in (
