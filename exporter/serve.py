@@ -1,13 +1,24 @@
 """`serve`'s process: the daemon, the web edge it feeds (through views and services, never the
-daemon itself), and the signals around them: SIGHUP reloads, SIGTERM and SIGINT stop."""
+daemon itself), the listening socket, and the signals: SIGHUP reloads, SIGTERM and SIGINT stop
+gracefully (exit 0).
+
+uvicorn runs through its public API: `Server.serve(sockets=...)` on a socket bound here, so the
+address is ours (or a clear error) before anything serves, and a client that connects early
+waits in the listen backlog instead of being refused; nobody polls for "started". Our SIGTERM
+and SIGINT handlers are installed first: uvicorn swaps its own in while it serves, restores
+ours after its graceful shutdown and re-raises the signal to them (its documented cooperative
+signal handling), and ours end the process normally instead of by the signal."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import socket
 from collections.abc import Sequence
 
+import structlog
 import uvicorn
 from starlette.applications import Starlette
 
@@ -21,6 +32,17 @@ from exporter.web.app import create_app
 from exporter.web.auth import Tokens
 from exporter.web.services import Services, Snapshot
 from exporter.web.webconfig import WebConfig
+
+BACKLOG = 2048
+"""Connections the kernel queues before uvicorn accepts them (uvicorn's default)."""
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class ListenError(Exception):
+    """The listen address cannot be bound (taken, or not an address of this host)."""
+
+
+log = structlog.get_logger("exporter.serve")
 
 
 class DaemonViews:
@@ -71,23 +93,58 @@ def web_app(daemon: Daemon, web: WebConfig | None = None) -> Starlette:
     return create_app(Services(views, views, attestations, views), web)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port; ListenError naming the address when it cannot."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
 async def run(daemon: Daemon, server: uvicorn.Server) -> None:
-    """Opens the state and starts the jobs, then serves until SIGTERM/SIGINT; SIGHUP reloads
-    the config meanwhile."""
-    await daemon.start()
+    """Opens the state and starts the jobs, binds the listen address, then serves until
+    SIGTERM/SIGINT; SIGHUP reloads the config meanwhile. StateError or ListenError when it
+    cannot start (the state first: a second daemon on the same state says so)."""
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[bool]] = set()
+
+    def stop() -> None:
+        server.should_exit = True
 
     def on_sighup() -> None:
         task = loop.create_task(daemon.reload())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGHUP, on_sighup)
-    try:
-        await server.serve()
-    finally:
+    handled = {signal.SIGHUP: on_sighup, **dict.fromkeys(STOP_SIGNALS, stop)}
+    for sig, handler in handled.items():
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGHUP)
-        await daemon.stop()
+            loop.add_signal_handler(sig, handler)
+    try:
+        await daemon.start()
+        try:
+            sock = listen(server.config.host, server.config.port)
+            log.info("listening", address=_address(sock), pid=os.getpid())
+            await server.serve(sockets=[sock])
+        finally:
+            await daemon.stop()
+    finally:
+        for sig in handled:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
