@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 
 from exporter import __version__
-from exporter.probes.base import BUDGET_SHARE, Facts, ProbeContext, ProbeFailure, ProbeSpec
-from exporter.probes.tcp import socket_failure
+from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec, socket_failure
 from exporter.probes.tls import not_after, trust_context
 from exporter.reasons import Reason
 from exporter.units import parse_size
@@ -93,21 +92,18 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     import aiohttp
     from yarl import URL
 
-    loop = asyncio.get_running_loop()
-    budget = BUDGET_SHARE * ctx.timeout
-    deadline = loop.time() + budget
     session = await shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
     url = URL(spec.url)
     target = f"{url.host}:{url.port}"
     # aiohttp's timeouts bound each step; asyncio.timeout bounds the whole request against a
     # server that drips bytes just fast enough. Connecting (TCP, then TLS) gets half the budget
     # and times out inside aiohttp, which then closes the half-open socket itself.
-    remaining = max(deadline - loop.time(), 0.001)
+    remaining = ctx.remaining()
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=remaining / 2, sock_read=remaining)
     started = ctx.clock.monotonic()
     try:
         async with (
-            asyncio.timeout_at(deadline),
+            asyncio.timeout(remaining),
             session.request(
                 spec.method,
                 url,
@@ -123,7 +119,7 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
             tls = _peer_tls(response, ctx.clock.now())
             body, truncated = await _read_capped(response, spec.max_body_bytes)
     except TimeoutError as exc:
-        raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {budget:g}s") from exc
+        raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {ctx.budget:g}s") from exc
     except aiohttp.TooManyRedirects as exc:
         raise ProbeFailure(Reason.ERROR, f"{target}: too many redirects") from exc
     except aiohttp.ClientError as exc:
