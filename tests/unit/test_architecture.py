@@ -212,3 +212,55 @@ def test_importing_a_layer_loads_nothing_it_does_not_use(
         timeout=60,
     ).stdout.split()
     assert [m for m in loaded if any(under(m, name) for name in unloaded)] == []
+
+
+HANG = 60
+"""Seconds of a sleep that stands for a probe that never answers: the one use of a sleep in a
+unit test. Anything shorter would be waiting for something, which a test does by advancing a
+FixedClock or awaiting an event."""
+
+
+def sleeps(tree: ast.Module) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "sleep":
+                yield node
+
+
+def test_no_unit_test_waits_by_sleeping() -> None:
+    found = []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        for call in sleeps(ast.parse(path.read_text(encoding="utf-8"))):
+            seconds = call.args[0] if call.args else None
+            value = seconds.value if isinstance(seconds, ast.Constant) else None
+            if not (isinstance(value, int | float) and value >= HANG):
+                found.append(f"{path.name}:{call.lineno}")
+    assert found == []
+
+
+def test_the_sleep_check_sees_a_sleep_that_waits() -> None:
+    tree = ast.parse("async def t():\n    await asyncio.sleep(0.1)\n    time.sleep(60)\n")
+    assert sorted(c.lineno for c in sleeps(tree)) == [2, 3]
+
+
+def test_the_scheduler_takes_time_and_chance_as_parameters() -> None:
+    """No wall clock and no global random in the scheduler: its Clock and seeded RNG drive it,
+    so its tests advance a FixedClock instead of sleeping."""
+    tree = ast.parse((PACKAGE / "scheduler.py").read_text(encoding="utf-8"))
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert "time" not in imported
+    calls = [
+        f"{node.func.value.id}.{node.func.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+    ]
+    assert [c for c in calls if c.startswith(("random.", "time.", "datetime.now"))] == []
