@@ -117,13 +117,18 @@ async def run(daemon: Daemon, server: uvicorn.Server) -> None:
     SIGTERM/SIGINT; SIGHUP reloads the config meanwhile. StateError or ListenError when it
     cannot start (the state first: a second daemon on the same state says so)."""
     loop = asyncio.get_running_loop()
-    reloads: set[asyncio.Task[bool]] = set()
+    started = asyncio.Event()
+    reloads: set[asyncio.Task[None]] = set()
 
     def stop() -> None:
         server.should_exit = True
 
+    async def reload() -> None:
+        await started.wait()  # a SIGHUP while the daemon starts reloads once it has
+        await daemon.reload()
+
     def on_sighup() -> None:
-        task = loop.create_task(daemon.reload())
+        task = loop.create_task(reload())
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
@@ -133,11 +138,14 @@ async def run(daemon: Daemon, server: uvicorn.Server) -> None:
             loop.add_signal_handler(sig, handler)
     try:
         await daemon.start()
+        started.set()
         try:
             sock = listen(server.config.host, server.config.port)
             log.info("listening", address=_address(sock), pid=os.getpid())
             await server.serve(sockets=[sock])
         finally:
+            for task in reloads:
+                task.cancel()
             await daemon.stop()
     finally:
         for sig in handled:
