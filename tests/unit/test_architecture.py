@@ -197,6 +197,11 @@ def test_imports_for_types_only_are_no_edge(tmp_path: Path) -> None:
         # What the store, the judging and /metrics need: no probe, no client library.
         ("exporter.state", ("exporter.probes", "aiohttp", "asyncpg", "redis", "pydantic")),
         ("exporter.exposition", ("exporter.probes", "aiohttp", "asyncpg", "redis")),
+        # The web edge reads views: loading it loads no daemon, scheduling, runner or probe.
+        (
+            "exporter.web.app",
+            ("exporter.daemon", "exporter.scheduler", "exporter.runner", "exporter.probes"),
+        ),
         # `--version` and argument errors answer before any client library or the web server loads.
         ("exporter.cli", ("aiohttp", "asyncpg", "redis", "uvicorn", "markdown_it", "cryptography")),
     ],
