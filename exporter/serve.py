@@ -1,13 +1,14 @@
 """`serve`'s process: the daemon, the web edge it feeds (through views and services, never the
 daemon itself), the listening socket, and the signals: SIGHUP reloads, SIGTERM and SIGINT stop
-gracefully (exit 0).
+gracefully.
 
 uvicorn runs through its public API: `Server.serve(sockets=...)` on a socket bound here, so the
 address is ours (or a clear error) before anything serves, and a client that connects early
 waits in the listen backlog instead of being refused; nobody polls for "started". Our SIGTERM
 and SIGINT handlers are installed first: uvicorn swaps its own in while it serves, restores
-ours after its graceful shutdown and re-raises the signal to them (its documented cooperative
-signal handling), and ours end the process normally instead of by the signal."""
+ours after its graceful shutdown and re-raises the signal to them (its cooperative signal
+handling, Kludex/uvicorn#1600, uvicorn >= 0.29), and ours end the process normally (exit 0)
+instead of by the signal."""
 
 from __future__ import annotations
 
