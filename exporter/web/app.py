@@ -4,7 +4,6 @@ page's static files and the API, in one table; they read the services handed to 
 from __future__ import annotations
 
 import html
-from importlib.resources import files
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,7 +18,7 @@ from exporter.web import api
 from exporter.web.api import Endpoint, protected
 from exporter.web.auth import csrf_token
 from exporter.web.edge import Edge
-from exporter.web.pages import status_page, wants_html
+from exporter.web.pages import static_file, status_page, wants_html
 from exporter.web.services import Services, services
 from exporter.web.status import status_document
 from exporter.web.webconfig import WebConfig
@@ -36,7 +35,7 @@ LANDING = """<!doctype html>
 STATIC_TYPES = {"status.css": "text/css", "status.js": "text/javascript"}
 """The page's files (package data under web/static/), with their types stated: the guess from
 the file name varies with the platform's MIME table."""
-_STATIC = {name: (files("exporter.web") / "static" / name).read_bytes() for name in STATIC_TYPES}
+_STATIC = {name: static_file(name).encode() for name in STATIC_TYPES}
 
 GET = ["GET", "HEAD"]
 

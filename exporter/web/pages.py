@@ -337,9 +337,10 @@ _ATTEST_SETUP = (
 )
 
 
-def _static(name: str) -> str:
+def static_file(name: str) -> str:
+    """A file of the page's static/ folder (package data)."""
     return (files("exporter.web") / "static" / name).read_text(encoding="utf-8")
 
 
-STATUS_CSS = _static("status.css")
+STATUS_CSS = static_file("status.css")
 """The page's style: served as /static/status.css, and inline in the report."""
