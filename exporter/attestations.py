@@ -4,8 +4,9 @@ the record written to the store, and the audit history. Shared by the API and th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import (
     BaseModel,
@@ -16,12 +17,15 @@ from pydantic import (
     field_validator,
 )
 
-from exporter.config import GO_LIVE_ITEM, Config, Item
+from exporter.clock import Clock
 from exporter.redact import REDACTOR
-from exporter.results import Attestation
+from exporter.results import GO_LIVE_ITEM, Attestation
 from exporter.state import Store
 from exporter.text import visible, visible_lines
 from exporter.times import iso
+
+if TYPE_CHECKING:
+    from exporter.config import Config, Item
 
 MAX_BODY = 64 * 1024
 """Bytes: a larger request body is refused (413) before it is parsed."""
@@ -125,6 +129,24 @@ async def attest(
             token=token,
         )
     )
+
+
+class AttestationService:
+    """Attestations against the config in use (`config` is read per call, so a reload counts)
+    and the store; the API's attestation service."""
+
+    def __init__(self, store: Store, config: Callable[[], Config], clock: Clock) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+
+    async def attest(self, request: AttestationRequest, token: str | None) -> Attestation:
+        return await attest(self.store, self.config(), request, token, self.clock.now())
+
+    async def history(
+        self, checklist: str | None, item: str | None, limit: int
+    ) -> list[Attestation]:
+        return await self.store.attestations(checklist, item, limit)
 
 
 def document(attestation: Attestation) -> dict[str, Any]:

@@ -7,10 +7,8 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
-import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +25,6 @@ if TYPE_CHECKING:
 
     from exporter.attestations import AttestationRequest
     from exporter.config import Config
-    from exporter.daemon import Daemon
     from exporter.evaluate import ChecklistView
     from exporter.importing.importer import Imported
     from exporter.loader import LoadedConfig
@@ -36,26 +33,6 @@ if TYPE_CHECKING:
 # The exit codes of every verb (README: "Exit codes"): ok/ready, not ready, config or usage
 # error, runtime or state error.
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2, 3
-
-
-def _graceful_server(config: uvicorn.Config) -> uvicorn.Server:
-    """uvicorn, but SIGTERM/SIGINT end in a graceful shutdown and exit 0 (uvicorn re-raises the
-    signal afterwards, which makes service managers and tests see a kill instead of a stop)."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.handle_exit, sig, None)
-            try:
-                yield
-            finally:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-
-    return Server(config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -245,7 +222,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from exporter import logs
     from exporter.daemon import Daemon, load_tokens
     from exporter.loader import ConfigError
-    from exporter.web.app import create_app
+    from exporter.serve import ListenError, run, web_app
     from exporter.web.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
     from exporter.web.webconfig import load_web_config, uvicorn_tls
 
@@ -262,14 +239,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.max_connections or connection_cap(raise_fd_limit(), settings.max_concurrency),
     )
     daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
-    server = _graceful_server(
+    server = uvicorn.Server(
         uvicorn.Config(
-            guard.asgi(create_app(daemon, web)),
+            guard.asgi(web_app(daemon, web)),
             host=settings.host,
             port=settings.port,
             log_config=None,
             access_log=False,
-            lifespan="on",
+            lifespan="off",
             timeout_graceful_shutdown=10,
             server_header=False,
             **server_options(guard, uvicorn_tls(web)),
@@ -280,11 +257,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         # The event loop uvicorn's own run() would pick (uvloop when installed).
         with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
-            runner.run(_serve(daemon, server))
+            runner.run(run(daemon, server))
     except StateError as exc:
         return _state_failed(exc)
-    # Not started: the address was taken, a runtime error.
-    return EXIT_READY if server.started else EXIT_RUNTIME
+    except ListenError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_RUNTIME
+    return EXIT_READY
 
 
 def _state_failed(exc: Exception) -> int:
@@ -298,15 +277,6 @@ def _state_failed(exc: Exception) -> int:
     else:
         print(exc, file=sys.stderr)
     return EXIT_RUNTIME
-
-
-async def _serve(daemon: Daemon, server: uvicorn.Server) -> None:
-    """Opens the state and starts the jobs, then serves until SIGTERM/SIGINT."""
-    await daemon.start()
-    try:
-        await server.serve()
-    finally:
-        await daemon.stop()
 
 
 def cmd_attest(args: argparse.Namespace) -> int:
@@ -559,21 +529,24 @@ async def _check(
 
     from exporter.daemon import Daemon
     from exporter.evaluate import evaluate
-    from exporter.web.app import create_app
+    from exporter.serve import ListenError, listen, web_app
 
     daemon = Daemon(loaded)
     await daemon.start(schedule=False)
     server_task = None
     server: uvicorn.Server | None = None
-    sock = _bind(loaded.config.exporter.host, loaded.config.exporter.port) if serve else None
+    sock = None
+    if serve:
+        # A daemon serving there already answers for itself.
+        with contextlib.suppress(ListenError):
+            sock = listen(loaded.config.exporter.host, loaded.config.exporter.port)
     if sock is not None:
-        # Items that probe the exporter itself (/health/live, /metrics) see real endpoints.
+        # Items that probe the exporter itself (/health/live, /metrics) see real endpoints: the
+        # socket listens already, so a probe that connects first waits until uvicorn accepts.
         server = uvicorn.Server(
-            uvicorn.Config(create_app(daemon), log_config=None, access_log=False, lifespan="off")
+            uvicorn.Config(web_app(daemon), log_config=None, access_log=False, lifespan="off")
         )
         server_task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started and not server_task.done():  # noqa: ASYNC110 - uvicorn has no event
-            await asyncio.sleep(0.01)
     try:
         await daemon.run_all(checklists)
         now = daemon.clock.now()
@@ -588,18 +561,3 @@ async def _check(
             await server_task
         await daemon.stop()
     return views, now
-
-
-def _bind(host: str, port: int) -> socket.socket | None:
-    """A listening socket on the exporter's address, or None when it is taken (a daemon runs)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        return None
-    with contextlib.suppress(OSError):
-        sock.set_inheritable(True)
-    return sock

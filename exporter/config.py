@@ -7,7 +7,6 @@ import ipaddress
 import json
 import re
 from datetime import datetime, timedelta
-from enum import StrEnum
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -29,6 +28,7 @@ from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
 from exporter.results import GO_LIVE_ITEM as GO_LIVE_ITEM
 from exporter.results import Severity as Severity
+from exporter.roles import Role as Role
 from exporter.text import visible_lines
 from exporter.units import parse_duration
 
@@ -62,12 +62,6 @@ ConditionField = Annotated[Condition, PlainValidator(_to_condition)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Role(StrEnum):
-    READ = "read"
-    ATTEST = "attest"
-    ADMIN = "admin"
 
 
 class ApiToken(Strict):

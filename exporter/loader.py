@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from exporter.config import NAME_PATTERN, Config, ExporterSettings, Item
+from exporter.issues import ConfigError as ConfigError
+from exporter.issues import ConfigIssue as ConfigIssue
 from exporter.probes import PROBES
 from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, secret_key
 from exporter.web.auth import Tokens
@@ -26,27 +28,6 @@ _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 _USERINFO = re.compile(r"[^:/@\s]+:[^@\s/]+@")
 
 Path_ = tuple[str | int, ...]
-
-
-@dataclass(frozen=True)
-class ConfigIssue:
-    file: str
-    line: int | None
-    item: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        who = f" item {self.item}:" if self.item else ""
-        return f"{where}:{who} {self.message}"
-
-
-class ConfigError(Exception):
-    """A config that cannot be used; `issues` holds every problem found, in file order."""
-
-    def __init__(self, issues: list[ConfigIssue]) -> None:
-        self.issues = sorted(issues, key=lambda i: (i.file, i.line or 0))
-        super().__init__("\n".join(str(i) for i in self.issues))
 
 
 @dataclass(frozen=True)

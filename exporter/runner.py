@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import ssl
 from collections import Counter
 from dataclasses import replace
 
@@ -14,25 +12,12 @@ from exporter.clock import Clock
 from exporter.conditions import failing
 from exporter.config import Item
 from exporter.probes import PROBES
-from exporter.probes.base import Facts, ProbeContext, ProbeFailure, Resources
+from exporter.probes.base import Facts, ProbeContext, ProbeFailure, Resources, classify
 from exporter.reasons import Reason
 from exporter.redact import REDACTOR
 from exporter.results import Result
 
 log = structlog.get_logger("exporter.runner")
-
-
-def classify(exc: BaseException) -> Reason:
-    """Maps an exception that escaped a probe to the closed set of reasons."""
-    if isinstance(exc, TimeoutError):
-        return Reason.TIMEOUT
-    if isinstance(exc, socket.gaierror):
-        return Reason.DNS
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-        return Reason.TLS
-    if isinstance(exc, ConnectionError | OSError):
-        return Reason.CONNECT
-    return Reason.ERROR
 
 
 def run_result(reason: Reason) -> str:

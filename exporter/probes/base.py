@@ -1,8 +1,12 @@
-"""What every probe module shares: the facts it returns, the context it gets, how it fails."""
+"""What every probe module shares: the facts it returns, the context it gets (with its deadline),
+how it fails, and the one map from exceptions to reasons."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,6 +25,9 @@ T = TypeVar("T")
 BUDGET_SHARE = 0.9
 """Of the runner's timeout, what a probe spends before it gives up and reports itself, so it
 can still return the facts it has (`connected: false`) before the runner's hard timeout."""
+MIN_WAIT = 0.001
+"""Seconds a step still gets when the deadline has passed: zero would mean "no limit" to some
+clients."""
 
 
 class ProbeSpec(BaseModel):
@@ -85,11 +92,26 @@ class Resources:
 
 @dataclass
 class ProbeContext:
-    """What a probe may use besides its spec: the clock, its time budget and shared clients."""
+    """What a probe may use besides its spec: the clock, its deadline and shared clients.
+
+    The runner makes one as the run starts, with the run's hard `timeout`; the probe's own
+    deadline is BUDGET_SHARE of it from then, so it can report what it measured in time."""
 
     timeout: float
     clock: Clock = field(default_factory=SystemClock)
     resources: Resources = field(default_factory=Resources)
+    budget: float = field(init=False)
+    """Seconds the probe may spend, from its start to its deadline."""
+    deadline: float = field(init=False)
+    """The clock's monotonic time at which the probe gives up."""
+
+    def __post_init__(self) -> None:
+        self.budget = BUDGET_SHARE * self.timeout
+        self.deadline = self.clock.monotonic() + self.budget
+
+    def remaining(self) -> float:
+        """Seconds left until the deadline; MIN_WAIT once it has passed."""
+        return max(self.deadline - self.clock.monotonic(), MIN_WAIT)
 
 
 def exception_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -106,3 +128,35 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         if isinstance(current, BaseExceptionGroup):
             pending.extend(current.exceptions)
         pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def os_error_text(exc: OSError) -> str:
+    """The errno's text ("Connection refused"), not asyncio's "Connect call failed (addr)"."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def socket_failure(
+    exc: BaseException, target: str, facts: Facts | None = None
+) -> ProbeFailure | None:
+    """The failure named by the socket's own error, which client libraries wrap a few levels
+    down: resolving (dns), the TLS handshake (tls), connecting (connect); None if there is none."""
+    causes = list(exception_chain(exc))
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            return ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {cause.strerror}", facts)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return ProbeFailure(Reason.TLS, f"{target}: certificate: {cause.verify_message}", facts)
+        if isinstance(cause, ssl.SSLError | ssl.CertificateError):
+            reason = getattr(cause, "reason", None) or cause
+            return ProbeFailure(Reason.TLS, f"{target}: TLS handshake failed: {reason}", facts)
+    errors = [os_error_text(c) for c in causes if isinstance(c, OSError) and c.errno]
+    return ProbeFailure(Reason.CONNECT, f"{target}: {errors[0]}", facts) if errors else None
+
+
+def classify(exc: BaseException) -> Reason:
+    """The reason for an exception that escaped a probe: a timeout, else what the socket's own
+    error names (socket_failure, the one map), else `error`."""
+    if isinstance(exc, TimeoutError):
+        return Reason.TIMEOUT
+    found = socket_failure(exc, "")
+    return found.reason if found is not None else Reason.ERROR

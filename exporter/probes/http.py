@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 import ssl
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
 from exporter import __version__
-from exporter.probes.base import BUDGET_SHARE, Facts, ProbeContext, ProbeFailure, ProbeSpec
-from exporter.probes.tcp import socket_failure
+from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec, socket_failure
 from exporter.probes.tls import not_after, trust_context
 from exporter.reasons import Reason
 from exporter.units import parse_size
@@ -20,6 +22,7 @@ from exporter.units import parse_size
 # every process that only judges or renders would otherwise spend a third of a second on them.
 if TYPE_CHECKING:
     import aiohttp
+    from aiohttp.connector import Connection
 
 KIND = "http"
 DEFAULT_EXPECT: tuple[str, ...] = ("status < 400",)
@@ -93,21 +96,20 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     import aiohttp
     from yarl import URL
 
-    loop = asyncio.get_running_loop()
-    budget = BUDGET_SHARE * ctx.timeout
-    deadline = loop.time() + budget
     session = await shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
     url = URL(spec.url)
     target = f"{url.host}:{url.port}"
     # aiohttp's timeouts bound each step; asyncio.timeout bounds the whole request against a
     # server that drips bytes just fast enough. Connecting (TCP, then TLS) gets half the budget
     # and times out inside aiohttp, which then closes the half-open socket itself.
-    remaining = max(deadline - loop.time(), 0.001)
+    remaining = ctx.remaining()
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=remaining / 2, sock_read=remaining)
     started = ctx.clock.monotonic()
+    peer = Peer()
+    recording = _PEER.set(peer)
     try:
         async with (
-            asyncio.timeout_at(deadline),
+            asyncio.timeout(remaining),
             session.request(
                 spec.method,
                 url,
@@ -120,14 +122,16 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
                 skip_auto_headers=("Content-Type",),
             ) as response,
         ):
-            tls = _peer_tls(response, ctx.clock.now())
+            tls = peer.facts(ctx.clock.now())
             body, truncated = await _read_capped(response, spec.max_body_bytes)
     except TimeoutError as exc:
-        raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {budget:g}s") from exc
+        raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {ctx.budget:g}s") from exc
     except aiohttp.TooManyRedirects as exc:
         raise ProbeFailure(Reason.ERROR, f"{target}: too many redirects") from exc
     except aiohttp.ClientError as exc:
         raise transport_failure(exc, target) from exc
+    finally:
+        _PEER.reset(recording)
     duration = ctx.clock.monotonic() - started
     text = _decode(body, response.charset)
     version = response.version
@@ -175,7 +179,7 @@ async def _new_session(verify: bool, ca_file: str | None) -> aiohttp.ClientSessi
     # target itself, not whatever HTTP_PROXY the daemon inherited. No cookie jar: a probe sees
     # each target fresh, not as an earlier probe of another item left it.
     context = await asyncio.to_thread(trust_context, ca_file) if verify else False
-    connector = aiohttp.TCPConnector(
+    connector = _recording_connector()(
         ssl=context,
         # No shared cap: one slow target must not queue the probes of every other item.
         limit=0,
@@ -191,6 +195,50 @@ async def _new_session(verify: bool, ca_file: str | None) -> aiohttp.ClientSessi
     )
 
 
+@dataclass
+class Peer:
+    """The TLS peer of a request's last connection (the final one, after redirects)."""
+
+    certificate: bytes | None = None
+    version: str | None = None
+
+    def record(self, connection: Connection) -> None:
+        transport = connection.transport
+        tls: ssl.SSLObject | None = transport.get_extra_info("ssl_object") if transport else None
+        self.certificate = tls.getpeercert(binary_form=True) if tls is not None else None
+        self.version = tls.version() if tls is not None else None
+
+    def facts(self, now: float) -> Facts:
+        """Days until the server's certificate expires, and the TLS version; none for HTTP."""
+        if self.certificate is None:
+            return {}
+        return {
+            "tls_days_left": (not_after(self.certificate).timestamp() - now) / 86400,
+            "tls_version": self.version,
+        }
+
+
+_PEER: contextvars.ContextVar[Peer | None] = contextvars.ContextVar("http_peer", default=None)
+"""Where the connector records the connection of the request the current task makes."""
+
+
+@functools.cache
+def _recording_connector() -> type[aiohttp.TCPConnector]:
+    """aiohttp's TCPConnector, recording each connection it hands out (BaseConnector.connect,
+    its public API) while the connection is held: a small body arrives with the headers, and
+    aiohttp releases the connection to its pool before the response reaches the probe."""
+    import aiohttp
+
+    class RecordingConnector(aiohttp.TCPConnector):
+        async def connect(self, *args: Any, **kwargs: Any) -> Connection:
+            connection = await super().connect(*args, **kwargs)
+            if (peer := _PEER.get()) is not None:
+                peer.record(connection)
+            return connection
+
+    return RecordingConnector
+
+
 async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
     """At most `limit` bytes of the (decompressed) body, and whether there was more. Leaving
     the rest unread closes the connection instead of returning it to the pool."""
@@ -200,22 +248,6 @@ async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[by
         if len(kept) > limit:
             return bytes(kept[:limit]), True
     return bytes(kept), False
-
-
-def _peer_tls(response: aiohttp.ClientResponse, now: float) -> Facts:
-    """Days until the server's certificate expires, read from the live connection."""
-    # The connection's protocol, kept by the response: a small body arrives with the headers
-    # and aiohttp hands the connection back to its pool before the response is returned.
-    protocol = getattr(response, "_protocol", None)
-    transport = protocol.transport if protocol is not None else None
-    tls: ssl.SSLObject | None = transport.get_extra_info("ssl_object") if transport else None
-    der = tls.getpeercert(binary_form=True) if tls is not None else None
-    if tls is None or der is None:
-        return {}
-    return {
-        "tls_days_left": (not_after(der).timestamp() - now) / 86400,
-        "tls_version": tls.version(),
-    }
 
 
 def _decode(body: bytes, charset: str | None) -> str:

@@ -15,14 +15,13 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field, field_validator
 
 from exporter.probes.base import (
-    BUDGET_SHARE,
     Facts,
     FactValue,
     ProbeContext,
     ProbeFailure,
     ProbeSpec,
+    socket_failure,
 )
-from exporter.probes.tcp import socket_failure
 from exporter.reasons import Reason
 from exporter.units import parse_duration
 
@@ -146,9 +145,6 @@ def _names(value: tuple[str, ...], pattern: str, example: str) -> tuple[str, ...
 
 
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
-    loop = asyncio.get_running_loop()
-    budget = BUDGET_SHARE * ctx.timeout
-    deadline = loop.time() + budget
     target = _target(spec.dsn)
     started = ctx.clock.monotonic()
     key = (KIND, spec.dsn, spec.connect_timeout)
@@ -157,17 +153,17 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     for attempt in (1, 2):
         pool = await ctx.resources.get(key, lambda: _new_pool(spec), _close_pool)
         try:
-            async with asyncio.timeout_at(deadline):
-                facts = await _measure(pool, spec, target, deadline)
+            async with asyncio.timeout(ctx.remaining()):
+                facts = await _measure(pool, spec, target, ctx)
         except ProbeFailure:
             raise
         except Exception as exc:
             if not _connection_lost(exc):
-                raise _failure(exc, target, budget) from exc
+                raise _failure(exc, target, ctx.budget) from exc
             ctx.resources.forget(key, pool)
             await _close_pool(pool)
-            if attempt == 2 or loop.time() >= deadline:
-                raise _failure(exc, target, budget) from exc
+            if attempt == 2 or ctx.clock.monotonic() >= ctx.deadline:
+                raise _failure(exc, target, ctx.budget) from exc
         else:
             facts["duration"] = ctx.clock.monotonic() - started
             return facts
@@ -197,8 +193,8 @@ async def _close_pool(pool: asyncpg.Pool) -> None:
     pool.terminate()
 
 
-async def _measure(pool: asyncpg.Pool, spec: Spec, target: str, deadline: float) -> Facts:
-    remaining = max(deadline - asyncio.get_running_loop().time(), 0.001)
+async def _measure(pool: asyncpg.Pool, spec: Spec, target: str, ctx: ProbeContext) -> Facts:
+    remaining = ctx.remaining()
     connect_limit = min(spec.connect_timeout, remaining)
     try:
         connection = await pool.acquire(timeout=connect_limit)
@@ -213,7 +209,7 @@ async def _measure(pool: asyncpg.Pool, spec: Spec, target: str, deadline: float)
         async with connection.transaction(readonly=True):
             facts = await _server_facts(connection, spec)
             if spec.query is not None:
-                facts.update(await _query(connection, spec.query, target, deadline))
+                facts.update(await _query(connection, spec.query, target, ctx.remaining()))
             return facts
     finally:
         await pool.release(connection)
@@ -249,10 +245,11 @@ async def _server_facts(connection: asyncpg.Connection, spec: Spec) -> Facts:
     return facts
 
 
-async def _query(connection: asyncpg.Connection, query: str, target: str, deadline: float) -> Facts:
+async def _query(
+    connection: asyncpg.Connection, query: str, target: str, remaining: float
+) -> Facts:
     import asyncpg
 
-    remaining = deadline - asyncio.get_running_loop().time()
     limit_ms = max(int((remaining - min(CANCEL_MARGIN, remaining / 10)) * 1000), 1)
     # SET LOCAL: the timeout ends with this transaction, the pooled session keeps its own.
     await connection.execute(f"SET LOCAL statement_timeout = {limit_ms}")

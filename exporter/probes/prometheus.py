@@ -19,7 +19,6 @@ from pydantic import Field, field_validator
 
 from exporter.probes import http
 from exporter.probes.base import (
-    BUDGET_SHARE,
     Facts,
     FactValue,
     ProbeContext,
@@ -60,16 +59,15 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     import aiohttp
     from yarl import URL
 
-    budget = BUDGET_SHARE * ctx.timeout
     client = await http.shared_client(ctx, spec.insecure_skip_verify, spec.ca_file)
     url = URL(f"{spec.url}/api/v1/query")
     target = f"{url.host}:{url.port}"
     # Prometheus stops evaluating at its own `timeout`, a little before the probe gives up.
-    params = {"query": spec.query, "timeout": f"{max(int(budget * 900), 1)}ms"}
+    params = {"query": spec.query, "timeout": f"{max(int(ctx.remaining() * 900), 1)}ms"}
     started = ctx.clock.monotonic()
     try:
         async with (
-            asyncio.timeout(budget),
+            asyncio.timeout(ctx.remaining()),
             client.get(
                 url,
                 params=params,
@@ -80,7 +78,7 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
             status = response.status
             content = await response.read()
     except TimeoutError as exc:
-        raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {budget:g}s") from exc
+        raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {ctx.budget:g}s") from exc
     except aiohttp.ClientError as exc:
         raise http.transport_failure(exc, target) from exc
     duration = ctx.clock.monotonic() - started

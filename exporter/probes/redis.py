@@ -11,14 +11,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from exporter.probes.base import (
-    BUDGET_SHARE,
     Facts,
     FactValue,
     ProbeContext,
     ProbeFailure,
     ProbeSpec,
+    socket_failure,
 )
-from exporter.probes.tcp import socket_failure
 from exporter.reasons import Reason
 from exporter.units import parse_duration
 
@@ -68,17 +67,16 @@ class Spec(ProbeSpec):
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     import redis.exceptions
 
-    budget = BUDGET_SHARE * ctx.timeout
     target = _target(spec.url)
     client = await ctx.resources.get(
         (KIND, spec.url, spec.connect_timeout), lambda: _new_client(spec), _close_client
     )
     started = ctx.clock.monotonic()
     try:
-        async with asyncio.timeout(budget):
+        async with asyncio.timeout(ctx.remaining()):
             text = cast(str, await client.info())
     except TimeoutError as exc:
-        raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {budget:g}s") from exc
+        raise ProbeFailure(Reason.TIMEOUT, f"{target}: no answer within {ctx.budget:g}s") from exc
     except redis.exceptions.RedisError as exc:
         raise _failure(exc, target) from exc
     duration = ctx.clock.monotonic() - started

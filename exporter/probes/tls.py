@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import socket
 import ssl
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from exporter.probes.base import BUDGET_SHARE, Facts, ProbeContext, ProbeFailure, ProbeSpec
-from exporter.probes.tcp import os_error_text
+from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec, socket_failure
 from exporter.reasons import Reason
 
 # cryptography is imported inside the functions that read certificates: a process that never
@@ -80,14 +78,12 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     server_name = spec.server_name or spec.host
     target = f"{spec.host}:{spec.port}"
     started = ctx.clock.monotonic()
-    budget = BUDGET_SHARE * ctx.timeout
-    deadline = asyncio.get_running_loop().time() + budget
     verifying, accepting = await ctx.resources.get(
         (KIND, spec.ca_file, spec.min_version),
         lambda: asyncio.to_thread(_contexts, spec.ca_file, spec.min_version),
     )
     try:
-        async with asyncio.timeout_at(deadline):
+        async with asyncio.timeout(ctx.remaining()):
             # Verify first (the common case needs one handshake); when the chain does not
             # verify, shake hands again accepting anything, so a bad certificate is evidence.
             try:
@@ -98,16 +94,12 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
                 session = await _handshake(spec.host, spec.port, server_name, accepting)
     except TimeoutError as exc:
         raise ProbeFailure(
-            Reason.TIMEOUT, f"{target}: no TLS handshake within {budget:g}s"
-        ) from exc
-    except socket.gaierror as exc:
-        raise ProbeFailure(Reason.DNS, f"{target}: cannot resolve: {exc.strerror}") from exc
-    except ssl.SSLError as exc:
-        raise ProbeFailure(
-            Reason.TLS, f"{target}: TLS handshake failed: {exc.reason or exc}"
+            Reason.TIMEOUT, f"{target}: no TLS handshake within {ctx.budget:g}s"
         ) from exc
     except OSError as exc:
-        raise ProbeFailure(Reason.CONNECT, f"{target}: {os_error_text(exc)}") from exc
+        raise socket_failure(exc, target) or ProbeFailure(
+            Reason.CONNECT, f"{target}: {exc}"
+        ) from exc
     der, version, cipher = session
     cert = x509.load_der_x509_certificate(der)
     sans = _sans(cert)

@@ -1,5 +1,5 @@
-"""The write API's HTTP edge: token checks, the body size limit, and the mapping of domain
-errors to status codes. The logic lives in auth.py, attestations.py and the daemon."""
+"""The API's endpoints and their guard: token checks, the body size limit, and the mapping of
+domain errors to status codes. The logic lives in auth.py, attestations.py and the services."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from starlette.responses import JSONResponse, Response
 
 from exporter import attestations
 from exporter.attestations import MAX_BODY, Invalid, NotFound
-from exporter.config import Role
-from exporter.daemon import Daemon
+from exporter.roles import Role
 from exporter.state import OutcomeUnknown, StoreUnavailable
 from exporter.web.auth import Forbidden, Principal, Unauthorized, check_csrf, is_basic
 from exporter.web.edge import SAFE_METHODS, WEB_USER
+from exporter.web.services import services
 
 log = structlog.get_logger("exporter.web.api")
 
@@ -45,13 +45,13 @@ def _error(status: int, message: str, **extra: str) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
 
-def protected(daemon: Daemon, role: Role, endpoint: Endpoint) -> Endpoint:
+def protected(role: Role, endpoint: Endpoint) -> Endpoint:
     """`endpoint` behind a token with `role`; domain errors become their status codes."""
 
     async def guarded(request: Request) -> Response:
         authorization = request.headers.get("authorization")
         try:
-            principal = _principal(daemon, request, role)
+            principal = _principal(request, role)
             if (
                 principal is not None
                 and request.method not in SAFE_METHODS
@@ -86,11 +86,11 @@ def protected(daemon: Daemon, role: Role, endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
-def _principal(daemon: Daemon, request: Request, role: Role) -> Principal | None:
+def _principal(request: Request, role: Role) -> Principal | None:
     """Who may do `role`: an API token's principal, or for reads a user of the web config's
     Basic auth (who may read everything the server shows, as with /metrics)."""
     try:
-        return daemon.tokens.authorize(request.headers.get("authorization"), role)
+        return services(request).access.tokens.authorize(request.headers.get("authorization"), role)
     except Unauthorized:
         web_user = request.scope.get("state", {}).get(WEB_USER)
         if role is Role.READ and web_user:
@@ -131,51 +131,39 @@ def _depth(body: bytes) -> int:
     return deepest
 
 
-def routes(daemon: Daemon) -> dict[str, tuple[Endpoint, list[str]]]:
-    """Path -> (endpoint, methods) of the API, for app.py to mount."""
+async def post_attestation(request: Request) -> Response:
+    """POST /api/v1/attestations (attest role)."""
+    principal: Principal | None = request.state.principal
+    parsed = attestations.parse_request(await read_body(request))
+    recorded = await services(request).attestations.attest(
+        parsed, principal.name if principal else None
+    )
+    log.info(
+        "attested",
+        checklist=recorded.checklist,
+        item=recorded.item,
+        by=recorded.by,
+        token=recorded.token,
+    )
+    return JSONResponse(attestations.document(recorded), status_code=201)
 
-    async def post_attestation(request: Request) -> Response:
-        principal: Principal | None = request.state.principal
-        parsed = attestations.parse_request(await read_body(request))
-        recorded = await attestations.attest(
-            daemon.store,
-            daemon.config,
-            parsed,
-            principal.name if principal else None,
-            daemon.clock.now(),
-        )
-        log.info(
-            "attested",
-            checklist=recorded.checklist,
-            item=recorded.item,
-            by=recorded.by,
-            token=recorded.token,
-        )
-        return JSONResponse(attestations.document(recorded), status_code=201)
 
-    async def list_attestations(request: Request) -> Response:
-        query = request.query_params
-        history = await daemon.store.attestations(
-            attestations.parse_filter("checklist", query.get("checklist")),
-            attestations.parse_filter("item", query.get("item")),
-            attestations.parse_limit(query.get("limit")),
-        )
-        return JSONResponse({"attestations": [attestations.document(a) for a in history]})
+async def list_attestations(request: Request) -> Response:
+    """GET /api/v1/attestations (read role): the audit history, newest first."""
+    query = request.query_params
+    history = await services(request).attestations.history(
+        attestations.parse_filter("checklist", query.get("checklist")),
+        attestations.parse_filter("item", query.get("item")),
+        attestations.parse_limit(query.get("limit")),
+    )
+    return JSONResponse({"attestations": [attestations.document(a) for a in history]})
 
-    post = protected(daemon, Role.ATTEST, post_attestation)
-    history = protected(daemon, Role.READ, list_attestations)
 
-    async def attestations_endpoint(request: Request) -> Response:
-        return await (post if request.method == "POST" else history)(request)
-
-    async def reload(request: Request) -> Response:
-        principal: Principal | None = request.state.principal
-        log.info("reload_requested", token=principal.name if principal else None)
-        if await daemon.reload():
-            return JSONResponse({"status": "reloaded"})
-        return JSONResponse({"status": "failed", "errors": daemon.reload_errors}, status_code=422)
-
-    return {
-        "/api/v1/attestations": (attestations_endpoint, ["GET", "POST"]),
-        "/-/reload": (protected(daemon, Role.ADMIN, reload), ["POST"]),
-    }
+async def reload(request: Request) -> Response:
+    """POST /-/reload (admin role)."""
+    principal: Principal | None = request.state.principal
+    log.info("reload_requested", token=principal.name if principal else None)
+    errors = await services(request).control.reload()
+    if not errors:
+        return JSONResponse({"status": "reloaded"})
+    return JSONResponse({"status": "failed", "errors": errors}, status_code=422)

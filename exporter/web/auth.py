@@ -10,8 +10,12 @@ import hmac
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from exporter.config import ApiToken, Role
+from exporter.roles import Role
+
+if TYPE_CHECKING:
+    from exporter.config import ApiToken
 
 MIN_SECRET_LENGTH = 16
 _CSRF_KEY = os.urandom(32)

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from exporter.loader import ConfigError, ConfigIssue
+from exporter.issues import ConfigError, ConfigIssue
 
 MAX_FILE = 256 * 1024
 """Bytes: a web config is a few lines; anything larger is a mistake, refused before parsing."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,3 +221,30 @@ def test_sigterm_shuts_down_promptly(exporter: Exporter) -> None:
     assert exporter.stop(signal.SIGTERM) == 0
     assert time.monotonic() - started < 10
     assert "daemon_stopped" in exporter.output()
+
+
+def test_sigint_shuts_down_gracefully_too(exporter: Exporter) -> None:
+    """Ctrl-C is a stop like SIGTERM: the daemon stops and the process exits 0, no
+    KeyboardInterrupt traceback."""
+    assert exporter.stop(signal.SIGINT) == 0
+    log = exporter.output()
+    assert "daemon_stopped" in log
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log
+
+
+def test_a_taken_listen_address_is_one_line_and_exit_3(
+    tmp_path: Path, target: HttpTarget, silent: SilentServer
+) -> None:
+    """The address is bound before serving: taken, it is named in one line, the state is left
+    as it was, and the exit code is a runtime error's."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        second = Exporter(write_config(tmp_path, target, silent.port, free_port()), port=port)
+        done = subprocess.run(
+            second.command, env=second.env, capture_output=True, text=True, timeout=30
+        )
+    assert done.returncode == 3, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: " in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

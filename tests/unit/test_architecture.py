@@ -44,6 +44,17 @@ FORBIDDEN = [
             "exporter.web",
         )
     ),
+    # The web edge reads views and services handed in at start: it never holds the daemon, so
+    # no route can reach the scheduling, the runner or a probe.
+    *(
+        ("exporter.web", high)
+        for high in (
+            "exporter.daemon",
+            "exporter.scheduler",
+            "exporter.runner",
+            "exporter.probes",
+        )
+    ),
     *(
         ("exporter.state", high)
         for high in (
@@ -186,6 +197,11 @@ def test_imports_for_types_only_are_no_edge(tmp_path: Path) -> None:
         # What the store, the judging and /metrics need: no probe, no client library.
         ("exporter.state", ("exporter.probes", "aiohttp", "asyncpg", "redis", "pydantic")),
         ("exporter.exposition", ("exporter.probes", "aiohttp", "asyncpg", "redis")),
+        # The web edge reads views: loading it loads no daemon, scheduling, runner or probe.
+        (
+            "exporter.web.app",
+            ("exporter.daemon", "exporter.scheduler", "exporter.runner", "exporter.probes"),
+        ),
         # `--version` and argument errors answer before any client library or the web server loads.
         ("exporter.cli", ("aiohttp", "asyncpg", "redis", "uvicorn", "markdown_it", "cryptography")),
     ],
@@ -201,3 +217,55 @@ def test_importing_a_layer_loads_nothing_it_does_not_use(
         timeout=60,
     ).stdout.split()
     assert [m for m in loaded if any(under(m, name) for name in unloaded)] == []
+
+
+HANG = 60
+"""Seconds of a sleep that stands for a probe that never answers: the one use of a sleep in a
+unit test. Anything shorter would be waiting for something, which a test does by advancing a
+FixedClock or awaiting an event."""
+
+
+def sleeps(tree: ast.Module) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "sleep":
+                yield node
+
+
+def test_no_unit_test_waits_by_sleeping() -> None:
+    found = []
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        for call in sleeps(ast.parse(path.read_text(encoding="utf-8"))):
+            seconds = call.args[0] if call.args else None
+            value = seconds.value if isinstance(seconds, ast.Constant) else None
+            if not (isinstance(value, int | float) and value >= HANG):
+                found.append(f"{path.name}:{call.lineno}")
+    assert found == []
+
+
+def test_the_sleep_check_sees_a_sleep_that_waits() -> None:
+    tree = ast.parse("async def t():\n    await asyncio.sleep(0.1)\n    time.sleep(60)\n")
+    assert sorted(c.lineno for c in sleeps(tree)) == [2, 3]
+
+
+def test_the_scheduler_takes_time_and_chance_as_parameters() -> None:
+    """No wall clock and no global random in the scheduler: its Clock and seeded RNG drive it,
+    so its tests advance a FixedClock instead of sleeping."""
+    tree = ast.parse((PACKAGE / "scheduler.py").read_text(encoding="utf-8"))
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    assert "time" not in imported
+    calls = [
+        f"{node.func.value.id}.{node.func.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+    ]
+    assert [c for c in calls if c.startswith(("random.", "time.", "datetime.now"))] == []

@@ -194,6 +194,31 @@ async def test_skipping_verification_still_reports_expiry(
     assert facts["tls_days_left"] == pytest.approx(-10, abs=0.01)
 
 
+async def test_concurrent_probes_each_see_their_own_servers_certificate(
+    https_url: str, expired_https_url: str, ctx: ProbeContext
+) -> None:
+    """The certificate is recorded per request as the shared client connects (or reuses a
+    pooled connection): probes running at once through one client never see each other's."""
+    valid = http.Spec(url=f"{https_url}/ok", insecure_skip_verify=True)
+    expired = http.Spec(url=f"{expired_https_url}/ok", insecure_skip_verify=True)
+    for _ in range(2):  # the second round reuses the pooled connections
+        results = await asyncio.gather(*(http.probe(s, ctx) for s in (valid, expired) * 3))
+        for facts in results[0::2]:
+            assert facts["tls_days_left"] > 14
+        for facts in results[1::2]:
+            assert facts["tls_days_left"] == pytest.approx(-10, abs=0.01)
+
+
+async def test_after_a_redirect_the_final_connections_certificate_counts(
+    https_url: str, ca_file: str, ctx: ProbeContext
+) -> None:
+    facts = await http.probe(http.Spec(url=f"{https_url}/redirect", ca_file=ca_file), ctx)
+
+    assert facts["redirects"] == 1
+    assert facts["tls_days_left"] > 14
+    assert facts["tls_version"] in ("TLSv1.2", "TLSv1.3")
+
+
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "/health", "http://"])
 def test_the_url_must_be_absolute_http(url: str) -> None:
     with pytest.raises(ValidationError):

@@ -1,0 +1,79 @@
+"""What the web edge reads and asks for, handed in when the app is made: a read model of the
+checklists, who may do what, the attestations, and the reload. The edge never holds the daemon,
+so no route can reach the scheduler, the runner or a probe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+from starlette.requests import Request
+
+from exporter.attestations import AttestationRequest
+from exporter.evaluate import ChecklistView
+from exporter.results import Attestation
+from exporter.web.auth import Tokens
+
+
+class Snapshot(NamedTuple):
+    """Every checklist judged at one moment."""
+
+    checklists: list[ChecklistView]
+    now: float
+
+
+class Views(Protocol):
+    """The read model behind /status, /health and /metrics."""
+
+    async def snapshot(self) -> Snapshot:
+        """The checklists as the store has them now (attestations made elsewhere included)."""
+
+    async def store_healthy(self) -> bool:
+        """Whether the state is open and answers (GET /health/ready)."""
+
+    async def metrics(self, accept: str, gzip: bool) -> tuple[bytes, str]:
+        """The exposition body in the format `accept` asks for, and its content type."""
+
+
+class Access(Protocol):
+    """Who may do what; read per request, so a reload changes it."""
+
+    @property
+    def tokens(self) -> Tokens: ...
+
+    @property
+    def allowed_origins(self) -> Sequence[str]: ...
+
+    @property
+    def may_attest(self) -> bool:
+        """Some token may attest: the page then offers attesting."""
+
+
+class Attestations(Protocol):
+    """Recording and listing attestations, validated against the config in use."""
+
+    async def attest(self, request: AttestationRequest, token: str | None) -> Attestation: ...
+
+    async def history(
+        self, checklist: str | None, item: str | None, limit: int
+    ) -> list[Attestation]: ...
+
+
+class Control(Protocol):
+    async def reload(self) -> list[str]:
+        """Re-reads the config; the errors that kept the old one running, or none."""
+
+
+@dataclass(frozen=True)
+class Services:
+    views: Views
+    access: Access
+    attestations: Attestations
+    control: Control
+
+
+def services(request: Request) -> Services:
+    """The services the app was made with (create_app puts them in the app's state)."""
+    found: Services = request.app.state.services
+    return found
