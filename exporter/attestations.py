@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from exporter.clock import Clock
-from exporter.redact import REDACTOR
+from exporter.redact import Redactor
 from exporter.results import GO_LIVE_ITEM, Attestation
 from exporter.state import Store
 from exporter.text import visible, visible_lines
@@ -149,7 +149,7 @@ class AttestationService:
         return await self.store.attestations(checklist, item, limit)
 
 
-def document(attestation: Attestation) -> dict[str, Any]:
+def document(attestation: Attestation, redactor: Redactor) -> dict[str, Any]:
     """An attestation as the API shows it."""
     return {
         "id": attestation.id,
@@ -157,7 +157,7 @@ def document(attestation: Attestation) -> dict[str, Any]:
         "item": attestation.item,
         "by": attestation.by,
         # A note is free text: someone may paste a command line with its password.
-        "note": REDACTOR.text(attestation.note),
+        "note": redactor.text(attestation.note),
         "at": iso(attestation.at),
         "fingerprint": attestation.fingerprint,
         "token": attestation.token,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from html import escape
 from typing import Any
 from urllib.parse import quote
 
@@ -63,7 +65,11 @@ def secret_key(name: str) -> bool:
 class Redactor:
     """Masks registered secret values, then anything shaped like a credential: the password
     of `scheme://user:password@`, secret-named `key=value` and `"key": "value"` pairs, and the
-    credential after `Basic`/`Bearer`."""
+    credential after `Basic`/`Bearer`.
+
+    No process-wide instance: whoever loads a config (a CLI verb, the Daemon) builds one from
+    its secrets and hands it to everything that writes output, so one config's secrets never
+    decide what another's output shows."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: tuple[str, ...] = ()
@@ -73,18 +79,14 @@ class Redactor:
         """Replaces the registered secrets (a reloaded config brings its own)."""
         unique: set[str] = set()
         for secret in secrets:
-            # As written and as it appears inside a URL.
-            unique |= {secret, quote(secret, safe="")}
+            unique |= written_forms(secret)
         # Longest first, so a secret containing another is masked whole.
         self._secrets = tuple(
             sorted((s for s in unique if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
         )
 
     def text(self, value: str) -> str:
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, MASK)
-        value = _mask_userinfo(value)
+        value = _mask_userinfo(self.known(value))
         # Substring tests first, at C speed: the patterns scan ~50 ns a character, and most
         # text (a health body, a header) holds no secret word at all.
         lower = value.lower()
@@ -93,6 +95,15 @@ class Redactor:
         if "basic" in lower or "bearer" in lower:
             value = _SCHEME_CREDENTIAL.sub(_scheme_credential, value)
         return value
+
+    def known(self, text: str) -> str:
+        """Masks only the registered secrets, in every written form: for a whole page or
+        report whose parts went through `text` or `value` already, so a secret that reached it
+        some other way (a note, a title) is caught at C speed, without a second pattern scan."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
 
     def value(self, value: Any) -> Any:
         """Redacts strings anywhere inside dicts, lists and tuples; a secret-named key's
@@ -107,6 +118,21 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+
+def written_forms(secret: str) -> set[str]:
+    """A secret as it may appear in an output: as written, inside a URL, escaped in HTML or
+    XML text and attributes (pages, JUnit reports) and inside a JSON string."""
+    html = escape(secret, quote=False)
+    return {
+        secret,
+        quote(secret, safe=""),
+        html,
+        escape(secret),
+        html.replace('"', "&quot;"),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
 
 
 def _mask_userinfo(text: str) -> str:
@@ -139,8 +165,3 @@ def _scheme_credential(match: re.Match[str]) -> str:
     if credential.rstrip("=").isalpha():
         return match[0]
     return f"{match['scheme']}{MASK}"
-
-
-REDACTOR = Redactor()
-"""Process-wide: every verb feeds it the loaded config's secrets; every output path (status,
-reports, logs, errors, the facts stored) goes through it."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.evaluate import ChecklistView, ItemView
-from exporter.redact import REDACTOR
+from exporter.redact import Redactor
 from exporter.times import iso
 
 
-def item_status(view: ItemView) -> dict[str, Any]:
+def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
     result = view.state.result
     item = view.item
     doc: dict[str, Any] = {
@@ -39,10 +39,10 @@ def item_status(view: ItemView) -> dict[str, Any]:
         doc["every"] = item.every.total_seconds()
         doc["due"] = iso(view.due)
         doc["lapsed"] = view.lapsed
-    return REDACTOR.value(doc)  # type: ignore[no-any-return]
+    return redactor.value(doc)  # type: ignore[no-any-return]
 
 
-def status_document(views: list[ChecklistView], now: float) -> dict[str, Any]:
+def status_document(views: list[ChecklistView], now: float, redactor: Redactor) -> dict[str, Any]:
     return {
         "generated_at": iso(now),
         "checklists": [
@@ -58,7 +58,7 @@ def status_document(views: list[ChecklistView], now: float) -> dict[str, Any]:
                         "name": s.section.name,
                         "title": s.section.display_title,
                         "score": round(s.score, 4),
-                        "items": [item_status(i) for i in s.items],
+                        "items": [item_status(i, redactor) for i in s.items],
                     }
                     for s in v.sections
                 ],
