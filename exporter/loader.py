@@ -19,13 +19,11 @@ from exporter.config import NAME_PATTERN, Config, ExporterSettings, Item
 from exporter.issues import ConfigError as ConfigError
 from exporter.issues import ConfigIssue as ConfigIssue
 from exporter.probes import PROBES
-from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, secret_key
+from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, has_url_password, secret_key
 from exporter.web.auth import Tokens
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DOLLARS = re.compile(r"\$\$")
-_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
-_USERINFO = re.compile(r"[^:/@\s]+:[^@\s/]+@")
 
 Path_ = tuple[str | int, ...]
 
@@ -176,7 +174,7 @@ class _Reader:
 
     def _substitute(self, text: str, path: Path_) -> str:
         # user:${PASSWORD}@ is the way to write it; only a password left in the text is flagged.
-        if _has_literal_password(_env_sub("", text)):
+        if has_url_password(_env_sub("", text)):
             self.unresolved.append(
                 (
                     path,
@@ -259,22 +257,6 @@ def _env_sub(by: str | Callable[[re.Match[str]], str], text: str) -> str:
     there would rescan the rest of the text from every `${NAME:-` (quadratic)."""
     end = text.rfind("}") + 1
     return _ENV_REF.sub(by, text[:end]) + _DOLLARS.sub(by, text[end:])
-
-
-def _has_literal_password(text: str) -> bool:
-    """Whether `text` holds `scheme://user:password@`. Scanned from each `://` rather than
-    searched with one regex, which retried the scheme at every position: an 80,000-character
-    title took 13 s."""
-    start = text.find("://")
-    while start != -1:
-        begin = start
-        while begin > 0 and text[begin - 1] in _SCHEME_CHARS:
-            begin -= 1  # bounded by the previous `://`: '/' is no scheme character
-        scheme = text[begin:start]
-        if any(c.isalpha() for c in scheme) and _USERINFO.match(text, start + 3):
-            return True
-        start = text.find("://", start + 3)
-    return False
 
 
 def _short_tag(tag: str) -> str:

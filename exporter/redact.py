@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from html import escape
 from typing import Any
 from urllib.parse import quote
@@ -86,7 +86,7 @@ class Redactor:
         )
 
     def text(self, value: str) -> str:
-        value = _mask_userinfo(self.known(value))
+        value = replace_url_passwords(self.known(value), MASK)
         # Substring tests first, at C speed: the patterns scan ~50 ns a character, and most
         # text (a health body, a header) holds no secret word at all.
         lower = value.lower()
@@ -135,23 +135,38 @@ def written_forms(secret: str) -> set[str]:
     }
 
 
-def _mask_userinfo(text: str) -> str:
-    """`scheme://user:password@host` → `scheme://user:<redacted>@host`. A scan from each
-    `://` to the end of its authority, which stops at the next `/`: linear in the text."""
-    out: list[str] = []
-    done = 0
+def url_passwords(text: str) -> Iterator[tuple[int, int]]:
+    """Where `scheme://user:password@host` holds a password: the span of each `:password`.
+    The one rule for what the loader refuses in a file, what import leaves out of the config it
+    writes and what every output masks. A scan from each `://` to the end of its authority,
+    which stops at the next `/`: linear in the text."""
     start = text.find("://")
     while start >= 0:
         begin = start + 3
         end = _AUTHORITY.match(text, begin).end()  # type: ignore[union-attr]
         at = text.rfind("@", begin, end)
         colon = text.find(":", begin, at) if at > begin else -1
-        if colon >= 0 and at > colon + 1 and text[colon + 1 : at] != MASK:
-            out += [text[done : colon + 1], MASK]
-            done = at
+        if colon >= 0 and at > colon + 1:
+            yield colon, at
         # The authority stops at a `/`, so it never reaches the next `://`: each character is
         # scanned once.
         start = text.find("://", begin)
+
+
+def has_url_password(text: str) -> bool:
+    return next(url_passwords(text), None) is not None
+
+
+def replace_url_passwords(text: str, password: str = "") -> str:
+    """`scheme://user:password@host` → `scheme://user:<password>@host`, or, with no
+    replacement, `scheme://user@host`."""
+    out: list[str] = []
+    done = 0
+    for colon, at in url_passwords(text):
+        if password and text[colon + 1 : at] == password:
+            continue  # masked already
+        out += [text[done:colon], f":{password}" if password else ""]
+        done = at
     return "".join(out) + text[done:] if out else text
 
 
