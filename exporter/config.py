@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -26,6 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from exporter.conditions import Condition
 from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
+from exporter.redact import url_credentials
 from exporter.results import GO_LIVE_ITEM as GO_LIVE_ITEM
 from exporter.results import Severity as Severity
 from exporter.roles import Role as Role
@@ -130,6 +132,11 @@ class ExporterSettings(BaseSettings):
             f"unsupported state URL ({scheme}): use sqlite:///path/to/state.db"
             " or postgresql://user@host:5432/db"
         )
+
+    def secrets(self, environ: Mapping[str, str]) -> set[str]:
+        """The API tokens' values and the credentials of the store's URL."""
+        found = {environ[t.token_env] for t in self.api_tokens if environ.get(t.token_env)}
+        return found | url_credentials(self.state)  # postgresql://user:password@ of the store
 
     @property
     def host(self) -> str:
@@ -315,3 +322,13 @@ class Config(Strict):
         if not value:
             raise ValueError("the config needs at least one checklist")
         return value
+
+    def secrets(self, environ: Mapping[str, str]) -> set[str]:
+        """Every value the config's settings and probe specs hold (or name in `environ`) that
+        no output may show; each spec knows its own secret fields."""
+        found = self.exporter.secrets(environ)
+        for checklist in self.checklists:
+            for section in checklist.sections:
+                for item in section.items:
+                    found |= item.spec.secrets(environ)
+        return found

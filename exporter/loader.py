@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -340,7 +338,7 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
         _check_facts(config, reader)
     if reader.issues or config is None or settings is None:
         raise ConfigError(reader.shown())
-    return LoadedConfig(config, file, frozenset(reader.secrets | _spec_secrets(config, settings)))
+    return LoadedConfig(config, file, frozenset(reader.secrets | config.secrets(os.environ)))
 
 
 def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:
@@ -392,92 +390,6 @@ def _check_tokens(settings: ExporterSettings, reader: _Reader) -> None:
             Tokens.from_config([token], os.environ)
         except ValueError as exc:
             reader._issue(reader.line_of(("exporter", "api_tokens", index, "token_env")), str(exc))
-
-
-def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:
-    secrets = {os.environ[t.token_env] for t in settings.api_tokens if os.environ.get(t.token_env)}
-    secrets |= _url_credentials(settings.state)  # postgresql://user:password@ of the store
-    for item in _items(config):
-        headers = getattr(item.spec, "headers", None)
-        if isinstance(headers, dict):
-            for name, value in headers.items():
-                secrets.add(str(value))
-                if secret_key(str(name)):
-                    # `Bearer xyz`: a target that echoes it may show the credential alone.
-                    secrets |= {str(value).partition(" ")[2].strip()} - {""}
-        secrets.update(_credentials(item.spec.model_dump()))
-        if getattr(item.spec, "inherit_env", False):
-            # A command given the whole environment may print any of it.
-            secrets.update(v for k, v in os.environ.items() if SECRET_NAME.search(k))
-    return secrets
-
-
-def _credentials(spec: Any) -> set[str]:
-    """At any depth of a spec: the values of the variables its `*_env` fields name (tokens,
-    passwords); the values of secret-named keys (a command's `env:`, a header); passwords and
-    secret query parameters of its URLs and DSNs (as written and percent-decoded); and the
-    `Authorization: Basic` value an HTTP client derives from a URL's or `basic_auth`'s user
-    and password, which a target that echoes request headers would show."""
-    found: set[str] = set()
-    if isinstance(spec, list):
-        for value in spec:
-            found |= _credentials(value)
-        return found
-    if not isinstance(spec, dict):
-        return found
-    for name, value in spec.items():
-        if isinstance(value, dict | list):
-            found |= _credentials(value)
-        elif not isinstance(value, str) or not value:
-            continue
-        elif name.endswith("_env") and os.environ.get(value):
-            found.add(os.environ[value])
-            if name == "password_env" and isinstance(spec.get("username"), str):
-                found |= _basic(spec["username"], os.environ[value])
-        elif secret_key(name):
-            found.add(value)
-        elif "://" in value:
-            found |= _url_credentials(value)
-    return found
-
-
-def _url_credentials(url: str) -> set[str]:
-    # Split by hand: urlsplit and parse_qsl on every URL of a 10,000-item config cost 0.3 s.
-    query = url.partition("?")[2].partition("#")[0]
-    found = {
-        v
-        for key, _, value in (pair.partition("=") for pair in query.split("&") if pair)
-        if value and secret_key(unquote(key))
-        for v in (value, unquote(value))
-    }
-    if "@" not in url:
-        return found
-    try:
-        parts = urlsplit(url)
-        user, password = parts.username or "", parts.password
-    except ValueError:
-        return found
-    if password:
-        found |= {password, unquote(password)}
-        found |= _basic(user, password) | _basic(unquote(user), unquote(password))
-    return found
-
-
-def _basic(user: str, password: str) -> set[str]:
-    """The credential of `Authorization: Basic`, in each encoding a client may use."""
-    found = set()
-    for encoding in ("utf-8", "latin-1"):
-        try:
-            found.add(base64.b64encode(f"{user}:{password}".encode(encoding)).decode())
-        except UnicodeEncodeError:
-            continue
-    return found
-
-
-def _items(config: Config) -> Iterator[Item]:
-    for checklist in config.checklists:
-        for section in checklist.sections:
-            yield from section.items
 
 
 def _report(exc: ValidationError, prefix: Path_, data: dict[str, Any], reader: _Reader) -> None:

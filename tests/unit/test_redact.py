@@ -206,3 +206,24 @@ def test_one_rule_for_a_password_in_a_url(text: str) -> None:
     assert not refused(title)
     assert title == replace_url_passwords(text)
     assert ("hunter2" in written) is ("hunter2" in text and not masked)
+
+
+def test_each_spec_knows_its_secret_fields() -> None:
+    """The loader asks each probe spec; the kind with an unusual secret field says so itself."""
+    from exporter.probes import command, http, prometheus
+
+    environ = {"PROM_PASSWORD": "pr0m-pass", "API_TOKEN": "t0ken-value", "PLAIN": "not-secret"}
+    web = http.Spec(url="https://u:pw12@h/?x=1", headers={"Authorization": "Bearer abc123"})
+    assert {"pw12", "Bearer abc123", "abc123"} <= web.secrets(environ)
+    prom = prometheus.Spec.model_validate(
+        {
+            "url": "http://p",
+            "query": "up",
+            "basic_auth": {"username": "u", "password_env": "PROM_PASSWORD"},
+        }
+    )
+    assert "pr0m-pass" in prom.secrets(environ)
+    shell = command.Spec(argv=["true"], env={"DB_PASSWORD": "hunter22"})
+    assert shell.secrets(environ) == {"hunter22"}
+    inheriting = command.Spec(argv=["true"], inherit_env=True)
+    assert inheriting.secrets(environ) == {"pr0m-pass", "t0ken-value"}
