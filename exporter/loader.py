@@ -144,7 +144,7 @@ class _Reader:
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE:
-                    self._issue(
+                    self.issue(
                         key_node.start_mark.line + 1,
                         "YAML merge keys (<<) are not supported: write the keys out",
                         self.item_at(path),
@@ -152,17 +152,17 @@ class _Reader:
                     continue
                 key = self.build(key_node, (*path, "<key>"))
                 if not isinstance(key, str | int):
-                    self._issue(
+                    self.issue(
                         key_node.start_mark.line + 1, f"a key must be a string, got {key!r}"
                     )
                     continue
                 if key == "<<":
-                    self._issue(
+                    self.issue(
                         key_node.start_mark.line + 1, "YAML merge keys (<<) are not supported"
                     )
                     continue
                 if key in mapping:
-                    self._issue(
+                    self.issue(
                         key_node.start_mark.line + 1, f"duplicate key '{key}'", self.item_at(path)
                     )
                 self.marks[(*path, key)] = key_node.start_mark.line + 1
@@ -205,7 +205,9 @@ class _Reader:
 
         return _env_sub(replace, text)
 
-    def _issue(self, line: int | None, message: str, item: str | None = None) -> None:
+    def issue(self, line: int | None, message: str, item: str | None = None) -> None:
+        """Records a problem found at `line` (of `item`); every check of the file reports
+        through here, and the load fails with all of them at the end."""
         self.issues.append(ConfigIssue(self.file, line, item, message))
 
     def item_at(self, path: Path_) -> str | None:
@@ -323,7 +325,7 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
         )
 
     for where, message in reader.unresolved:
-        reader._issue(reader.line_of(where), message, _item_id(where, data))
+        reader.issue(reader.line_of(where), message, _item_id(where, data))
     _check_unique(data, reader)
     settings = _settings(data.get("exporter", {}), reader)
     if settings is not None and tokens:
@@ -343,7 +345,7 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
 
 def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:
     if not isinstance(raw, dict):
-        reader._issue(reader.line_of(("exporter",)), "exporter: must be a mapping")
+        reader.issue(reader.line_of(("exporter",)), "exporter: must be a mapping")
         return None
     try:
         return ExporterSettings(**raw)
@@ -361,7 +363,7 @@ def _check_facts(config: Config, reader: _Reader) -> None:
                     problem = unknown_fact(condition.fact, item.kind)
                     if problem is not None:
                         where = ("checklists", ci, "sections", si, "items", ii, "expect", ei)
-                        reader._issue(reader.line_of(where), f"expect[{ei}]: {problem}", item.id)
+                        reader.issue(reader.line_of(where), f"expect[{ei}]: {problem}", item.id)
 
 
 def unknown_fact(fact: str, kind: str) -> str | None:
@@ -389,7 +391,7 @@ def _check_tokens(settings: ExporterSettings, reader: _Reader) -> None:
         try:
             Tokens.from_config([token], os.environ)
         except ValueError as exc:
-            reader._issue(reader.line_of(("exporter", "api_tokens", index, "token_env")), str(exc))
+            reader.issue(reader.line_of(("exporter", "api_tokens", index, "token_env")), str(exc))
 
 
 def _report(exc: ValidationError, prefix: Path_, data: dict[str, Any], reader: _Reader) -> None:
@@ -401,7 +403,7 @@ def _report(exc: ValidationError, prefix: Path_, data: dict[str, Any], reader: _
         item = _item_id(loc, data)
         within = _field_path(loc)
         message = _message(error, loc)
-        reader._issue(reader.line_of(loc), f"{within}: {message}" if within else message, item)
+        reader.issue(reader.line_of(loc), f"{within}: {message}" if within else message, item)
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
@@ -491,7 +493,7 @@ def _check_unique(data: dict[str, Any], reader: _Reader) -> None:
             continue
         name = checklist.get("name")
         if isinstance(name, str) and name in seen_checklists:
-            reader._issue(
+            reader.issue(
                 reader.line_of(("checklists", ci, "name")), f"checklist name '{name}' is used twice"
             )
         seen_checklists.add(str(name))
@@ -502,7 +504,7 @@ def _check_unique(data: dict[str, Any], reader: _Reader) -> None:
                 continue
             sname = section.get("name")
             if isinstance(sname, str) and sname in seen_sections:
-                reader._issue(
+                reader.issue(
                     reader.line_of(("checklists", ci, "sections", si, "name")),
                     f"section name '{sname}' is used twice in '{name}'",
                 )
@@ -510,7 +512,7 @@ def _check_unique(data: dict[str, Any], reader: _Reader) -> None:
             for ii, item in enumerate(section.get("items") or []):
                 ident = item.get("id") if isinstance(item, dict) else None
                 if isinstance(ident, str) and ident in seen_items:
-                    reader._issue(
+                    reader.issue(
                         reader.line_of(("checklists", ci, "sections", si, "items", ii, "id")),
                         f"id is used twice in checklist '{name}': "
                         "ids must be unique within a checklist",
