@@ -6,7 +6,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -18,10 +18,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    ValidationError,
     create_model,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from exporter.conditions import Condition
@@ -60,6 +62,30 @@ def _to_condition(value: Any) -> Condition:
 
 
 ConditionField = Annotated[Condition, PlainValidator(_to_condition)]
+
+DUPLICATE = "duplicate"
+"""The error type of a name used twice: its location is the repeat's, so the loader names the
+line of the second use."""
+
+
+def _repeats(
+    names: Iterable[tuple[tuple[str | int, ...], str]], message: str, **ctx: str
+) -> list[InitErrorDetails]:
+    """Checklist names, section names and item ids become label values, so each is used once:
+    one error per repeat, at the repeat's place (`{name}` in `message` is the name)."""
+    seen: set[str] = set()
+    errors: list[InitErrorDetails] = []
+    for loc, name in names:
+        if name in seen:
+            error = PydanticCustomError(DUPLICATE, message, {"name": name, **ctx})
+            errors.append(InitErrorDetails(type=error, loc=loc, input=name))
+        seen.add(name)
+    return errors
+
+
+def _refuse(model: str, errors: list[InitErrorDetails]) -> None:
+    if errors:
+        raise ValidationError.from_exception_data(model, errors)
 
 
 class Strict(BaseModel):
@@ -307,6 +333,26 @@ class Checklist(Strict):
             raise ValueError("a checklist needs at least one section")
         return value
 
+    @model_validator(mode="after")
+    def _unique_names(self) -> Checklist:
+        sections = self.sections
+        section_names = _repeats(
+            ((("sections", si, "name"), s.name) for si, s in enumerate(sections)),
+            "section name '{name}' is used twice in '{checklist}'",
+            checklist=self.name,
+        )
+        item_ids = _repeats(
+            (
+                (("sections", si, "items", ii, "id"), item.id)
+                for si, section in enumerate(sections)
+                for ii, item in enumerate(section.items)
+            ),
+            "id is used twice in checklist '{checklist}': ids must be unique within a checklist",
+            checklist=self.name,
+        )
+        _refuse("Checklist", section_names + item_ids)
+        return self
+
     @property
     def display_title(self) -> str:
         return self.title or self.name
@@ -321,6 +367,8 @@ class Config(Strict):
     def _has_checklists(cls, value: tuple[Checklist, ...]) -> tuple[Checklist, ...]:
         if not value:
             raise ValueError("the config needs at least one checklist")
+        names = (((ci, "name"), c.name) for ci, c in enumerate(value))
+        _refuse("Config", _repeats(names, "checklist name '{name}' is used twice"))
         return value
 
     def secrets(self, environ: Mapping[str, str]) -> set[str]:

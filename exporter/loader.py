@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from exporter.config import NAME_PATTERN, Config, ExporterSettings, Item
+from exporter.config import DUPLICATE, NAME_PATTERN, Config, ExporterSettings, Item
 from exporter.issues import ConfigError as ConfigError
 from exporter.issues import ConfigIssue as ConfigIssue
 from exporter.probes import PROBES
@@ -152,9 +152,7 @@ class _Reader:
                     continue
                 key = self.build(key_node, (*path, "<key>"))
                 if not isinstance(key, str | int):
-                    self.issue(
-                        key_node.start_mark.line + 1, f"a key must be a string, got {key!r}"
-                    )
+                    self.issue(key_node.start_mark.line + 1, f"a key must be a string, got {key!r}")
                     continue
                 if key == "<<":
                     self.issue(
@@ -326,7 +324,6 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
 
     for where, message in reader.unresolved:
         reader.issue(reader.line_of(where), message, _item_id(where, data))
-    _check_unique(data, reader)
     settings = _settings(data.get("exporter", {}), reader)
     if settings is not None and tokens:
         _check_tokens(settings, reader)
@@ -401,7 +398,8 @@ def _report(exc: ValidationError, prefix: Path_, data: dict[str, Any], reader: _
         if any(loc[: len(where)] == where for where in unresolved):
             continue  # already reported: the ${VAR} there was not set
         item = _item_id(loc, data)
-        within = _field_path(loc)
+        # A repeated name is its own sentence, at the repeat's line.
+        within = _field_path(loc) if error["type"] != DUPLICATE else ""
         message = _message(error, loc)
         reader.issue(reader.line_of(loc), f"{within}: {message}" if within else message, item)
 
@@ -480,43 +478,3 @@ def _known_fields() -> list[str]:
 
     models += [Checklist, Section]
     return sorted({name for model in models for name in model.model_fields})
-
-
-def _check_unique(data: dict[str, Any], reader: _Reader) -> None:
-    """Checklist names, section names and item ids must be unique (they become label values)."""
-    checklists = data.get("checklists")
-    if not isinstance(checklists, list):
-        return
-    seen_checklists: set[str] = set()
-    for ci, checklist in enumerate(checklists):
-        if not isinstance(checklist, dict):
-            continue
-        name = checklist.get("name")
-        if isinstance(name, str) and name in seen_checklists:
-            reader.issue(
-                reader.line_of(("checklists", ci, "name")), f"checklist name '{name}' is used twice"
-            )
-        seen_checklists.add(str(name))
-        seen_sections: set[str] = set()
-        seen_items: set[str] = set()
-        for si, section in enumerate(checklist.get("sections") or []):
-            if not isinstance(section, dict):
-                continue
-            sname = section.get("name")
-            if isinstance(sname, str) and sname in seen_sections:
-                reader.issue(
-                    reader.line_of(("checklists", ci, "sections", si, "name")),
-                    f"section name '{sname}' is used twice in '{name}'",
-                )
-            seen_sections.add(str(sname))
-            for ii, item in enumerate(section.get("items") or []):
-                ident = item.get("id") if isinstance(item, dict) else None
-                if isinstance(ident, str) and ident in seen_items:
-                    reader.issue(
-                        reader.line_of(("checklists", ci, "sections", si, "items", ii, "id")),
-                        f"id is used twice in checklist '{name}': "
-                        "ids must be unique within a checklist",
-                        ident,
-                    )
-                if isinstance(ident, str):
-                    seen_items.add(ident)

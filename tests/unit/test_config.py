@@ -34,6 +34,12 @@ INVALID = {
     "invalid-duration.yml": [(8, "health", "interval: invalid duration '30x'")],
     "invalid-condition.yml": [(11, "health", "expect[1]:")],
     "invalid-duplicate-id.yml": [(11, "health", "id is used twice in checklist 'app'")],
+    "invalid-duplicate-names.yml": [
+        (9, None, "section name 's' is used twice in 'app'"),
+        (11, "a", "id is used twice in checklist 'app': ids must be unique within a checklist"),
+        (14, "a", "id is used twice in checklist 'app': ids must be unique within a checklist"),
+    ],
+    "invalid-duplicate-checklist.yml": [(17, None, "checklist name 'app' is used twice")],
     "invalid-missing-env.yml": [
         (8, "health", "environment variable READINESS_TEST_SURELY_UNSET is not set")
     ],
