@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -19,13 +19,13 @@ from pydantic import (
     Field,
     PlainValidator,
     ValidationError,
-    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from exporter import probes
 from exporter.conditions import Condition
 from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
@@ -179,7 +179,9 @@ def default_conditions(kind: str) -> tuple[Condition, ...]:
     return tuple(Condition.parse(text) for text in PROBES[kind].DEFAULT_EXPECT)
 
 
-class ItemBase(Strict):
+class Item(Strict):
+    """A checklist item: exactly one probe key (`http:`, `tcp:`, ... or `manual:`)."""
+
     id: Name
     title: Title = Field(min_length=1)
     description: Title | None = None
@@ -193,6 +195,20 @@ class ItemBase(Strict):
     runbook_url: str | None = None
     parent: Name | None = None
     """The item this one is nested under in the checklist document (reports indent it)."""
+    # One optional field per kind of the registry, in its order (a test holds them equal).
+    http: probes.http.Spec | None = None
+    tls: probes.tls.Spec | None = None
+    tcp: probes.tcp.Spec | None = None
+    dns: probes.dns.Spec | None = None
+    postgres: probes.postgres.Spec | None = None
+    redis: probes.redis.Spec | None = None
+    prometheus: probes.prometheus.Spec | None = None
+    file: probes.file.Spec | None = None
+    disk: probes.disk.Spec | None = None
+    process: probes.process.Spec | None = None
+    command: probes.command.Spec | None = None
+    host: probes.host.Spec | None = None
+    manual: probes.manual.Spec | None = None
 
     @field_validator("id")
     @classmethod
@@ -239,7 +255,7 @@ class ItemBase(Strict):
         return data
 
     @model_validator(mode="after")
-    def _timing(self) -> ItemBase:
+    def _timing(self) -> Item:
         if self.interval is not None and self.schedule is not None:
             raise ValueError("give either interval or schedule, not both")
         if self.grace and self.every is None:
@@ -275,18 +291,6 @@ class ItemBase(Strict):
         definition["expect"] = [c.text for c in self.conditions]
         blob = json.dumps(definition, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-if TYPE_CHECKING:
-    Item = ItemBase
-else:
-    # One optional field per probe kind, from the registry: adding a kind adds a key here.
-    Item = create_model(
-        "Item",
-        __base__=ItemBase,
-        **{kind: (module.Spec | None, None) for kind, module in PROBES.items()},
-    )
-    Item.__doc__ = "A checklist item: exactly one probe key (`http:`, `tcp:`, ... or `manual:`)."
 
 
 class Section(Strict):

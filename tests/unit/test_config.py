@@ -329,3 +329,20 @@ def test_default_conditions_are_parsed_once_and_fingerprints_computed_once() -> 
     assert one.fingerprint is fingerprint  # not hashed again on every /status request
     again = parse_config(text).config.checklists[0].sections[0].items[0]
     assert again == one and again.fingerprint == fingerprint and fingerprint != two.fingerprint
+
+
+def test_an_item_has_one_field_per_registered_kind_in_its_order() -> None:
+    """Item's probe fields are written out (so mypy sees them): a kind added to the registry
+    without its field here, or the other way round, fails."""
+    from exporter.config import Item
+
+    fields = [name for name in Item.model_fields if name in PROBES or name in _kind_fields()]
+    assert fields == list(PROBES)
+    for kind, module in PROBES.items():
+        assert Item.model_fields[kind].annotation == module.Spec | None
+
+
+def _kind_fields() -> set[str]:
+    from exporter.config import Item
+
+    return {n for n, f in Item.model_fields.items() if "Spec" in str(f.annotation)}
