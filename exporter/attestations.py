@@ -19,7 +19,7 @@ from pydantic import (
 
 from exporter.clock import Clock
 from exporter.redact import Redactor
-from exporter.results import GO_LIVE_ITEM, Attestation
+from exporter.results import GO_LIVE_ITEM, MANUAL, Attestation
 from exporter.state import Store
 from exporter.text import visible, visible_lines
 from exporter.times import iso
@@ -104,7 +104,7 @@ def resolve(config: Config, checklist: str, item: str) -> Target:
     match: Item | None = next((i for s in found.sections for i in s.items if i.id == item), None)
     if match is None:
         raise NotFound(f"checklist {checklist!r} has no item {item!r}")
-    if match.kind != "manual":
+    if match.kind != MANUAL:
         raise Invalid(
             "item",
             f"{checklist}/{item} is probed ({match.kind}), not manual: only manual items"

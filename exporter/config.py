@@ -31,6 +31,7 @@ from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
 from exporter.redact import url_credentials
 from exporter.results import GO_LIVE_ITEM as GO_LIVE_ITEM
+from exporter.results import MANUAL
 from exporter.results import Severity as Severity
 from exporter.roles import Role as Role
 from exporter.text import visible_lines
@@ -242,7 +243,7 @@ class Item(Strict):
             empty = [k for k in PROBES if k in data and data[k] is None]
             if empty:
                 kind = empty[0]
-                example = "{}" if kind == "manual" else "{...} with its settings"
+                example = "{}" if kind == MANUAL else "{...} with its settings"
                 raise ValueError(f"{kind}: is empty: write {kind}: {example}")
             kinds = [k for k in PROBES if k in data]
             if not kinds:
@@ -260,7 +261,7 @@ class Item(Strict):
             raise ValueError("give either interval or schedule, not both")
         if self.grace and self.every is None:
             raise ValueError("grace only applies to recurring items: add every")
-        if self.kind == "manual" and (self.interval or self.schedule or self.timeout):
+        if self.kind == MANUAL and (self.interval or self.schedule or self.timeout):
             raise ValueError(
                 "a manual item is attested, not probed: remove interval/schedule/timeout"
             )

@@ -14,7 +14,7 @@ from exporter.clock import Clock, SystemClock
 from exporter.config import Config, Item
 from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
 from exporter.redact import Redactor
-from exporter.results import ItemKey, ItemState
+from exporter.results import MANUAL, ItemKey, ItemState
 from exporter.runner import Runner
 from exporter.scheduler import Scheduler
 from exporter.shard import ALL, Shard
@@ -201,7 +201,7 @@ class Daemon:
             *(
                 self.run_item(key)
                 for key, item in self._items.items()
-                if item.kind != "manual" and (checklists is None or key.checklist in checklists)
+                if item.kind != MANUAL and (checklists is None or key.checklist in checklists)
             )
         )
 

@@ -46,7 +46,7 @@ from exporter.metrics import (
     STATE_WRITE_ERRORS,
     Family,
 )
-from exporter.results import RUN_RESULTS, ItemKey, ItemState
+from exporter.results import MANUAL, RUN_RESULTS, ItemKey, ItemState
 
 if TYPE_CHECKING:
     from exporter.config import Checklist, Config, Item, Section
@@ -174,7 +174,7 @@ class _Rendered:
 def _render(place: _Place, state: ItemState | None, now: float) -> _Rendered:
     v = item_view(place.checklist, place.section, place.item, state, now)
     result = v.state.result
-    ran = result is not None and place.kind != "manual"
+    ran = result is not None and place.kind != MANUAL
     samples: dict[Family, float] = {ITEM_PASSING: float(v.passing), ITEM_INFO: 1.0}
     if v.due is not None:
         samples[ITEM_LAPSED] = float(v.lapsed)
@@ -355,7 +355,7 @@ class Exposition:
             tally.spans = tuple(spans)
             tallies.append(tally)
         self._summary.tallies = tallies
-        self._summary.kinds = sorted({p.kind for p in self._places} - {"manual"})
+        self._summary.kinds = sorted({p.kind for p in self._places} - {MANUAL})
         self._keys = [p.key for p in self._places]
         states = self.source.states()
         self._rendered = [_render(p, states.get(p.key), now) for p in self._places]

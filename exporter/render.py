@@ -9,6 +9,7 @@ from exporter.evaluate import ChecklistView, ItemView, SectionView, blocks_ready
 from exporter.importing.mdchecklist import SEPARATOR
 from exporter.reasons import Reason
 from exporter.redact import Redactor
+from exporter.results import MANUAL
 from exporter.times import when
 from exporter.web.status import status_document
 
@@ -58,7 +59,7 @@ def table(
             for v in section.items:
                 result = v.state.result
                 took = (
-                    f"{result.duration * 1000:.0f}ms" if result and v.item.kind != "manual" else "-"
+                    f"{result.duration * 1000:.0f}ms" if result and v.item.kind != MANUAL else "-"
                 )
                 rows.append(
                     (
@@ -178,7 +179,7 @@ def notes(view: ItemView, redactor: Redactor) -> list[str]:
     """What a reader needs beside the tick: why not, lapsed, last success, when due."""
     out = why_not(view, redactor)
     attestation = view.state.attestation
-    if view.item.kind == "manual" and attestation is not None:
+    if view.item.kind == MANUAL and attestation is not None:
         out.append(f"attested by {attestation.by} {when(attestation.at)}")
     elif view.state.last_success:
         out.append(f"last success {when(view.state.last_success)}")

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from exporter.state.cache import (
     result_row,
 )
 from exporter.state.health import DEADLINE, PING_DEADLINE, StoreHealth, bounded
+from exporter.times import when
 
 MIGRATIONS = (
     """
@@ -183,7 +183,7 @@ class SqliteStore(StoreHealth, StateCache):
                 f"state {self.path} is in use by another readiness-exporter serve ({holder},"
                 f" lock {lock_path}): stop it or give this one its own state file"
             ) from None
-        since = datetime.now(UTC).isoformat(timespec="seconds")
+        since = when(time.time())
         holder = f"pid {os.getpid()} on {socket.gethostname()} since {since}"
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.encode(), 0)

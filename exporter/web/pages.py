@@ -19,6 +19,7 @@ from exporter.evaluate import ChecklistView, ItemView, SectionView
 from exporter.reasons import Reason
 from exporter.redact import Redactor
 from exporter.render import REASON_HELP, headings, nested, outline, summary, why_not
+from exporter.results import MANUAL
 from exporter.times import ago, when
 from exporter.web.status import item_status
 
@@ -246,7 +247,7 @@ def _item(
         f"<span class='kind'>{escape(item.kind)}</span></span></summary>"
     )
     evidence = _evidence(view, now, redactor)
-    if attest and item.kind == "manual":
+    if attest and item.kind == MANUAL:
         evidence += _attest_form(checklist.checklist.name, item.id)
     return (
         f"<li class='item {tone} depth-{min(depth, 3)}' id='{escape(checklist.checklist.name)}"
@@ -266,13 +267,13 @@ def _when(view: ItemView, now: float) -> str:
             f"<span class='when{soon}' title='{when(view.due)}'>due in {ago(view.due - now)}</span>"
         )
     attestation = view.state.attestation
-    if view.item.kind == "manual" and attestation is not None:
+    if view.item.kind == MANUAL and attestation is not None:
         return (
             f"<span class='when' title='{when(attestation.at)}'>attested by "
             f"{escape(attestation.by)} {ago(now - attestation.at)} ago</span>"
         )
     success = view.state.last_success
-    if success and view.item.kind != "manual":
+    if success and view.item.kind != MANUAL:
         return f"<span class='when' title='{when(success)}'>passed {ago(now - success)} ago</span>"
     return ""
 
@@ -284,8 +285,8 @@ def _evidence(view: ItemView, now: float, redactor: Redactor) -> str:
         ("severity", escape(doc["severity"])),
     ]
     result = view.state.result
-    last_run = result.started_at if result and view.item.kind != "manual" else None
-    success = view.state.last_success if view.item.kind != "manual" else None
+    last_run = result.started_at if result and view.item.kind != MANUAL else None
+    success = view.state.last_success if view.item.kind != MANUAL else None
     for label, ts in (("last run", last_run), ("last success", success)):
         if ts:
             rows.append((label, f"{when(ts)} ({ago(now - ts)} ago)"))
@@ -296,10 +297,10 @@ def _evidence(view: ItemView, now: float, redactor: Redactor) -> str:
             rows.append(("note", escape(attestation.note)))
     if view.due is not None:
         rows.append(("due", f"{when(view.due)}" + (" — lapsed" if view.lapsed else "")))
-    if doc.get("duration_seconds") is not None and view.item.kind != "manual":
+    if doc.get("duration_seconds") is not None and view.item.kind != MANUAL:
         rows.append(("took", f"{doc['duration_seconds'] * 1000:.0f} ms"))
     out = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
-    if view.item.kind != "manual":
+    if view.item.kind != MANUAL:
         out += "<ul class='expect'>" + "".join(
             _condition(text, doc["failed"], judged=view.reason in (Reason.OK, Reason.CONDITION))
             for text in doc["expect"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from exporter.evaluate import ChecklistView, ItemView
 from exporter.redact import Redactor
+from exporter.results import MANUAL
 from exporter.times import iso
 
 
@@ -20,14 +21,14 @@ def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
         "passing": view.passing,
         "reason": view.reason.value,
         "expect": [c.text for c in item.conditions],
-        "last_run": iso(result.started_at) if result and item.kind != "manual" else None,
+        "last_run": iso(result.started_at) if result and item.kind != MANUAL else None,
         "last_success": iso(view.state.last_success),
         "duration_seconds": round(result.duration, 6) if result else None,
         "failed": list(result.failed) if result else [],
         "message": result.message if result else "",
         "facts": result.facts if result else {},
     }
-    if view.state.attestation is not None and item.kind == "manual":
+    if view.state.attestation is not None and item.kind == MANUAL:
         attestation = view.state.attestation
         doc["attestation"] = {
             "by": attestation.by,
