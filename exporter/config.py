@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import cache, cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +23,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from exporter import probes
 from exporter.conditions import Condition
@@ -99,10 +98,12 @@ class ApiToken(Strict):
     roles: tuple[Role, ...] = (Role.READ,)
 
 
-class ExporterSettings(BaseSettings):
-    """The `exporter:` block; each field may be overridden by `READINESS_<FIELD>` in the env."""
+ENV_PREFIX = "READINESS_"
 
-    model_config = SettingsConfigDict(env_prefix="READINESS_", extra="forbid", frozen=True)
+
+class ExporterSettings(Strict):
+    """The `exporter:` block; each field may be overridden by `READINESS_<FIELD>` in the env
+    (`load`)."""
 
     listen: str = Field(default="127.0.0.1:9840", pattern=r"^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$")
     state: str = "sqlite:///./readiness-state.db"
@@ -116,16 +117,26 @@ class ExporterSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment wins over the file, as operators expect of an override.
-        return (env_settings, init_settings)
+    def load(cls, written: Mapping[str, Any], environ: Mapping[str, str]) -> ExporterSettings:
+        """The block as written, each field overridden by its `READINESS_<FIELD>` variable
+        (any case): the environment wins over the file, as operators expect of an override.
+        A list's variable holds JSON, e.g. `["https://ops.example.com"]`."""
+        named = {k.upper(): v for k, v in environ.items() if k.upper().startswith(ENV_PREFIX)}
+        overrides: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            if variable not in named:
+                continue
+            value: Any = named[variable]
+            if get_origin(field.annotation) is tuple:
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    raise ValueError(
+                        f"{variable} must be a JSON list, e.g. {variable}='[\"...\"]'"
+                    ) from None
+            overrides[name] = value
+        return cls.model_validate({**written, **overrides})
 
     @field_validator("listen")
     @classmethod

@@ -345,10 +345,12 @@ def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:
         reader.issue(reader.line_of(("exporter",)), "exporter: must be a mapping")
         return None
     try:
-        return ExporterSettings(**raw)
+        return ExporterSettings.load(raw, os.environ)
     except ValidationError as exc:
         _report(exc, ("exporter",), {"exporter": raw}, reader)
-        return None
+    except ValueError as exc:
+        reader.issue(reader.line_of(("exporter",)), str(exc))
+    return None
 
 
 def _check_facts(config: Config, reader: _Reader) -> None:

@@ -195,6 +195,31 @@ def test_env_substitution_and_env_overrides(monkeypatch: pytest.MonkeyPatch) -> 
     assert config.exporter.default_interval == timedelta(seconds=15)
 
 
+def test_env_overrides_win_over_the_file_and_lists_are_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written = "exporter:\n  max_concurrency: 8\n  log_level: debug\n" + MINIMAL
+    monkeypatch.setenv("READINESS_TEST_BASE", "http://10.0.0.5:9000")
+    monkeypatch.setenv("readiness_max_concurrency", "3")
+    monkeypatch.setenv("READINESS_ALLOWED_ORIGINS", '["https://ops.example.com"]')
+    settings = parse_config(written).config.exporter
+    assert settings.max_concurrency == 3
+    assert settings.log_level == "debug"
+    assert settings.allowed_origins == ("https://ops.example.com",)
+
+    monkeypatch.setenv("READINESS_ALLOWED_ORIGINS", "https://ops.example.com")
+    monkeypatch.setenv("READINESS_MAX_CONCURRENCY", "lots")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(written, "c.yaml")
+    assert [str(i) for i in caught.value.issues] == [
+        "c.yaml:1: READINESS_ALLOWED_ORIGINS must be a JSON list, e.g. "
+        "READINESS_ALLOWED_ORIGINS='[\"...\"]'"
+    ]
+    monkeypatch.delenv("READINESS_ALLOWED_ORIGINS")
+    with pytest.raises(ConfigError, match=r"c.yaml:2: exporter.max_concurrency: Input should be"):
+        parse_config(written, "c.yaml")
+
+
 def test_secret_env_values_are_collected_for_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_API_TOKEN", "s3cret-token-value")
     text = """
