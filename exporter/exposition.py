@@ -46,6 +46,7 @@ from exporter.metrics import (
     STATE_WRITE_ERRORS,
     Family,
 )
+from exporter.redact import Redactor
 from exporter.results import MANUAL, RUN_RESULTS, ItemKey, ItemState
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class MetricsSource(Protocol):
     """What /metrics reads: the daemon, or a one-shot `check` run."""
 
     clock: Clock
+    redactor: Redactor
+    """The config's secrets: a title written with `${VAR}` shows in a label masked."""
 
     @property
     def config(self) -> Config: ...
@@ -346,7 +349,7 @@ class Exposition:
                                 "item": label_value(item.id),
                                 "severity": item.severity.value,
                                 "kind": kind,
-                                "title": label_value(item.title),
+                                "title": label_value(self.source.redactor.text(item.title)),
                             },
                         )
                     )

@@ -13,6 +13,7 @@ import pytest
 from exporter.cli import EXIT_NOT_READY, EXIT_READY, EXIT_RUNTIME, main
 from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
+from exporter.exposition import Exposition
 from exporter.loader import load_config
 from exporter.redact import MASK
 from exporter.web.pages import status_page
@@ -155,7 +156,9 @@ async def test_two_daemons_in_one_process_keep_their_own_redactors(
         page = status_page(views, now, attest=True, redactor=a.redactor)
         document = str(status_document(views, now, a.redactor))
         stored = str(a.states())
-        for text in (page, document, stored):
+        metrics = Exposition(a, process=False).render("")[0].decode()
+        assert 'title="Rotate <redacted> soon"' in metrics
+        for text in (page, document, stored, metrics):
             assert shown(text, A_SECRET) == []
         assert escape(MASK) in page and MASK in document and MASK in stored
         assert a.redactor.text(f"x {B_SECRET} y") == f"x {B_SECRET} y"
