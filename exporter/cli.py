@@ -478,8 +478,10 @@ def _import_ticks(config: Config, imported: Imported, redactor: Redactor) -> int
         return _state_failed(exc)
     probed = len(ticked) - len(requests)
     print(
-        f"{config.exporter.state}: {len(requests)} ticked manual items attested by import"
-        + (f"; {probed} ticked items have probes, whose runs decide" if probed else ""),
+        redactor.text(
+            f"{config.exporter.state}: {len(requests)} ticked manual items attested by import"
+            + (f"; {probed} ticked items have probes, whose runs decide" if probed else "")
+        ),
         file=sys.stderr,
     )
     return EXIT_READY

@@ -18,7 +18,7 @@ from exporter.loader import load_config
 from exporter.redact import MASK
 from exporter.web.pages import status_page
 from exporter.web.status import status_document
-from tests.support.services import PG_HOST, PG_PORT
+from tests.support.services import PG_HOST, PG_PORT, pg_database
 
 # HTML-special characters on purpose: a page shows them escaped, and that form is masked too.
 A_SECRET = f'SntlA&<b>"{secrets.token_hex(6)}'
@@ -110,6 +110,24 @@ def test_attest_prints_nothing_of_its_config_secrets(
     assert code == EXIT_READY
     assert output.startswith(f"attested a/sign-off by {MASK} at ")
     assert shown(output, A_SECRET) == []
+
+
+def test_import_masks_the_password_of_the_state_it_attests_into(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`import --check-state` names the state it wrote to; its URL's password is masked."""
+    document = tmp_path / "launch.md"
+    document.write_text("# Launch\n\n- [x] On-call rotation established\n")
+    password = f"Sntlpw{secrets.token_hex(6)}"
+    with pg_database(prefix="i14core") as database:
+        state = f"postgresql://postgres:{password}@{PG_HOST}:{PG_PORT}/{database}"
+        monkeypatch.setenv("READINESS_STATE", state)
+        output = str(tmp_path / "launch.yaml")
+        code, shown = run(capsys, "import", str(document), "-o", output, "--check-state")
+    assert code == EXIT_READY, shown
+    assert f"postgresql://postgres:{MASK}@" in shown
+    assert "1 ticked manual items attested by import" in shown
+    assert password not in shown
 
 
 @pytest.mark.parametrize("verb", ["attest", "report", "check"])
