@@ -49,7 +49,7 @@ def status_document(views: list[ChecklistView], now: float, redactor: Redactor) 
         "checklists": [
             {
                 "name": v.checklist.name,
-                "title": v.checklist.display_title,
+                "title": redactor.text(v.checklist.display_title),
                 "go_live": iso(v.go_live),
                 "live": v.live,
                 "ready": v.ready,
@@ -57,7 +57,7 @@ def status_document(views: list[ChecklistView], now: float, redactor: Redactor) 
                 "sections": [
                     {
                         "name": s.section.name,
-                        "title": s.section.display_title,
+                        "title": redactor.text(s.section.display_title),
                         "score": round(s.score, 4),
                         "items": [item_status(i, redactor) for i in s.items],
                     }

@@ -30,8 +30,10 @@ exporter:
   state: "{state}"
 checklists:
   - name: {name}
+    title: "Launch of ${{{var}}}"
     sections:
       - name: work
+        title: "Work on ${{{var}}}"
         items:
           - id: echo
             title: "Rotate ${{{var}}} soon"
