@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from exporter import __version__
 from exporter.clock import SystemClock
-from exporter.redact import Redactor
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from exporter.evaluate import ChecklistView
     from exporter.importing.importer import Imported
     from exporter.loader import LoadedConfig
+    from exporter.redact import Redactor
     from exporter.results import Attestation
 
 # The exit codes of every verb (README: "Exit codes"): ok/ready, not ready, config or usage
@@ -284,6 +284,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from exporter import attestations, logs
+    from exporter.redact import Redactor
     from exporter.state import StateError, StoreUnavailable
 
     # Whatever the verb prints or stores from here on is masked with this config's secrets.
@@ -356,6 +357,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_CONFIG
     from exporter import logs, render
+    from exporter.redact import Redactor
     from exporter.state import StateError
 
     redactor = Redactor(loaded.secrets)
@@ -446,6 +448,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
+    from exporter.redact import Redactor
+
     redactor = Redactor(loaded.secrets)
     if args.output is None:
         sys.stdout.write(output)
@@ -493,6 +497,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from exporter import render
     from exporter.evaluate import evaluate
+    from exporter.redact import Redactor
     from exporter.state import StateError
 
     redactor = Redactor(loaded.secrets)
