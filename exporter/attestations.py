@@ -18,8 +18,8 @@ from pydantic import (
 )
 
 from exporter.clock import Clock
-from exporter.redact import REDACTOR
-from exporter.results import GO_LIVE_ITEM, Attestation
+from exporter.redact import Redactor
+from exporter.results import GO_LIVE_ITEM, MANUAL, Attestation
 from exporter.state import Store
 from exporter.text import visible, visible_lines
 from exporter.times import iso
@@ -104,7 +104,7 @@ def resolve(config: Config, checklist: str, item: str) -> Target:
     match: Item | None = next((i for s in found.sections for i in s.items if i.id == item), None)
     if match is None:
         raise NotFound(f"checklist {checklist!r} has no item {item!r}")
-    if match.kind != "manual":
+    if match.kind != MANUAL:
         raise Invalid(
             "item",
             f"{checklist}/{item} is probed ({match.kind}), not manual: only manual items"
@@ -149,7 +149,7 @@ class AttestationService:
         return await self.store.attestations(checklist, item, limit)
 
 
-def document(attestation: Attestation) -> dict[str, Any]:
+def document(attestation: Attestation, redactor: Redactor) -> dict[str, Any]:
     """An attestation as the API shows it."""
     return {
         "id": attestation.id,
@@ -157,7 +157,7 @@ def document(attestation: Attestation) -> dict[str, Any]:
         "item": attestation.item,
         "by": attestation.by,
         # A note is free text: someone may paste a command line with its password.
-        "note": REDACTOR.text(attestation.note),
+        "note": redactor.text(attestation.note),
         "at": iso(attestation.at),
         "fingerprint": attestation.fingerprint,
         "token": attestation.token,

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from exporter import __version__
 from exporter.clock import SystemClock
-from exporter.redact import REDACTOR
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from exporter.evaluate import ChecklistView
     from exporter.importing.importer import Imported
     from exporter.loader import LoadedConfig
+    from exporter.redact import Redactor
     from exporter.results import Attestation
 
 # The exit codes of every verb (README: "Exit codes"): ok/ready, not ready, config or usage
@@ -194,8 +194,6 @@ def _load(path: str, tokens: bool = False) -> LoadedConfig | None:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return None
-    # Whatever the verb prints or stores from here on is masked with this config's secrets.
-    REDACTOR.update(loaded.secrets)
     return loaded
 
 
@@ -226,7 +224,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from exporter.web.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
     from exporter.web.webconfig import load_web_config, uvicorn_tls
 
-    logs.configure(settings.log_format, settings.log_level)
     try:
         tokens = load_tokens(loaded)
         web = load_web_config(args.web_config) if args.web_config else None
@@ -239,6 +236,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.max_connections or connection_cap(raise_fd_limit(), settings.max_concurrency),
     )
     daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
+    logs.configure(settings.log_format, settings.log_level, daemon.redactor)
     server = uvicorn.Server(
         uvicorn.Config(
             guard.asgi(web_app(daemon, web)),
@@ -286,33 +284,40 @@ def cmd_attest(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from exporter import attestations, logs
+    from exporter.redact import Redactor
     from exporter.state import StateError, StoreUnavailable
 
-    logs.configure("console", "error")
+    # Whatever the verb prints or stores from here on is masked with this config's secrets.
+    redactor = Redactor(loaded.secrets)
+    logs.configure("console", "error", redactor)
 
     try:
         request = attestations.AttestationRequest(
             checklist=args.checklist, item=args.item, by=args.by, note=args.note
         )
-        (recorded,) = asyncio.run(_attest(loaded.config, [request]))
+        (recorded,) = asyncio.run(_attest(loaded.config, [request], redactor))
     except (ValidationError, attestations.Invalid, attestations.NotFound) as exc:
-        print(f"{args.config}: {exc}", file=sys.stderr)
+        print(redactor.text(f"{args.config}: {exc}"), file=sys.stderr)
         return EXIT_CONFIG
     except (StateError, StoreUnavailable) as exc:
         return _state_failed(exc)
     print(
-        f"attested {recorded.checklist}/{recorded.item} by {recorded.by}"
-        f" at {attestations.document(recorded)['at']} (#{recorded.id})"
+        redactor.known(
+            f"attested {recorded.checklist}/{recorded.item} by {recorded.by}"
+            f" at {attestations.document(recorded, redactor)['at']} (#{recorded.id})"
+        )
     )
     return EXIT_READY
 
 
-async def _attest(config: Config, requests: Sequence[AttestationRequest]) -> list[Attestation]:
+async def _attest(
+    config: Config, requests: Sequence[AttestationRequest], redactor: Redactor
+) -> list[Attestation]:
     """Writes straight to the configured store: a running daemon shows it at its next scrape."""
     from exporter import attestations
     from exporter.state import open_store
 
-    store = open_store(config.exporter.state)
+    store = open_store(config.exporter.state, redactor)
     await store.open()
     try:
         now = SystemClock().now()
@@ -352,9 +357,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_CONFIG
     from exporter import logs, render
+    from exporter.redact import Redactor
     from exporter.state import StateError
 
-    logs.configure("console", "error")
+    redactor = Redactor(loaded.secrets)
+    logs.configure("console", "error", redactor)
     loaded = args.shard.select(loaded)
 
     try:
@@ -364,10 +371,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     except StateError as exc:
         return _state_failed(exc)
     output = {
-        "table": lambda: render.table(views, args.fail_under),
-        "json": lambda: render.as_json(views, now, args.fail_under),
-        "markdown": lambda: render.markdown(views, now, args.fail_under),
-        "junit": lambda: render.junit(views, args.fail_under),
+        "table": lambda: render.table(views, args.fail_under, redactor=redactor),
+        "json": lambda: render.as_json(views, now, args.fail_under, redactor=redactor),
+        "markdown": lambda: render.markdown(views, now, args.fail_under, redactor=redactor),
+        "junit": lambda: render.junit(views, args.fail_under, redactor=redactor),
     }[args.format]()
     sys.stdout.write(output)
     ready = all(render.verdict(v, args.fail_under) for v in views)
@@ -441,16 +448,19 @@ def cmd_import(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
-    REDACTOR.update(loaded.secrets)
+    from exporter.redact import Redactor
+
+    redactor = Redactor(loaded.secrets)
     if args.output is None:
         sys.stdout.write(output)
     else:
         Path(args.output).write_text(output, encoding="utf-8")
-    print("\n".join(summary(imported, target, dict(args.values))), file=sys.stderr)
-    return _import_ticks(loaded.config, imported) if args.check_state else EXIT_READY
+    shown = "\n".join(summary(imported, target, dict(args.values)))
+    print(redactor.known(shown), file=sys.stderr)
+    return _import_ticks(loaded.config, imported, redactor) if args.check_state else EXIT_READY
 
 
-def _import_ticks(config: Config, imported: Imported) -> int:
+def _import_ticks(config: Config, imported: Imported, redactor: Redactor) -> int:
     """`--check-state`: the document's sign-offs carry over as attestations by `import`."""
     from exporter.attestations import AttestationRequest
     from exporter.state import StateError, StoreUnavailable
@@ -467,13 +477,15 @@ def _import_ticks(config: Config, imported: Imported) -> int:
         if i.suggestion is None
     ]
     try:
-        asyncio.run(_attest(config, requests))
+        asyncio.run(_attest(config, requests, redactor))
     except (StateError, StoreUnavailable) as exc:
         return _state_failed(exc)
     probed = len(ticked) - len(requests)
     print(
-        f"{config.exporter.state}: {len(requests)} ticked manual items attested by import"
-        + (f"; {probed} ticked items have probes, whose runs decide" if probed else ""),
+        redactor.text(
+            f"{config.exporter.state}: {len(requests)} ticked manual items attested by import"
+            + (f"; {probed} ticked items have probes, whose runs decide" if probed else "")
+        ),
         file=sys.stderr,
     )
     return EXIT_READY
@@ -485,10 +497,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from exporter import render
     from exporter.evaluate import evaluate
+    from exporter.redact import Redactor
     from exporter.state import StateError
 
+    redactor = Redactor(loaded.secrets)
     try:
-        states = asyncio.run(_stored_states(loaded))
+        states = asyncio.run(_stored_states(loaded, redactor))
     except StateError as exc:
         return _state_failed(exc)
     now = SystemClock().now()
@@ -500,9 +514,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.format == "html":
         from exporter.web.pages import report_page
 
-        output = report_page(views, now)
+        output = report_page(views, now, redactor=redactor)
     else:
-        output = render.markdown(views, now)
+        output = render.markdown(views, now, redactor=redactor)
     if args.output is None:
         sys.stdout.write(output)
     else:
@@ -510,11 +524,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_READY
 
 
-async def _stored_states(loaded: LoadedConfig) -> dict[ItemKey, ItemState]:
+async def _stored_states(loaded: LoadedConfig, redactor: Redactor) -> dict[ItemKey, ItemState]:
     """The items' states as the store has them: what the daemon or the last `check` recorded."""
     from exporter.state import open_store
 
-    store = open_store(loaded.config.exporter.state)
+    store = open_store(loaded.config.exporter.state, redactor)
     await store.open()
     try:
         return dict(store.states())

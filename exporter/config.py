@@ -6,9 +6,10 @@ import hashlib
 import ipaddress
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -17,16 +18,19 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
-    create_model,
+    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from exporter import probes
 from exporter.conditions import Condition
 from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
+from exporter.redact import url_credentials
 from exporter.results import GO_LIVE_ITEM as GO_LIVE_ITEM
+from exporter.results import MANUAL
 from exporter.results import Severity as Severity
 from exporter.roles import Role as Role
 from exporter.text import visible_lines
@@ -59,6 +63,30 @@ def _to_condition(value: Any) -> Condition:
 
 ConditionField = Annotated[Condition, PlainValidator(_to_condition)]
 
+DUPLICATE = "duplicate"
+"""The error type of a name used twice: its location is the repeat's, so the loader names the
+line of the second use."""
+
+
+def _repeats(
+    names: Iterable[tuple[tuple[str | int, ...], str]], message: str, **ctx: str
+) -> list[InitErrorDetails]:
+    """Checklist names, section names and item ids become label values, so each is used once:
+    one error per repeat, at the repeat's place (`{name}` in `message` is the name)."""
+    seen: set[str] = set()
+    errors: list[InitErrorDetails] = []
+    for loc, name in names:
+        if name in seen:
+            error = PydanticCustomError(DUPLICATE, message, {"name": name, **ctx})
+            errors.append(InitErrorDetails(type=error, loc=loc, input=name))
+        seen.add(name)
+    return errors
+
+
+def _refuse(model: str, errors: list[InitErrorDetails]) -> None:
+    if errors:
+        raise ValidationError.from_exception_data(model, errors)
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -70,10 +98,12 @@ class ApiToken(Strict):
     roles: tuple[Role, ...] = (Role.READ,)
 
 
-class ExporterSettings(BaseSettings):
-    """The `exporter:` block; each field may be overridden by `READINESS_<FIELD>` in the env."""
+ENV_PREFIX = "READINESS_"
 
-    model_config = SettingsConfigDict(env_prefix="READINESS_", extra="forbid", frozen=True)
+
+class ExporterSettings(Strict):
+    """The `exporter:` block; each field may be overridden by `READINESS_<FIELD>` in the env
+    (`load`)."""
 
     listen: str = Field(default="127.0.0.1:9840", pattern=r"^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$")
     state: str = "sqlite:///./readiness-state.db"
@@ -87,16 +117,26 @@ class ExporterSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment wins over the file, as operators expect of an override.
-        return (env_settings, init_settings)
+    def load(cls, written: Mapping[str, Any], environ: Mapping[str, str]) -> ExporterSettings:
+        """The block as written, each field overridden by its `READINESS_<FIELD>` variable
+        (any case): the environment wins over the file, as operators expect of an override.
+        A list's variable holds JSON, e.g. `["https://ops.example.com"]`."""
+        named = {k.upper(): v for k, v in environ.items() if k.upper().startswith(ENV_PREFIX)}
+        overrides: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            variable = f"{ENV_PREFIX}{name.upper()}"
+            if variable not in named:
+                continue
+            value: Any = named[variable]
+            if get_origin(field.annotation) is tuple:
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    raise ValueError(
+                        f"{variable} must be a JSON list, e.g. {variable}='[\"...\"]'"
+                    ) from None
+            overrides[name] = value
+        return cls.model_validate({**written, **overrides})
 
     @field_validator("listen")
     @classmethod
@@ -131,6 +171,11 @@ class ExporterSettings(BaseSettings):
             " or postgresql://user@host:5432/db"
         )
 
+    def secrets(self, environ: Mapping[str, str]) -> set[str]:
+        """The API tokens' values and the credentials of the store's URL."""
+        found = {environ[t.token_env] for t in self.api_tokens if environ.get(t.token_env)}
+        return found | url_credentials(self.state)  # postgresql://user:password@ of the store
+
     @property
     def host(self) -> str:
         return self.listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"  # noqa: S104
@@ -146,7 +191,9 @@ def default_conditions(kind: str) -> tuple[Condition, ...]:
     return tuple(Condition.parse(text) for text in PROBES[kind].DEFAULT_EXPECT)
 
 
-class ItemBase(Strict):
+class Item(Strict):
+    """A checklist item: exactly one probe key (`http:`, `tcp:`, ... or `manual:`)."""
+
     id: Name
     title: Title = Field(min_length=1)
     description: Title | None = None
@@ -160,6 +207,20 @@ class ItemBase(Strict):
     runbook_url: str | None = None
     parent: Name | None = None
     """The item this one is nested under in the checklist document (reports indent it)."""
+    # One optional field per kind of the registry, in its order (a test holds them equal).
+    http: probes.http.Spec | None = None
+    tls: probes.tls.Spec | None = None
+    tcp: probes.tcp.Spec | None = None
+    dns: probes.dns.Spec | None = None
+    postgres: probes.postgres.Spec | None = None
+    redis: probes.redis.Spec | None = None
+    prometheus: probes.prometheus.Spec | None = None
+    file: probes.file.Spec | None = None
+    disk: probes.disk.Spec | None = None
+    process: probes.process.Spec | None = None
+    command: probes.command.Spec | None = None
+    host: probes.host.Spec | None = None
+    manual: probes.manual.Spec | None = None
 
     @field_validator("id")
     @classmethod
@@ -193,7 +254,7 @@ class ItemBase(Strict):
             empty = [k for k in PROBES if k in data and data[k] is None]
             if empty:
                 kind = empty[0]
-                example = "{}" if kind == "manual" else "{...} with its settings"
+                example = "{}" if kind == MANUAL else "{...} with its settings"
                 raise ValueError(f"{kind}: is empty: write {kind}: {example}")
             kinds = [k for k in PROBES if k in data]
             if not kinds:
@@ -206,12 +267,12 @@ class ItemBase(Strict):
         return data
 
     @model_validator(mode="after")
-    def _timing(self) -> ItemBase:
+    def _timing(self) -> Item:
         if self.interval is not None and self.schedule is not None:
             raise ValueError("give either interval or schedule, not both")
         if self.grace and self.every is None:
             raise ValueError("grace only applies to recurring items: add every")
-        if self.kind == "manual" and (self.interval or self.schedule or self.timeout):
+        if self.kind == MANUAL and (self.interval or self.schedule or self.timeout):
             raise ValueError(
                 "a manual item is attested, not probed: remove interval/schedule/timeout"
             )
@@ -242,18 +303,6 @@ class ItemBase(Strict):
         definition["expect"] = [c.text for c in self.conditions]
         blob = json.dumps(definition, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
-
-
-if TYPE_CHECKING:
-    Item = ItemBase
-else:
-    # One optional field per probe kind, from the registry: adding a kind adds a key here.
-    Item = create_model(
-        "Item",
-        __base__=ItemBase,
-        **{kind: (module.Spec | None, None) for kind, module in PROBES.items()},
-    )
-    Item.__doc__ = "A checklist item: exactly one probe key (`http:`, `tcp:`, ... or `manual:`)."
 
 
 class Section(Strict):
@@ -300,6 +349,26 @@ class Checklist(Strict):
             raise ValueError("a checklist needs at least one section")
         return value
 
+    @model_validator(mode="after")
+    def _unique_names(self) -> Checklist:
+        sections = self.sections
+        section_names = _repeats(
+            ((("sections", si, "name"), s.name) for si, s in enumerate(sections)),
+            "section name '{name}' is used twice in '{checklist}'",
+            checklist=self.name,
+        )
+        item_ids = _repeats(
+            (
+                (("sections", si, "items", ii, "id"), item.id)
+                for si, section in enumerate(sections)
+                for ii, item in enumerate(section.items)
+            ),
+            "id is used twice in checklist '{checklist}': ids must be unique within a checklist",
+            checklist=self.name,
+        )
+        _refuse("Checklist", section_names + item_ids)
+        return self
+
     @property
     def display_title(self) -> str:
         return self.title or self.name
@@ -314,4 +383,16 @@ class Config(Strict):
     def _has_checklists(cls, value: tuple[Checklist, ...]) -> tuple[Checklist, ...]:
         if not value:
             raise ValueError("the config needs at least one checklist")
+        names = (((ci, "name"), c.name) for ci, c in enumerate(value))
+        _refuse("Config", _repeats(names, "checklist name '{name}' is used twice"))
         return value
+
+    def secrets(self, environ: Mapping[str, str]) -> set[str]:
+        """Every value the config's settings and probe specs hold (or name in `environ`) that
+        no output may show; each spec knows its own secret fields."""
+        found = self.exporter.secrets(environ)
+        for checklist in self.checklists:
+            for section in checklist.sections:
+                for item in section.items:
+                    found |= item.spec.secrets(environ)
+        return found

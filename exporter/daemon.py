@@ -13,8 +13,8 @@ import structlog
 from exporter.clock import Clock, SystemClock
 from exporter.config import Config, Item
 from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
-from exporter.redact import REDACTOR
-from exporter.results import ItemKey, ItemState
+from exporter.redact import Redactor
+from exporter.results import MANUAL, ItemKey, ItemState
 from exporter.runner import Runner
 from exporter.scheduler import Scheduler
 from exporter.shard import ALL, Shard
@@ -64,8 +64,13 @@ class Daemon:
         self.shard = shard
         loaded = shard.select(loaded)
         self.loaded = loaded
-        self.store: Store = open_store(loaded.config.exporter.state)
-        self.runner = Runner(loaded.config.exporter.max_concurrency, self.clock)
+        self.redactor = Redactor(loaded.secrets)
+        """This daemon's own: its config's secrets, masked in results, store errors, logs and
+        every page; a reload updates it in place, so whoever holds it masks the new ones."""
+        self.store: Store = open_store(loaded.config.exporter.state, self.redactor)
+        self.runner = Runner(
+            loaded.config.exporter.max_concurrency, self.clock, redactor=self.redactor
+        )
         self.scheduler = Scheduler(self.run_item, self.clock, rng or random.Random())
         self._items: dict[ItemKey, Item] = dict(config_items(loaded.config))
         self.started = False
@@ -78,7 +83,6 @@ class Daemon:
         self.reload_errors: list[str] = []
         self.tokens = tokens or Tokens()
         """The API's tokens (`serve` loads them with load_tokens); none: reads open, no writes."""
-        REDACTOR.update(loaded.secrets)
 
     # --- what the metrics collector and /status read ---------------------------------
     @property
@@ -111,7 +115,7 @@ class Daemon:
         try:
             await self.store.refresh()
         except Exception as exc:
-            log.warning("state_refresh_failed", error=REDACTOR.text(str(exc)))
+            log.warning("state_refresh_failed", error=self.redactor.text(str(exc)))
 
     # --- lifecycle ---------------------------------------------------------------------
     async def start(self, schedule: bool = True) -> None:
@@ -169,7 +173,7 @@ class Daemon:
             tokens = load_tokens(loaded)
         except ConfigError as exc:
             self._reload_ok = False
-            self.reload_errors = [REDACTOR.text(str(issue)) for issue in exc.issues]
+            self.reload_errors = [self.redactor.text(str(issue)) for issue in exc.issues]
             for error in self.reload_errors:
                 log.error("config_reload_failed", error=error)
             return False
@@ -184,7 +188,7 @@ class Daemon:
         self.tokens = tokens
         self.reload_errors = []
         self._items = dict(config_items(loaded.config))
-        REDACTOR.update(loaded.secrets)
+        self.redactor.update(loaded.secrets)
         await self._apply()
         self._reload_ok = True
         self._reload_ts = self.clock.now()
@@ -197,7 +201,7 @@ class Daemon:
             *(
                 self.run_item(key)
                 for key, item in self._items.items()
-                if item.kind != "manual" and (checklists is None or key.checklist in checklists)
+                if item.kind != MANUAL and (checklists is None or key.checklist in checklists)
             )
         )
 

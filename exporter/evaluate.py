@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from exporter.lifecycle import attestation_holds, due_at, go_live_at, is_lapsed, is_live, score
 from exporter.reasons import Reason
-from exporter.results import GO_LIVE_ITEM, ItemKey, ItemState, Severity
+from exporter.results import GO_LIVE_ITEM, MANUAL, ItemKey, ItemState, Severity
 
 if TYPE_CHECKING:
     # Types only: the config models are built from the probe registry, which judging never needs.
@@ -120,11 +120,11 @@ def item_view(
     if item.every is not None:
         # A manual item's success is its attestation; a probed one's its last passing run.
         last = state.last_success
-        if item.kind == "manual":
+        if item.kind == MANUAL:
             last = attestation.at if attestation else None
         due = due_at(item.every, last, state.first_seen or now)
         lapsed = is_lapsed(now, due, item.grace)
-    if item.kind == "manual":
+    if item.kind == MANUAL:
         attested = attestation is not None and attestation_holds(
             now, due, attestation.fingerprint == item.fingerprint
         )

@@ -46,7 +46,8 @@ from exporter.metrics import (
     STATE_WRITE_ERRORS,
     Family,
 )
-from exporter.results import RUN_RESULTS, ItemKey, ItemState
+from exporter.redact import Redactor
+from exporter.results import MANUAL, RUN_RESULTS, ItemKey, ItemState
 
 if TYPE_CHECKING:
     from exporter.config import Checklist, Config, Item, Section
@@ -60,6 +61,8 @@ class MetricsSource(Protocol):
     """What /metrics reads: the daemon, or a one-shot `check` run."""
 
     clock: Clock
+    redactor: Redactor
+    """The config's secrets: a title written with `${VAR}` shows in a label masked."""
 
     @property
     def config(self) -> Config: ...
@@ -174,7 +177,7 @@ class _Rendered:
 def _render(place: _Place, state: ItemState | None, now: float) -> _Rendered:
     v = item_view(place.checklist, place.section, place.item, state, now)
     result = v.state.result
-    ran = result is not None and place.kind != "manual"
+    ran = result is not None and place.kind != MANUAL
     samples: dict[Family, float] = {ITEM_PASSING: float(v.passing), ITEM_INFO: 1.0}
     if v.due is not None:
         samples[ITEM_LAPSED] = float(v.lapsed)
@@ -346,7 +349,7 @@ class Exposition:
                                 "item": label_value(item.id),
                                 "severity": item.severity.value,
                                 "kind": kind,
-                                "title": label_value(item.title),
+                                "title": label_value(self.source.redactor.text(item.title)),
                             },
                         )
                     )
@@ -355,7 +358,7 @@ class Exposition:
             tally.spans = tuple(spans)
             tallies.append(tally)
         self._summary.tallies = tallies
-        self._summary.kinds = sorted({p.kind for p in self._places} - {"manual"})
+        self._summary.kinds = sorted({p.kind for p in self._places} - {MANUAL})
         self._keys = [p.key for p in self._places]
         states = self.source.states()
         self._rendered = [_render(p, states.get(p.key), now) for p in self._places]

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import base64
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from exporter.config import NAME_PATTERN, Config, ExporterSettings, Item
+from exporter.config import DUPLICATE, NAME_PATTERN, Config, ExporterSettings, Item
 from exporter.issues import ConfigError as ConfigError
 from exporter.issues import ConfigIssue as ConfigIssue
 from exporter.probes import PROBES
-from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, secret_key
+from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, has_url_password, secret_key
 from exporter.web.auth import Tokens
 
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DOLLARS = re.compile(r"\$\$")
-_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
-_USERINFO = re.compile(r"[^:/@\s]+:[^@\s/]+@")
 
 Path_ = tuple[str | int, ...]
 
@@ -148,7 +144,7 @@ class _Reader:
             mapping: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == _MERGE:
-                    self._issue(
+                    self.issue(
                         key_node.start_mark.line + 1,
                         "YAML merge keys (<<) are not supported: write the keys out",
                         self.item_at(path),
@@ -156,17 +152,15 @@ class _Reader:
                     continue
                 key = self.build(key_node, (*path, "<key>"))
                 if not isinstance(key, str | int):
-                    self._issue(
-                        key_node.start_mark.line + 1, f"a key must be a string, got {key!r}"
-                    )
+                    self.issue(key_node.start_mark.line + 1, f"a key must be a string, got {key!r}")
                     continue
                 if key == "<<":
-                    self._issue(
+                    self.issue(
                         key_node.start_mark.line + 1, "YAML merge keys (<<) are not supported"
                     )
                     continue
                 if key in mapping:
-                    self._issue(
+                    self.issue(
                         key_node.start_mark.line + 1, f"duplicate key '{key}'", self.item_at(path)
                     )
                 self.marks[(*path, key)] = key_node.start_mark.line + 1
@@ -176,7 +170,7 @@ class _Reader:
 
     def _substitute(self, text: str, path: Path_) -> str:
         # user:${PASSWORD}@ is the way to write it; only a password left in the text is flagged.
-        if _has_literal_password(_env_sub("", text)):
+        if has_url_password(_env_sub("", text)):
             self.unresolved.append(
                 (
                     path,
@@ -209,7 +203,9 @@ class _Reader:
 
         return _env_sub(replace, text)
 
-    def _issue(self, line: int | None, message: str, item: str | None = None) -> None:
+    def issue(self, line: int | None, message: str, item: str | None = None) -> None:
+        """Records a problem found at `line` (of `item`); every check of the file reports
+        through here, and the load fails with all of them at the end."""
         self.issues.append(ConfigIssue(self.file, line, item, message))
 
     def item_at(self, path: Path_) -> str | None:
@@ -259,22 +255,6 @@ def _env_sub(by: str | Callable[[re.Match[str]], str], text: str) -> str:
     there would rescan the rest of the text from every `${NAME:-` (quadratic)."""
     end = text.rfind("}") + 1
     return _ENV_REF.sub(by, text[:end]) + _DOLLARS.sub(by, text[end:])
-
-
-def _has_literal_password(text: str) -> bool:
-    """Whether `text` holds `scheme://user:password@`. Scanned from each `://` rather than
-    searched with one regex, which retried the scheme at every position: an 80,000-character
-    title took 13 s."""
-    start = text.find("://")
-    while start != -1:
-        begin = start
-        while begin > 0 and text[begin - 1] in _SCHEME_CHARS:
-            begin -= 1  # bounded by the previous `://`: '/' is no scheme character
-        scheme = text[begin:start]
-        if any(c.isalpha() for c in scheme) and _USERINFO.match(text, start + 3):
-            return True
-        start = text.find("://", start + 3)
-    return False
 
 
 def _short_tag(tag: str) -> str:
@@ -343,8 +323,7 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
         )
 
     for where, message in reader.unresolved:
-        reader._issue(reader.line_of(where), message, _item_id(where, data))
-    _check_unique(data, reader)
+        reader.issue(reader.line_of(where), message, _item_id(where, data))
     settings = _settings(data.get("exporter", {}), reader)
     if settings is not None and tokens:
         _check_tokens(settings, reader)
@@ -358,18 +337,20 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
         _check_facts(config, reader)
     if reader.issues or config is None or settings is None:
         raise ConfigError(reader.shown())
-    return LoadedConfig(config, file, frozenset(reader.secrets | _spec_secrets(config, settings)))
+    return LoadedConfig(config, file, frozenset(reader.secrets | config.secrets(os.environ)))
 
 
 def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:
     if not isinstance(raw, dict):
-        reader._issue(reader.line_of(("exporter",)), "exporter: must be a mapping")
+        reader.issue(reader.line_of(("exporter",)), "exporter: must be a mapping")
         return None
     try:
-        return ExporterSettings(**raw)
+        return ExporterSettings.load(raw, os.environ)
     except ValidationError as exc:
         _report(exc, ("exporter",), {"exporter": raw}, reader)
-        return None
+    except ValueError as exc:
+        reader.issue(reader.line_of(("exporter",)), str(exc))
+    return None
 
 
 def _check_facts(config: Config, reader: _Reader) -> None:
@@ -381,7 +362,7 @@ def _check_facts(config: Config, reader: _Reader) -> None:
                     problem = unknown_fact(condition.fact, item.kind)
                     if problem is not None:
                         where = ("checklists", ci, "sections", si, "items", ii, "expect", ei)
-                        reader._issue(reader.line_of(where), f"expect[{ei}]: {problem}", item.id)
+                        reader.issue(reader.line_of(where), f"expect[{ei}]: {problem}", item.id)
 
 
 def unknown_fact(fact: str, kind: str) -> str | None:
@@ -409,93 +390,7 @@ def _check_tokens(settings: ExporterSettings, reader: _Reader) -> None:
         try:
             Tokens.from_config([token], os.environ)
         except ValueError as exc:
-            reader._issue(reader.line_of(("exporter", "api_tokens", index, "token_env")), str(exc))
-
-
-def _spec_secrets(config: Config, settings: ExporterSettings) -> set[str]:
-    secrets = {os.environ[t.token_env] for t in settings.api_tokens if os.environ.get(t.token_env)}
-    secrets |= _url_credentials(settings.state)  # postgresql://user:password@ of the store
-    for item in _items(config):
-        headers = getattr(item.spec, "headers", None)
-        if isinstance(headers, dict):
-            for name, value in headers.items():
-                secrets.add(str(value))
-                if secret_key(str(name)):
-                    # `Bearer xyz`: a target that echoes it may show the credential alone.
-                    secrets |= {str(value).partition(" ")[2].strip()} - {""}
-        secrets.update(_credentials(item.spec.model_dump()))
-        if getattr(item.spec, "inherit_env", False):
-            # A command given the whole environment may print any of it.
-            secrets.update(v for k, v in os.environ.items() if SECRET_NAME.search(k))
-    return secrets
-
-
-def _credentials(spec: Any) -> set[str]:
-    """At any depth of a spec: the values of the variables its `*_env` fields name (tokens,
-    passwords); the values of secret-named keys (a command's `env:`, a header); passwords and
-    secret query parameters of its URLs and DSNs (as written and percent-decoded); and the
-    `Authorization: Basic` value an HTTP client derives from a URL's or `basic_auth`'s user
-    and password, which a target that echoes request headers would show."""
-    found: set[str] = set()
-    if isinstance(spec, list):
-        for value in spec:
-            found |= _credentials(value)
-        return found
-    if not isinstance(spec, dict):
-        return found
-    for name, value in spec.items():
-        if isinstance(value, dict | list):
-            found |= _credentials(value)
-        elif not isinstance(value, str) or not value:
-            continue
-        elif name.endswith("_env") and os.environ.get(value):
-            found.add(os.environ[value])
-            if name == "password_env" and isinstance(spec.get("username"), str):
-                found |= _basic(spec["username"], os.environ[value])
-        elif secret_key(name):
-            found.add(value)
-        elif "://" in value:
-            found |= _url_credentials(value)
-    return found
-
-
-def _url_credentials(url: str) -> set[str]:
-    # Split by hand: urlsplit and parse_qsl on every URL of a 10,000-item config cost 0.3 s.
-    query = url.partition("?")[2].partition("#")[0]
-    found = {
-        v
-        for key, _, value in (pair.partition("=") for pair in query.split("&") if pair)
-        if value and secret_key(unquote(key))
-        for v in (value, unquote(value))
-    }
-    if "@" not in url:
-        return found
-    try:
-        parts = urlsplit(url)
-        user, password = parts.username or "", parts.password
-    except ValueError:
-        return found
-    if password:
-        found |= {password, unquote(password)}
-        found |= _basic(user, password) | _basic(unquote(user), unquote(password))
-    return found
-
-
-def _basic(user: str, password: str) -> set[str]:
-    """The credential of `Authorization: Basic`, in each encoding a client may use."""
-    found = set()
-    for encoding in ("utf-8", "latin-1"):
-        try:
-            found.add(base64.b64encode(f"{user}:{password}".encode(encoding)).decode())
-        except UnicodeEncodeError:
-            continue
-    return found
-
-
-def _items(config: Config) -> Iterator[Item]:
-    for checklist in config.checklists:
-        for section in checklist.sections:
-            yield from section.items
+            reader.issue(reader.line_of(("exporter", "api_tokens", index, "token_env")), str(exc))
 
 
 def _report(exc: ValidationError, prefix: Path_, data: dict[str, Any], reader: _Reader) -> None:
@@ -505,9 +400,10 @@ def _report(exc: ValidationError, prefix: Path_, data: dict[str, Any], reader: _
         if any(loc[: len(where)] == where for where in unresolved):
             continue  # already reported: the ${VAR} there was not set
         item = _item_id(loc, data)
-        within = _field_path(loc)
+        # A repeated name is its own sentence, at the repeat's line.
+        within = _field_path(loc) if error["type"] != DUPLICATE else ""
         message = _message(error, loc)
-        reader._issue(reader.line_of(loc), f"{within}: {message}" if within else message, item)
+        reader.issue(reader.line_of(loc), f"{within}: {message}" if within else message, item)
 
 
 def _data_path(loc: tuple[Any, ...], data: Any) -> Path_:
@@ -584,43 +480,3 @@ def _known_fields() -> list[str]:
 
     models += [Checklist, Section]
     return sorted({name for model in models for name in model.model_fields})
-
-
-def _check_unique(data: dict[str, Any], reader: _Reader) -> None:
-    """Checklist names, section names and item ids must be unique (they become label values)."""
-    checklists = data.get("checklists")
-    if not isinstance(checklists, list):
-        return
-    seen_checklists: set[str] = set()
-    for ci, checklist in enumerate(checklists):
-        if not isinstance(checklist, dict):
-            continue
-        name = checklist.get("name")
-        if isinstance(name, str) and name in seen_checklists:
-            reader._issue(
-                reader.line_of(("checklists", ci, "name")), f"checklist name '{name}' is used twice"
-            )
-        seen_checklists.add(str(name))
-        seen_sections: set[str] = set()
-        seen_items: set[str] = set()
-        for si, section in enumerate(checklist.get("sections") or []):
-            if not isinstance(section, dict):
-                continue
-            sname = section.get("name")
-            if isinstance(sname, str) and sname in seen_sections:
-                reader._issue(
-                    reader.line_of(("checklists", ci, "sections", si, "name")),
-                    f"section name '{sname}' is used twice in '{name}'",
-                )
-            seen_sections.add(str(sname))
-            for ii, item in enumerate(section.get("items") or []):
-                ident = item.get("id") if isinstance(item, dict) else None
-                if isinstance(ident, str) and ident in seen_items:
-                    reader._issue(
-                        reader.line_of(("checklists", ci, "sections", si, "items", ii, "id")),
-                        f"id is used twice in checklist '{name}': "
-                        "ids must be unique within a checklist",
-                        ident,
-                    )
-                if isinstance(ident, str):
-                    seen_items.add(ident)

@@ -9,14 +9,17 @@ from typing import Any
 
 import structlog
 
-from exporter.redact import REDACTOR
+from exporter.redact import Redactor
 
 
-def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    return {k: REDACTOR.value(v) for k, v in event.items()}
+def configure(fmt: str = "auto", level: str = "info", redactor: Redactor | None = None) -> None:
+    """Logs of this process from now on, masked by `redactor`: the one of the config the verb
+    loaded (a reload updates that same object, so its new secrets are masked too)."""
+    masking = redactor or Redactor()
 
+    def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        return {k: masking.value(v) for k, v in event.items()}
 
-def configure(fmt: str = "auto", level: str = "info") -> None:
     console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False)

@@ -8,7 +8,8 @@ from xml.etree import ElementTree as ET
 from exporter.evaluate import ChecklistView, ItemView, SectionView, blocks_ready
 from exporter.importing.mdchecklist import SEPARATOR
 from exporter.reasons import Reason
-from exporter.redact import REDACTOR
+from exporter.redact import Redactor
+from exporter.results import MANUAL
 from exporter.times import when
 from exporter.web.status import status_document
 
@@ -23,14 +24,14 @@ def why(view: ItemView) -> list[str]:
     return parts
 
 
-def detail(view: ItemView) -> str:
+def detail(view: ItemView, redactor: Redactor) -> str:
     """Why an item is not passing, in one line: the failing conditions or the probe's message."""
     if view.passing:
         return "lapsed" if view.lapsed else ""
     parts = why(view)
     if view.lapsed:
         parts.append("lapsed")
-    return REDACTOR.text(
+    return redactor.text(
         ": ".join([parts[0], "; ".join(parts[1:])]) if len(parts) > 1 else parts[0]
     )
 
@@ -49,14 +50,16 @@ def verdict_text(view: ChecklistView, fail_under: float | None = None) -> str:
     return "NOT READY"
 
 
-def table(views: list[ChecklistView], fail_under: float | None = None) -> str:
+def table(
+    views: list[ChecklistView], fail_under: float | None = None, *, redactor: Redactor
+) -> str:
     rows = [("STATUS", "ITEM", "KIND", "SEVERITY", "TIME", "DETAIL")]
     for checklist in views:
         for section in checklist.sections:
             for v in section.items:
                 result = v.state.result
                 took = (
-                    f"{result.duration * 1000:.0f}ms" if result and v.item.kind != "manual" else "-"
+                    f"{result.duration * 1000:.0f}ms" if result and v.item.kind != MANUAL else "-"
                 )
                 rows.append(
                     (
@@ -65,7 +68,7 @@ def table(views: list[ChecklistView], fail_under: float | None = None) -> str:
                         v.item.kind,
                         v.item.severity.value,
                         took,
-                        detail(v),
+                        detail(v, redactor),
                     )
                 )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -80,19 +83,21 @@ def table(views: list[ChecklistView], fail_under: float | None = None) -> str:
             f"(score {checklist.score:.2f}), {verdict_text(checklist, fail_under)}"
             + (", live" if checklist.live else "")
         )
-    return REDACTOR.text("\n".join(line.rstrip() for line in lines) + "\n")
+    return redactor.text("\n".join(line.rstrip() for line in lines) + "\n")
 
 
-def as_json(views: list[ChecklistView], now: float, fail_under: float | None = None) -> str:
+def as_json(
+    views: list[ChecklistView], now: float, fail_under: float | None = None, *, redactor: Redactor
+) -> str:
     """The /status document, with `ready` as `check` judges it (the floor of `--fail-under`
     included when given) per checklist and for the run as a whole."""
-    doc = status_document(views, now)
+    doc = status_document(views, now, redactor)
     for checklist, view in zip(doc["checklists"], views, strict=True):
         checklist["ready"] = verdict(view, fail_under)
         if fail_under is not None:
             checklist["fail_under"] = fail_under
     doc["ready"] = all(c["ready"] for c in doc["checklists"])
-    return json.dumps(doc, indent=2, default=str) + "\n"
+    return redactor.known(json.dumps(doc, indent=2, default=str) + "\n")
 
 
 REASON_HELP = {
@@ -158,23 +163,23 @@ def summary(checklist: ChecklistView, fail_under: float | None = None) -> str:
     return f"Score {checklist.score:.0%}: " + ", ".join(parts)
 
 
-def why_not(view: ItemView) -> list[str]:
+def why_not(view: ItemView, redactor: Redactor) -> list[str]:
     """Why the item is not passing, and whether it lapsed."""
     out = []
     if not view.passing:
         reason, *explained = why(view)
         text = reason.replace("_", " ")
-        out.append(REDACTOR.text(f"{text}: {'; '.join(explained)}" if explained else text))
+        out.append(redactor.text(f"{text}: {'; '.join(explained)}" if explained else text))
     if view.lapsed:
         out.append("**lapsed**")
     return out
 
 
-def notes(view: ItemView) -> list[str]:
+def notes(view: ItemView, redactor: Redactor) -> list[str]:
     """What a reader needs beside the tick: why not, lapsed, last success, when due."""
-    out = why_not(view)
+    out = why_not(view, redactor)
     attestation = view.state.attestation
-    if view.item.kind == "manual" and attestation is not None:
+    if view.item.kind == MANUAL and attestation is not None:
         out.append(f"attested by {attestation.by} {when(attestation.at)}")
     elif view.state.last_success:
         out.append(f"last success {when(view.state.last_success)}")
@@ -184,7 +189,11 @@ def notes(view: ItemView) -> list[str]:
 
 
 def markdown(
-    views: list[ChecklistView], now: float | None = None, fail_under: float | None = None
+    views: list[ChecklistView],
+    now: float | None = None,
+    fail_under: float | None = None,
+    *,
+    redactor: Redactor,
 ) -> str:
     """The live checklist in the shape of the document it was imported from: its headings
     (those with no items too), nested items indented, `[x]` where the item passes."""
@@ -197,15 +206,18 @@ def markdown(
         for section, new_headings in outline(checklist):
             out += [f"{'#' * (depth + 2)} {text}\n" for depth, text in new_headings]
             for v, depth in nested(section):
-                suffix = f" — {'; '.join(notes(v))}" if notes(v) else ""
+                shown = notes(v, redactor)
+                suffix = f" — {'; '.join(shown)}" if shown else ""
                 tick = "x" if v.passing else " "
                 out.append(f"{'  ' * depth}- [{tick}] {v.item.title}{suffix}")
             if section.items:  # a heading with no items (an "Overview") is followed by the next
                 out.append("")
-    return REDACTOR.text("\n".join(out).rstrip() + "\n")
+    return redactor.text("\n".join(out).rstrip() + "\n")
 
 
-def junit(views: list[ChecklistView], fail_under: float | None = None) -> str:
+def junit(
+    views: list[ChecklistView], fail_under: float | None = None, *, redactor: Redactor
+) -> str:
     """One suite per checklist: a case per item, then a `ready` case carrying the verdict, so
     a score floor fails the suite too. An item fails when it keeps the checklist from being
     ready; a failing `info` item is advisory (skipped), so a ready checklist has no failures."""
@@ -232,10 +244,11 @@ def junit(views: list[ChecklistView], fail_under: float | None = None) -> str:
                     time=f"{result.duration:.3f}" if result else "0",
                 )
                 if blocks_ready(v):
-                    failure = ET.SubElement(case, "failure", message=detail(v), type=v.reason.value)
-                    failure.text = detail(v)
+                    why = detail(v, redactor)
+                    failure = ET.SubElement(case, "failure", message=why, type=v.reason.value)
+                    failure.text = why
                 elif not v.passing:
-                    ET.SubElement(case, "skipped", message=f"advisory: {detail(v)}")
+                    ET.SubElement(case, "skipped", message=f"advisory: {detail(v, redactor)}")
         case = ET.SubElement(
             suite, "testcase", name="ready", classname=checklist.checklist.name, time="0"
         )
@@ -243,6 +256,6 @@ def junit(views: list[ChecklistView], fail_under: float | None = None) -> str:
             text = verdict_text(checklist, fail_under)
             ET.SubElement(case, "failure", message=text, type="not_ready").text = text
     ET.indent(suites)
-    return (
+    return redactor.known(
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
     )

@@ -17,6 +17,9 @@ Facts = dict[str, FactValue]
 RUN_RESULTS = ("success", "failure", "error", "timeout")
 """The `result` label values of `readiness_probe_runs_total`."""
 
+MANUAL = "manual"
+"""The kind of an item a person attests: never probed or scheduled, judged by attestations."""
+
 GO_LIVE_ITEM = "go-live"
 """Reserved item id: attesting it declares the checklist live at runtime."""
 

@@ -14,7 +14,7 @@ from exporter.config import Item
 from exporter.probes import PROBES
 from exporter.probes.base import Facts, ProbeContext, ProbeFailure, Resources, classify
 from exporter.reasons import Reason
-from exporter.redact import REDACTOR
+from exporter.redact import Redactor
 from exporter.results import Result
 
 log = structlog.get_logger("exporter.runner")
@@ -33,10 +33,16 @@ class Runner:
     """Runs items' probes; at most `max_concurrency` at once, each within its timeout."""
 
     def __init__(
-        self, max_concurrency: int, clock: Clock, resources: Resources | None = None
+        self,
+        max_concurrency: int,
+        clock: Clock,
+        resources: Resources | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.clock = clock
         self.resources = resources or Resources()
+        self.redactor = redactor or Redactor()
+        """The config's secrets, masked in every result before anything stores or shows it."""
         self.runs: Counter[tuple[str, str]] = Counter()
         """(kind, result) -> count, for readiness_probe_runs_total."""
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -62,7 +68,7 @@ class Runner:
             except Exception as exc:
                 failure = (classify(exc), f"{type(exc).__name__}: {exc}")
             duration = self.clock.monotonic() - start
-        result = masked(judge(item, facts, failure, started_at, duration))
+        result = masked(judge(item, facts, failure, started_at, duration), self.redactor)
         self.runs[(item.kind, run_result(result.reason))] += 1
         return result
 
@@ -88,12 +94,12 @@ def judge(
     return Result(True, Reason.OK, started_at, duration, facts)
 
 
-def masked(result: Result) -> Result:
+def masked(result: Result, redactor: Redactor) -> Result:
     """The result as it may be stored and shown: the one point every run passes after its
     conditions were judged on the real facts, so no store, page or log sees a secret."""
     return replace(
         result,
-        facts=REDACTOR.value(result.facts),
-        failed=tuple(REDACTOR.text(text) for text in result.failed),
-        message=REDACTOR.text(result.message),
+        facts=redactor.value(result.facts),
+        failed=tuple(redactor.text(text) for text in result.failed),
+        message=redactor.text(result.message),
     )

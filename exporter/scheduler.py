@@ -21,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from exporter.clock import Clock, Timer
 from exporter.config import Item
 from exporter.lag import LagHistogram
-from exporter.results import ItemKey
+from exporter.results import MANUAL, ItemKey
 
 log = structlog.get_logger("exporter.scheduler")
 
@@ -122,7 +122,7 @@ class Scheduler:
         changed interval item starts at once (jittered a little), a cron item at its next
         time unless it is in `run_now` (never run before)."""
         wanted: dict[str, tuple[ItemKey, Item]] = {
-            str(key): (key, item) for key, item in items if item.kind != "manual"
+            str(key): (key, item) for key, item in items if item.kind != MANUAL
         }
         for job_id in list(self._jobs):
             if job_id not in wanted:

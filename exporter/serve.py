@@ -91,7 +91,7 @@ def web_app(daemon: Daemon, web: WebConfig | None = None) -> Starlette:
     """The web edge over `daemon`; `web` is the `--web.config.file`, if any."""
     views = DaemonViews(daemon)
     attestations = AttestationService(daemon.store, lambda: daemon.config, daemon.clock)
-    return create_app(Services(views, views, attestations, views), web)
+    return create_app(Services(views, views, attestations, views, daemon.redactor), web)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -22,7 +22,7 @@ import yaml
 from exporter.config import NAME_PATTERN
 from exporter.importing import mdchecklist
 from exporter.importing.recognise import Suggestion, Text, suggest
-from exporter.redact import SECRET_NAME
+from exporter.redact import SECRET_NAME, has_url_password, replace_url_passwords
 from exporter.text import without_hidden
 
 # cadence word in a heading -> (every, grace): a little slack, so a late run is not a page
@@ -51,7 +51,6 @@ RESERVED_IDS = frozenset({"go-live"})
 ID_WORDS, ID_CHARS = 6, 64
 SHOWN_IDS = 6
 """Item ids a summary line names before it says `and N more`."""
-_PASSWORD_IN_URL = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+):[^@\s/]+@")
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 """`${NAME}` or `${NAME:-default}` in a suggested spec: the loader's substitution syntax."""
 # Markdown that names no words of an item or heading: images, link targets, HTML tags,
@@ -109,8 +108,8 @@ class Imported:
 
 def slug(text: str, max_chars: int = 100) -> str:
     """Lower-case ASCII words joined by '-': accents folded, emoji, marks, images, link targets,
-    HTML tags and template shortcodes dropped."""
-    text = _NOT_WORDS.sub(" ", text)
+    HTML tags, template shortcodes and a URL's password dropped."""
+    text = _NOT_WORDS.sub(" ", replace_url_passwords(text))
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     words = re.sub(r"[^a-z0-9]+", " ", ascii_text.lower()).split()
     out = ""
@@ -223,7 +222,7 @@ def fill(imported: Imported, values: Mapping[str, str]) -> Imported:
         if name not in used:
             known = ", ".join(sorted(used)) or "none: every item is manual"
             raise FillError(f"--set {name}: no suggested probe uses ${{{name}}} (used: {known})")
-        if SECRET_NAME.search(name) or _PASSWORD_IN_URL.search(value):
+        if SECRET_NAME.search(name) or has_url_password(value):
             raise FillError(
                 f"--set {name}: that looks like a secret, which must not be written into the "
                 f"config; leave it out and set {name} in the environment the exporter runs in"
@@ -419,8 +418,8 @@ def _text(value: str) -> str:
     value = without_hidden(value)
     # The loader looks for a password in the text with its `$$` pairs taken out, so `A$://u:p@`
     # must be judged (and cleaned) as `A://u:p@`.
-    if _PASSWORD_IN_URL.search(value.replace("$", "")):
-        value = _PASSWORD_IN_URL.sub(r"\1@", value.replace("$", ""))
+    if has_url_password(value.replace("$", "")):
+        value = replace_url_passwords(value.replace("$", ""))
     return _scalar(value.replace("$", "$$"))
 
 

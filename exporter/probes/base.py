@@ -7,7 +7,7 @@ import asyncio
 import os
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from exporter.clock import Clock, SystemClock
 from exporter.reasons import Reason
+from exporter.redact import credentials
 
 # Re-exported: the probes take the plain data from here, with the rest of what they share.
 from exporter.results import Facts as Facts
@@ -34,6 +35,12 @@ class ProbeSpec(BaseModel):
     """Base of every kind's `Spec`: strict and frozen, so a YAML typo is an error with its line."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def secrets(self, environ: Mapping[str, str]) -> set[str]:
+        """Values a run may show that must be masked: by default those of the fields named as
+        secrets at any depth (the variables `*_env` fields name, secret-named keys, URL
+        passwords). A kind with other secret fields adds them."""
+        return credentials(self.model_dump(), environ)
 
 
 class ProbeFailure(Exception):

@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import Field
 
 from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec
 from exporter.reasons import Reason
+from exporter.redact import SECRET_NAME
 
 KIND = "command"
 DEFAULT_EXPECT: tuple[str, ...] = ("exit_code == 0",)
@@ -41,6 +43,13 @@ class Spec(ProbeSpec):
         default=False, description="Pass the exporter's whole environment (it may hold secrets)"
     )
     max_output_bytes: int = Field(default=4096, ge=0, description="Kept of stdout and of stderr")
+
+    def secrets(self, environ: Mapping[str, str]) -> set[str]:
+        found = super().secrets(environ)
+        if self.inherit_env:
+            # A command given the whole environment may print any of it.
+            found |= {v for k, v in environ.items() if SECRET_NAME.search(k)}
+        return found
 
 
 @dataclass

@@ -7,6 +7,7 @@ import contextvars
 import functools
 import json
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from exporter import __version__
 from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec, socket_failure
 from exporter.probes.tls import not_after, trust_context
 from exporter.reasons import Reason
+from exporter.redact import secret_key
 from exporter.units import parse_size
 
 # aiohttp and yarl are imported inside the functions that use them: `--version`, `validate` and
@@ -60,6 +62,15 @@ class Spec(ProbeSpec):
     insecure_skip_verify: bool = False
     ca_file: str | None = Field(default=None, description="Trusted besides the system roots")
     max_body_bytes: int = Field(default=64 * 1024, ge=0, description="Read at most this much")
+
+    def secrets(self, environ: Mapping[str, str]) -> set[str]:
+        """Every header value besides: a target that echoes request headers shows them."""
+        found = super().secrets(environ) | set(self.headers.values())
+        for name, value in self.headers.items():
+            if secret_key(name):
+                # `Bearer xyz`: a target that echoes it may show the credential alone.
+                found |= {value.partition(" ")[2].strip()} - {""}
+        return found
 
     @field_validator("url")
     @classmethod

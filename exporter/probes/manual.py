@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from exporter.probes.base import Facts, ProbeContext, ProbeSpec
+from exporter.results import MANUAL
 
-KIND = "manual"
+KIND = MANUAL
 DEFAULT_EXPECT: tuple[str, ...] = ()
 FACTS: tuple[str, ...] = ()
 

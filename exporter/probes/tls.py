@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import ipaddress
 import ssl
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from exporter.probes.base import Facts, ProbeContext, ProbeFailure, ProbeSpec, socket_failure
 from exporter.reasons import Reason
+from exporter.times import iso
 
 # cryptography is imported inside the functions that read certificates: a process that never
 # probes TLS would otherwise load it (a tenth of a second and several MB).
@@ -105,8 +106,8 @@ async def probe(spec: Spec, ctx: ProbeContext) -> Facts:
     sans = _sans(cert)
     return {
         "days_left": (cert.not_valid_after_utc.timestamp() - ctx.clock.now()) / 86400,
-        "not_after": _iso(cert.not_valid_after_utc),
-        "not_before": _iso(cert.not_valid_before_utc),
+        "not_after": iso(cert.not_valid_after_utc.timestamp()),
+        "not_before": iso(cert.not_valid_before_utc.timestamp()),
         "version": version,
         "cipher": cipher,
         "issuer": cert.issuer.rfc4514_string(),
@@ -202,7 +203,3 @@ def _as_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,9 +6,12 @@ lets replicas share one state."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from exporter.results import Attestation, ItemKey, ItemState, Result
+
+if TYPE_CHECKING:
+    from exporter.redact import Redactor
 
 
 class StoreUnavailable(Exception):
@@ -69,9 +72,10 @@ class Store(Protocol):
         """The in-memory view read at scrape time; never blocks on I/O."""
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, redactor: Redactor | None = None) -> Store:
     """The store for a `state:` URL, as SQLAlchemy spells them: `sqlite:///relative.db`,
-    `sqlite:////absolute/path.db`, `sqlite:///:memory:`; `postgresql://user@host:5432/db`."""
+    `sqlite:////absolute/path.db`, `sqlite:///:memory:`; `postgresql://user@host:5432/db`.
+    `redactor` masks the config's secrets in the errors a database server sends back."""
     if url.startswith("sqlite://"):
         from exporter.state.sqlite import SqliteStore
 
@@ -80,7 +84,7 @@ def open_store(url: str) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from exporter.state.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, redactor=redactor)
     raise ValueError(
         f"unsupported state URL {url!r}: use sqlite:///path/to/state.db"
         " or postgresql://user@host:5432/db"

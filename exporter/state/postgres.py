@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import structlog
 
-from exporter.redact import REDACTOR
+from exporter.redact import Redactor
 from exporter.results import Attestation, ItemKey, Result
 from exporter.state import OutcomeUnknown, StateError, StoreUnavailable
 from exporter.state.cache import (
@@ -87,10 +87,10 @@ def _where(dsn: str) -> str:
     return urlunsplit((url.scheme, url.netloc.rpartition("@")[2], url.path, "", ""))
 
 
-def _failure(exc: BaseException) -> str:
+def _failure(exc: BaseException, redactor: Redactor) -> str:
     if isinstance(exc, TimeoutError):
         return "PostgreSQL: the server does not answer in time"
-    return f"PostgreSQL: {REDACTOR.text(str(exc)) or type(exc).__name__}"
+    return f"PostgreSQL: {redactor.text(str(exc)) or type(exc).__name__}"
 
 
 class PostgresStore(StoreHealth, StateCache):
@@ -99,11 +99,15 @@ class PostgresStore(StoreHealth, StateCache):
 
     store_name = "postgresql"
 
-    def __init__(self, dsn: str, deadline: float = DEADLINE) -> None:
+    def __init__(
+        self, dsn: str, deadline: float = DEADLINE, redactor: Redactor | None = None
+    ) -> None:
         StateCache.__init__(self)
         StoreHealth.__init__(self)
         self.dsn = dsn
         self.deadline = deadline
+        self.redactor = redactor or Redactor()
+        """Masks the config's secrets in the driver's error messages (they may quote the DSN)."""
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -118,7 +122,7 @@ class PostgresStore(StoreHealth, StateCache):
             await bounded(self._open(), 3 * self.deadline)
         except (*_DRIVER_ERRORS, RuntimeError) as exc:
             await self.close()
-            raise StateError(f"state {_where(self.dsn)}: {_failure(exc)}") from None
+            raise StateError(f"state {_where(self.dsn)}: {_failure(exc, self.redactor)}") from None
 
     async def _open(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -180,7 +184,7 @@ class PostgresStore(StoreHealth, StateCache):
                 self._query("fetchval", "SELECT 1", deadline=PING_DEADLINE), PING_DEADLINE
             )
         except _DRIVER_ERRORS as exc:
-            self.failed(_failure(exc))
+            self.failed(_failure(exc, self.redactor))
             return False
         self.recovered()
         return True
@@ -195,7 +199,7 @@ class PostgresStore(StoreHealth, StateCache):
         try:
             await bounded(write, self.deadline)
         except _DRIVER_ERRORS as exc:
-            fault = _failure(exc)
+            fault = _failure(exc, self.redactor)
             self.write_failed(fault, item=item)
             if isinstance(exc, TimeoutError):
                 self.failed(fault)
@@ -252,7 +256,7 @@ class PostgresStore(StoreHealth, StateCache):
                 await self.pool.expire_connections()
                 id_, revision = await bounded(self._attest(attestation, committing), self.deadline)
         except _DRIVER_ERRORS as exc:
-            fault = _failure(exc)
+            fault = _failure(exc, self.redactor)
             self.write_failed(fault)
             if isinstance(exc, TimeoutError):
                 self.failed(fault)
@@ -305,7 +309,7 @@ class PostgresStore(StoreHealth, StateCache):
         try:
             rows: list[Any] = await bounded(query, self.deadline)
         except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(_failure(exc)) from exc
+            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
         return [attestation_of(row) for row in rows]
 
     async def refresh(self) -> None:
@@ -315,7 +319,7 @@ class PostgresStore(StoreHealth, StateCache):
         try:
             await bounded(self._refresh(), PING_DEADLINE)
         except TimeoutError:
-            self.failed(_failure(TimeoutError()))
+            self.failed(_failure(TimeoutError(), self.redactor))
             raise
 
     async def _refresh(self) -> None:

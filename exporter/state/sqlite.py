@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,11 @@ from exporter.state.cache import (
     result_row,
 )
 from exporter.state.health import DEADLINE, PING_DEADLINE, StoreHealth, bounded
+from exporter.times import when
 
-MIGRATIONS = (
-    """
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
 CREATE TABLE IF NOT EXISTS item_state (
     checklist TEXT NOT NULL,
     item TEXT NOT NULL,
@@ -45,9 +46,10 @@ CREATE TABLE IF NOT EXISTS item_state (
     last_success REAL,
     first_seen REAL,
     PRIMARY KEY (checklist, item)
-);
-""",
-    """
+)""",
+    ),
+    (
+        """
 CREATE TABLE attestation (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     checklist TEXT NOT NULL,
@@ -57,13 +59,15 @@ CREATE TABLE attestation (
     at REAL NOT NULL,
     fingerprint TEXT NOT NULL,
     token TEXT
-);
-CREATE INDEX attestation_item ON attestation (checklist, item, id);
-CREATE TABLE revision (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
-INSERT INTO revision VALUES (1, 0);
-""",
+)""",
+        "CREATE INDEX attestation_item ON attestation (checklist, item, id)",
+        "CREATE TABLE revision (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
+        "INSERT INTO revision VALUES (1, 0)",
+    ),
 )
-"""Schema version N is MIGRATIONS[:N] applied in order; PRAGMA user_version holds N."""
+"""Schema version N is MIGRATIONS[:N] applied in order; PRAGMA user_version holds N. Each is a
+list of single statements, run one at a time inside the migrating transaction (sqlite3's
+executescript would commit that transaction first)."""
 SCHEMA_VERSION = len(MIGRATIONS)
 log = structlog.get_logger("exporter.state")
 _MAGIC = b"SQLite format 3\x00"
@@ -183,7 +187,7 @@ class SqliteStore(StoreHealth, StateCache):
                 f"state {self.path} is in use by another readiness-exporter serve ({holder},"
                 f" lock {lock_path}): stop it or give this one its own state file"
             ) from None
-        since = datetime.now(UTC).isoformat(timespec="seconds")
+        since = when(time.time())
         holder = f"pid {os.getpid()} on {socket.gethostname()} since {since}"
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.encode(), 0)
@@ -220,9 +224,8 @@ class SqliteStore(StoreHealth, StateCache):
                 f"{SCHEMA_VERSION}: upgrade the exporter or use another state file"
             )
         for migration in MIGRATIONS[version:]:
-            for statement in migration.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            for statement in migration:
+                db.execute(statement)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute("COMMIT")
 

@@ -145,7 +145,9 @@ async def post_attestation(request: Request) -> Response:
         by=recorded.by,
         token=recorded.token,
     )
-    return JSONResponse(attestations.document(recorded), status_code=201)
+    return JSONResponse(
+        attestations.document(recorded, services(request).redactor), status_code=201
+    )
 
 
 async def list_attestations(request: Request) -> Response:
@@ -156,7 +158,8 @@ async def list_attestations(request: Request) -> Response:
         attestations.parse_filter("item", query.get("item")),
         attestations.parse_limit(query.get("limit")),
     )
-    return JSONResponse({"attestations": [attestations.document(a) for a in history]})
+    redactor = services(request).redactor
+    return JSONResponse({"attestations": [attestations.document(a, redactor) for a in history]})
 
 
 async def reload(request: Request) -> Response:

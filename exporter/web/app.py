@@ -99,9 +99,10 @@ async def status(request: Request) -> Response:
             attest=services(request).access.may_attest,
             attester=attester,
             csrf=csrf_token(principal.name) if principal is not None else "",
+            redactor=services(request).redactor,
         )
         return HTMLResponse(page)
-    return JSONResponse(status_document(views, now))
+    return JSONResponse(status_document(views, now, services(request).redactor))
 
 
 def _browser_login(endpoint: Endpoint) -> Endpoint:

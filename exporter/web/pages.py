@@ -17,7 +17,9 @@ from markdown_it import MarkdownIt
 
 from exporter.evaluate import ChecklistView, ItemView, SectionView
 from exporter.reasons import Reason
+from exporter.redact import Redactor
 from exporter.render import REASON_HELP, headings, nested, outline, summary, why_not
+from exporter.results import MANUAL
 from exporter.times import ago, when
 from exporter.web.status import item_status
 
@@ -66,27 +68,32 @@ def status_page(
     attest: bool = False,
     attester: bool = False,
     csrf: str = "",
+    *,
+    redactor: Redactor,
 ) -> str:
     """The live page. `attest` (some token may attest) adds an Attest form to manual items,
     shown once the viewer pastes a token, or at once when the `attester` viewer logged in with
     one (the browser then sends its credentials with the form, and `csrf`, the login's
     anti-forgery token, in the X-CSRF-Token header)."""
-    return _page(views, now, live=True, attest=attest, attester=attester, csrf=csrf)
+    return _page(views, now, redactor, live=True, attest=attest, attester=attester, csrf=csrf)
 
 
-def report_page(views: list[ChecklistView], now: float) -> str:
+def report_page(views: list[ChecklistView], now: float, *, redactor: Redactor) -> str:
     """The same page as a document to keep or send: every section open, nothing interactive."""
-    return _page(views, now, live=False, attest=False)
+    return _page(views, now, redactor, live=False, attest=False)
 
 
 def _page(
     views: list[ChecklistView],
     now: float,
+    redactor: Redactor,
     live: bool,
     attest: bool,
     attester: bool = False,
     csrf: str = "",
 ) -> str:
+    """The whole page, masked once more as HTML: a secret in a title or a note is escaped
+    there, and the redactor knows each secret's escaped form too."""
     ready = all(v.ready for v in views)
     names = ", ".join(headings(v.checklist.display_title)[-1] for v in views)
     title = f"{'Ready' if ready else 'Not ready'}: {names}"
@@ -106,14 +113,14 @@ def _page(
         if live
         else "report"
     )
-    body = "".join(_checklist(v, now, live, attest) for v in views)
+    body = "".join(_checklist(v, now, live, attest, redactor) for v in views)
     script = "<script src='static/status.js'></script>" if live else ""
     style = f"<style>{STATUS_CSS}</style>"
     if live:
         style = "<link rel='stylesheet' href='static/status.css'>"
     if csrf:
         style += f"<meta name='csrf-token' content='{escape(csrf)}'>"
-    return (
+    return redactor.known(
         "<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         "<meta name='color-scheme' content='light dark'>"
@@ -136,7 +143,9 @@ def _tone(view: ChecklistView) -> str:
     return "bad" if any(state(v) == "bad" for v in view.items) else "warn"
 
 
-def _checklist(view: ChecklistView, now: float, live: bool, attest: bool) -> str:
+def _checklist(
+    view: ChecklistView, now: float, live: bool, attest: bool, redactor: Redactor
+) -> str:
     checklist = view.checklist
     parts = headings(checklist.display_title)
     counts = {"ok": 0, "warn": 0, "bad": 0}
@@ -181,20 +190,27 @@ def _checklist(view: ChecklistView, now: float, live: bool, attest: bool) -> str
             for depth, text in shown
         )
         sections.append(
-            groups + (_section(view, section, now, live, attest) if section.items else "")
+            groups + (_section(view, section, now, live, attest, redactor) if section.items else "")
         )
     return head + "".join(sections) + "</section>"
 
 
 def _section(
-    checklist: ChecklistView, section: SectionView, now: float, live: bool, attest: bool
+    checklist: ChecklistView,
+    section: SectionView,
+    now: float,
+    live: bool,
+    attest: bool,
+    redactor: Redactor,
 ) -> str:
     states = [state(v) for v in section.items]
     all_ok = all(s == "ok" for s in states)
     passing = sum(v.passing for v in section.items)
     leaf = headings(section.section.display_title)[-1]
     is_open = " open" if not live or not all_ok else ""
-    items = "".join(_item(checklist, v, depth, now, attest) for v, depth in nested(section))
+    items = "".join(
+        _item(checklist, v, depth, now, attest, redactor) for v, depth in nested(section)
+    )
     total = max(len(states), 1)
     mini = "".join(
         f"<i class='{k}' style='width:{states.count(k) * 100 / total:.2f}%'></i>"
@@ -208,12 +224,19 @@ def _section(
     )
 
 
-def _item(checklist: ChecklistView, view: ItemView, depth: int, now: float, attest: bool) -> str:
+def _item(
+    checklist: ChecklistView,
+    view: ItemView,
+    depth: int,
+    now: float,
+    attest: bool,
+    redactor: Redactor,
+) -> str:
     tone = state(view)
     item = view.item
     why = ""
     if not view.passing or view.lapsed:
-        text = "; ".join(why_not(view)).replace("**", "")
+        text = "; ".join(why_not(view, redactor)).replace("**", "")
         why = f"<span class='why'>{escape(text)}</span>"
     glyph = {"ok": "✓", "warn": "…", "bad": "✕"}[tone]
     label = {"ok": "passing", "warn": "waiting", "bad": "failing"}[tone]
@@ -223,8 +246,8 @@ def _item(checklist: ChecklistView, view: ItemView, depth: int, now: float, atte
         f"</span><span class='right'>{_when(view, now)}"
         f"<span class='kind'>{escape(item.kind)}</span></span></summary>"
     )
-    evidence = _evidence(view, now)
-    if attest and item.kind == "manual":
+    evidence = _evidence(view, now, redactor)
+    if attest and item.kind == MANUAL:
         evidence += _attest_form(checklist.checklist.name, item.id)
     return (
         f"<li class='item {tone} depth-{min(depth, 3)}' id='{escape(checklist.checklist.name)}"
@@ -244,26 +267,26 @@ def _when(view: ItemView, now: float) -> str:
             f"<span class='when{soon}' title='{when(view.due)}'>due in {ago(view.due - now)}</span>"
         )
     attestation = view.state.attestation
-    if view.item.kind == "manual" and attestation is not None:
+    if view.item.kind == MANUAL and attestation is not None:
         return (
             f"<span class='when' title='{when(attestation.at)}'>attested by "
             f"{escape(attestation.by)} {ago(now - attestation.at)} ago</span>"
         )
     success = view.state.last_success
-    if success and view.item.kind != "manual":
+    if success and view.item.kind != MANUAL:
         return f"<span class='when' title='{when(success)}'>passed {ago(now - success)} ago</span>"
     return ""
 
 
-def _evidence(view: ItemView, now: float) -> str:
-    doc = item_status(view)  # secrets already masked
+def _evidence(view: ItemView, now: float, redactor: Redactor) -> str:
+    doc = item_status(view, redactor)  # secrets masked
     rows: list[tuple[str, str]] = [
         ("state", f"<b>{view.reason.value}</b> · {REASON_HELP[view.reason]}"),
         ("severity", escape(doc["severity"])),
     ]
     result = view.state.result
-    last_run = result.started_at if result and view.item.kind != "manual" else None
-    success = view.state.last_success if view.item.kind != "manual" else None
+    last_run = result.started_at if result and view.item.kind != MANUAL else None
+    success = view.state.last_success if view.item.kind != MANUAL else None
     for label, ts in (("last run", last_run), ("last success", success)):
         if ts:
             rows.append((label, f"{when(ts)} ({ago(now - ts)} ago)"))
@@ -274,10 +297,10 @@ def _evidence(view: ItemView, now: float) -> str:
             rows.append(("note", escape(attestation.note)))
     if view.due is not None:
         rows.append(("due", f"{when(view.due)}" + (" — lapsed" if view.lapsed else "")))
-    if doc.get("duration_seconds") is not None and view.item.kind != "manual":
+    if doc.get("duration_seconds") is not None and view.item.kind != MANUAL:
         rows.append(("took", f"{doc['duration_seconds'] * 1000:.0f} ms"))
     out = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
-    if view.item.kind != "manual":
+    if view.item.kind != MANUAL:
         out += "<ul class='expect'>" + "".join(
             _condition(text, doc["failed"], judged=view.reason in (Reason.OK, Reason.CONDITION))
             for text in doc["expect"]

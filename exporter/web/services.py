@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from exporter.attestations import AttestationRequest
 from exporter.evaluate import ChecklistView
+from exporter.redact import Redactor
 from exporter.results import Attestation
 from exporter.web.auth import Tokens
 
@@ -71,6 +72,8 @@ class Services:
     access: Access
     attestations: Attestations
     control: Control
+    redactor: Redactor
+    """The daemon's: masks its config's secrets in every page and document the edge sends."""
 
 
 def services(request: Request) -> Services:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.evaluate import ChecklistView, ItemView
-from exporter.redact import REDACTOR
+from exporter.redact import Redactor
+from exporter.results import MANUAL
 from exporter.times import iso
 
 
-def item_status(view: ItemView) -> dict[str, Any]:
+def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
     result = view.state.result
     item = view.item
     doc: dict[str, Any] = {
@@ -20,14 +21,14 @@ def item_status(view: ItemView) -> dict[str, Any]:
         "passing": view.passing,
         "reason": view.reason.value,
         "expect": [c.text for c in item.conditions],
-        "last_run": iso(result.started_at) if result and item.kind != "manual" else None,
+        "last_run": iso(result.started_at) if result and item.kind != MANUAL else None,
         "last_success": iso(view.state.last_success),
         "duration_seconds": round(result.duration, 6) if result else None,
         "failed": list(result.failed) if result else [],
         "message": result.message if result else "",
         "facts": result.facts if result else {},
     }
-    if view.state.attestation is not None and item.kind == "manual":
+    if view.state.attestation is not None and item.kind == MANUAL:
         attestation = view.state.attestation
         doc["attestation"] = {
             "by": attestation.by,
@@ -39,16 +40,16 @@ def item_status(view: ItemView) -> dict[str, Any]:
         doc["every"] = item.every.total_seconds()
         doc["due"] = iso(view.due)
         doc["lapsed"] = view.lapsed
-    return REDACTOR.value(doc)  # type: ignore[no-any-return]
+    return redactor.value(doc)  # type: ignore[no-any-return]
 
 
-def status_document(views: list[ChecklistView], now: float) -> dict[str, Any]:
+def status_document(views: list[ChecklistView], now: float, redactor: Redactor) -> dict[str, Any]:
     return {
         "generated_at": iso(now),
         "checklists": [
             {
                 "name": v.checklist.name,
-                "title": v.checklist.display_title,
+                "title": redactor.text(v.checklist.display_title),
                 "go_live": iso(v.go_live),
                 "live": v.live,
                 "ready": v.ready,
@@ -56,9 +57,9 @@ def status_document(views: list[ChecklistView], now: float) -> dict[str, Any]:
                 "sections": [
                     {
                         "name": s.section.name,
-                        "title": s.section.display_title,
+                        "title": redactor.text(s.section.display_title),
                         "score": round(s.score, 4),
-                        "items": [item_status(i) for i in s.items],
+                        "items": [item_status(i, redactor) for i in s.items],
                     }
                     for s in v.sections
                 ],

@@ -64,7 +64,8 @@ class ReadinessCollector(Collector):
                     labels = [name, section, v.item.id]
                     severity = v.item.severity.value
                     passing.add_metric([*labels, severity], float(v.passing))
-                    info.add_metric([*labels, v.item.kind, v.item.title], 1.0)
+                    title = self.source.redactor.text(v.item.title)
+                    info.add_metric([*labels, v.item.kind, title], 1.0)
                     result = v.state.result
                     if result is not None and v.item.kind != "manual":
                         last_run.add_metric(labels, result.started_at)

@@ -34,6 +34,12 @@ INVALID = {
     "invalid-duration.yml": [(8, "health", "interval: invalid duration '30x'")],
     "invalid-condition.yml": [(11, "health", "expect[1]:")],
     "invalid-duplicate-id.yml": [(11, "health", "id is used twice in checklist 'app'")],
+    "invalid-duplicate-names.yml": [
+        (9, None, "section name 's' is used twice in 'app'"),
+        (11, "a", "id is used twice in checklist 'app': ids must be unique within a checklist"),
+        (14, "a", "id is used twice in checklist 'app': ids must be unique within a checklist"),
+    ],
+    "invalid-duplicate-checklist.yml": [(17, None, "checklist name 'app' is used twice")],
     "invalid-missing-env.yml": [
         (8, "health", "environment variable READINESS_TEST_SURELY_UNSET is not set")
     ],
@@ -189,6 +195,31 @@ def test_env_substitution_and_env_overrides(monkeypatch: pytest.MonkeyPatch) -> 
     assert config.exporter.default_interval == timedelta(seconds=15)
 
 
+def test_env_overrides_win_over_the_file_and_lists_are_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written = "exporter:\n  max_concurrency: 8\n  log_level: debug\n" + MINIMAL
+    monkeypatch.setenv("READINESS_TEST_BASE", "http://10.0.0.5:9000")
+    monkeypatch.setenv("readiness_max_concurrency", "3")
+    monkeypatch.setenv("READINESS_ALLOWED_ORIGINS", '["https://ops.example.com"]')
+    settings = parse_config(written).config.exporter
+    assert settings.max_concurrency == 3
+    assert settings.log_level == "debug"
+    assert settings.allowed_origins == ("https://ops.example.com",)
+
+    monkeypatch.setenv("READINESS_ALLOWED_ORIGINS", "https://ops.example.com")
+    monkeypatch.setenv("READINESS_MAX_CONCURRENCY", "lots")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(written, "c.yaml")
+    assert [str(i) for i in caught.value.issues] == [
+        "c.yaml:1: READINESS_ALLOWED_ORIGINS must be a JSON list, e.g. "
+        "READINESS_ALLOWED_ORIGINS='[\"...\"]'"
+    ]
+    monkeypatch.delenv("READINESS_ALLOWED_ORIGINS")
+    with pytest.raises(ConfigError, match=r"c.yaml:2: exporter.max_concurrency: Input should be"):
+        parse_config(written, "c.yaml")
+
+
 def test_secret_env_values_are_collected_for_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_API_TOKEN", "s3cret-token-value")
     text = """
@@ -323,3 +354,20 @@ def test_default_conditions_are_parsed_once_and_fingerprints_computed_once() -> 
     assert one.fingerprint is fingerprint  # not hashed again on every /status request
     again = parse_config(text).config.checklists[0].sections[0].items[0]
     assert again == one and again.fingerprint == fingerprint and fingerprint != two.fingerprint
+
+
+def test_an_item_has_one_field_per_registered_kind_in_its_order() -> None:
+    """Item's probe fields are written out (so mypy sees them): a kind added to the registry
+    without its field here, or the other way round, fails."""
+    from exporter.config import Item
+
+    fields = [name for name in Item.model_fields if name in PROBES or name in _kind_fields()]
+    assert fields == list(PROBES)
+    for kind, module in PROBES.items():
+        assert Item.model_fields[kind].annotation == module.Spec | None
+
+
+def _kind_fields() -> set[str]:
+    from exporter.config import Item
+
+    return {n for n, f in Item.model_fields.items() if "Spec" in str(f.annotation)}

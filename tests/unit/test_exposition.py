@@ -20,6 +20,7 @@ from exporter.config import Config
 from exporter.exposition import Exposition, help_text, label_value, sample_value, wants_gzip
 from exporter.loader import parse_config
 from exporter.reasons import Reason
+from exporter.redact import Redactor
 from exporter.results import Attestation, ItemKey, ItemState, Result
 from tests.support.collector import ReadinessCollector
 
@@ -77,6 +78,7 @@ class Source:
         self.reload_successful = True
         self.reload_timestamp = T0 - 10
         self.state_write_errors = ("sqlite", 0)
+        self.redactor = Redactor()
 
     def states(self) -> Mapping[ItemKey, ItemState]:
         return self.state

@@ -8,6 +8,7 @@ import pytest
 from exporter.evaluate import ChecklistView, evaluate
 from exporter.loader import ConfigError, parse_config
 from exporter.reasons import Reason
+from exporter.redact import Redactor
 from exporter.render import markdown, table
 from exporter.results import ItemKey, ItemState, Result
 from exporter.web.status import status_document
@@ -103,6 +104,6 @@ def test_status_table_and_report_say_what_the_rule_says() -> None:
     # An only-warning checklist with one failure: the old rule (critical items only) said ready.
     checklist = view(config("warning", "info"), False, True)
     assert not checklist.ready
-    assert status_document([checklist], NOW)["checklists"][0]["ready"] is False
-    assert "app: 1/2 passing (score 0.50), NOT READY" in table([checklist])
-    assert "1 of 2 items passing, not ready" in markdown([checklist], NOW)
+    assert status_document([checklist], NOW, Redactor())["checklists"][0]["ready"] is False
+    assert "app: 1/2 passing (score 0.50), NOT READY" in table([checklist], redactor=Redactor())
+    assert "1 of 2 items passing, not ready" in markdown([checklist], NOW, redactor=Redactor())

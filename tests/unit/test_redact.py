@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from exporter.loader import ConfigError, parse_config
-from exporter.redact import MASK, Redactor
+from exporter.redact import MASK, Redactor, replace_url_passwords
 
 
 @pytest.mark.parametrize(
@@ -174,3 +174,56 @@ def test_config_errors_name_the_variable_instead_of_its_value(
         parse_config('exporter: {listen: "${LISTEN_AT}"}\nchecklists: []\n', "c.yaml")
     assert "'${LISTEN_AT}' is not host:port" in str(caught.value)
     assert "not-an-address" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://app:hunter2@db:5432/x",
+        "redis://:hunter2@cache:6379/0",
+        "postgresql://app:p@ss@db/x",
+        "see a://b and c://d:e@f",
+        "none here: https://app@db/x, https://db:5432/x, mailto:ann@example.com",
+    ],
+)
+def test_one_rule_for_a_password_in_a_url(text: str) -> None:
+    """What the loader refuses in a file is what every output masks and what import leaves out
+    of the config it writes (the password, nothing else)."""
+    from exporter.importing.importer import fill, import_checklist, render_yaml
+
+    def refused(title: str) -> bool:
+        config = "checklists: [{name: a, sections: [{name: s, items: [{id: x, title: TITLE,"
+        try:
+            parse_config(config.replace("TITLE", repr(title)) + " manual: {}}]}]}]\n")
+        except ConfigError as exc:
+            return any("password is written in the file" in str(i) for i in exc.issues)
+        return False
+
+    masked = Redactor().text(text) != text
+    assert refused(text) is masked
+    written = render_yaml(fill(import_checklist(f"# T\n\n- [ ] {text}\n", "t", "t.md"), {}))
+    title = parse_config(written).config.checklists[0].sections[0].items[0].title
+    assert not refused(title)
+    assert title == replace_url_passwords(text)
+    assert ("hunter2" in written) is ("hunter2" in text and not masked)
+
+
+def test_each_spec_knows_its_secret_fields() -> None:
+    """The loader asks each probe spec; the kind with an unusual secret field says so itself."""
+    from exporter.probes import command, http, prometheus
+
+    environ = {"PROM_PASSWORD": "pr0m-pass", "API_TOKEN": "t0ken-value", "PLAIN": "not-secret"}
+    web = http.Spec(url="https://u:pw12@h/?x=1", headers={"Authorization": "Bearer abc123"})
+    assert {"pw12", "Bearer abc123", "abc123"} <= web.secrets(environ)
+    prom = prometheus.Spec.model_validate(
+        {
+            "url": "http://p",
+            "query": "up",
+            "basic_auth": {"username": "u", "password_env": "PROM_PASSWORD"},
+        }
+    )
+    assert "pr0m-pass" in prom.secrets(environ)
+    shell = command.Spec(argv=["true"], env={"DB_PASSWORD": "hunter22"})
+    assert shell.secrets(environ) == {"hunter22"}
+    inheriting = command.Spec(argv=["true"], inherit_env=True)
+    assert inheriting.secrets(environ) == {"pr0m-pass", "t0ken-value"}

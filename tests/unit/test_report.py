@@ -8,6 +8,7 @@ from exporter.evaluate import evaluate
 from exporter.importing.mdchecklist import SEPARATOR
 from exporter.loader import parse_config
 from exporter.reasons import Reason
+from exporter.redact import Redactor
 from exporter.render import REASON_HELP, markdown
 from exporter.results import Attestation, ItemKey, ItemState, Result
 from exporter.web.pages import report_page, status_page, wants_html
@@ -76,7 +77,7 @@ def views(now: float) -> list:  # type: ignore[type-arg]
 
 def test_markdown_report_has_the_documents_shape_ticks_and_lapses() -> None:
     now = 10 * DAY
-    text = markdown(views(now), now)
+    text = markdown(views(now), now, redactor=Redactor())
     lines = text.splitlines()
     assert lines[:3] == ["# Readiness", "", "## Ops"]
     assert lines.count("## Pre") == 1  # the shared parent heading appears once
@@ -94,7 +95,7 @@ def test_markdown_report_has_the_documents_shape_ticks_and_lapses() -> None:
 
 def test_html_pages_escape_titles_and_show_states() -> None:
     now = 10 * DAY
-    page = status_page(views(now), now, attest=True)
+    page = status_page(views(now), now, attest=True, redactor=Redactor())
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;" in page
     assert "<strong>Disk</strong>: has <code>space</code>" in page
@@ -103,7 +104,7 @@ def test_html_pages_escape_titles_and_show_states() -> None:
     assert "class='item warn depth-1' id='ops--tradier'" in page
     assert "lapsed 7 d 22 h ago" in page
     assert page.count("<form class='attest'") == 3  # the manual items only
-    report = report_page(views(now), now)
+    report = report_page(views(now), now, redactor=Redactor())
     assert "<form" not in report and "<script>" not in report
     assert report.count("<details class='section") == report.count(" open>")
 
@@ -142,7 +143,7 @@ checklists:
     ).config
     now = 10 * DAY
     found = evaluate(config, {}, now)
-    text = markdown(found, now)
+    text = markdown(found, now, redactor=Redactor())
     assert [line for line in text.splitlines() if line.startswith("#")] == [
         "# Launch",
         "## Overview",
@@ -153,7 +154,7 @@ checklists:
     ]
     assert "## Overview\n\n## Pre\n\n### Infra\n\n- [ ] API keys" in text
     assert text.endswith("### Risk assessment\n\n## After\n")
-    page = report_page(found, now)
+    page = report_page(found, now, redactor=Redactor())
     shown = [h.split(">")[-1] for h in page.split("</h")[:-1]]
     assert [h for h in shown if h in {"Overview", "Pre", "Infra", "Risk assessment", "After"}] == [
         "Overview",

@@ -23,7 +23,8 @@ def attestation(item: str, by: str, at: float) -> Attestation:
 async def test_a_version_1_state_file_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     db = sqlite3.connect(path)
-    db.executescript(MIGRATIONS[0])
+    for statement in MIGRATIONS[0]:
+        db.execute(statement)
     db.execute("INSERT INTO item_state (checklist, item, last_success) VALUES ('app', 'x', 42.0)")
     db.execute("PRAGMA user_version=1")
     db.commit()
@@ -64,6 +65,32 @@ async def test_writes_of_another_process_show_after_refresh(tmp_path: Path) -> N
     finally:
         await daemon.close()
         await cli.close()
+
+
+async def test_a_migration_that_fails_half_way_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """Each migration's statements run one at a time in one transaction: when one fails (here
+    the index exists already), none of the others stays and the version does not move."""
+    path = tmp_path / "state.db"
+    with closing(sqlite3.connect(path)) as db:
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("CREATE TABLE other (checklist, item, id)")
+        db.execute("CREATE INDEX attestation_item ON other (checklist, item, id)")
+        db.execute("PRAGMA user_version=1")
+        db.commit()
+    store = SqliteStore(str(path))
+    with pytest.raises(StateError, match="attestation_item already exists"):
+        await store.open()
+    await store.close()
+    with closing(sqlite3.connect(path)) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == 1
+        tables = {row[0] for row in check.execute("SELECT name FROM sqlite_master")}
+        assert tables == {
+            "item_state",
+            "sqlite_autoindex_item_state_1",
+            "other",
+            "attestation_item",
+        }
 
 
 async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
