@@ -202,6 +202,13 @@ def test_the_ping_api_answers_its_codes(daemon: Exporter) -> None:
     assert ping({**good, "status": "done"}).status_code == 422
     assert ping({**good, "exit_code": "0"}).status_code == 422
     assert ping(good, headers={**ATTEST, "Origin": "http://evil.example"}).status_code == 403
+    attested = httpx.post(
+        f"{daemon.url}/api/v1/attestations",
+        json={"checklist": "jobs", "item": "backup", "by": "alice"},
+        headers=ATTEST,
+        timeout=10,
+    )
+    assert attested.status_code == 422 and "its job reports in" in attested.text
     assert ping({**good, "status": "start"}).status_code == 202
     done = ping({**good, "exit_code": 0, "duration": 12, "output": "x" * 10_000})
     assert done.status_code == 201 and done.json()["passing"] is True
