@@ -107,8 +107,11 @@ def resolve(config: Config, checklist: str, item: str) -> Target:
     if match.kind != MANUAL:
         raise Invalid(
             "item",
-            f"{checklist}/{item} is a {match.kind} item"
-            + (" (its job reports in: POST /api/v1/pings)" if match.kind == PING else " (probed)")
+            (
+                f"{checklist}/{item} is a ping item (its job reports in: POST /api/v1/pings)"
+                if match.kind == PING
+                else f"{checklist}/{item} is probed ({match.kind})"
+            )
             + f", not manual: only manual items and {GO_LIVE_ITEM} are attested",
         )
     return Target(checklist, item, match.fingerprint)
