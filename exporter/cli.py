@@ -246,7 +246,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 waiting[name] = waiting.get(name, 0) + 1
         print(
             f"  {len(unconfigured)} items are unconfigured (not run) until these are set: "
-            + ", ".join(f"{name} ({n} items)" for name, n in waiting.items())
+            + ", ".join(f"{name} ({n} item{'s' if n > 1 else ''})" for name, n in waiting.items())
         )
     return EXIT_READY
 
