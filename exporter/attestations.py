@@ -19,7 +19,7 @@ from pydantic import (
 
 from exporter.clock import Clock
 from exporter.redact import Redactor
-from exporter.results import GO_LIVE_ITEM, MANUAL, Attestation
+from exporter.results import GO_LIVE_ITEM, MANUAL, PING, Attestation
 from exporter.state import Store
 from exporter.text import visible, visible_lines
 from exporter.times import iso
@@ -107,8 +107,12 @@ def resolve(config: Config, checklist: str, item: str) -> Target:
     if match.kind != MANUAL:
         raise Invalid(
             "item",
-            f"{checklist}/{item} is probed ({match.kind}), not manual: only manual items"
-            f" and {GO_LIVE_ITEM} are attested",
+            (
+                f"{checklist}/{item} is a ping item (its job reports in: POST /api/v1/pings)"
+                if match.kind == PING
+                else f"{checklist}/{item} is probed ({match.kind})"
+            )
+            + f", not manual: only manual items and {GO_LIVE_ITEM} are attested",
         )
     return Target(checklist, item, match.fingerprint)
 

@@ -96,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not serve the exporter's own endpoints during the run",
     )
+    check.add_argument(
+        "--url",
+        metavar="URL",
+        help="ask the daemon running at URL to run the checklists (POST /api/v1/runs) instead of"
+        " probing from here; its token (attest role) is read from $READINESS_TOKEN",
+    )
+    check.add_argument(
+        "--token-env",
+        default="READINESS_TOKEN",
+        metavar="NAME",
+        help="with --url: the environment variable holding the API token (READINESS_TOKEN)",
+    )
     _add_shard(check)
     check.set_defaults(run=cmd_check)
 
@@ -146,6 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--checklist", action="append", help="only this checklist (repeatable)")
     report.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
     report.set_defaults(run=cmd_report)
+
+    job = verbs.add_parser(
+        "run",
+        help="run a job and report it to a ping item: start, then success or fail with its exit"
+        " code, duration and output tail; exits with the job's code",
+        usage="readiness-exporter run --url URL [--token-env NAME] CHECKLIST ITEM -- COMMAND...",
+    )
+    job.add_argument("--url", required=True, help="the daemon, e.g. http://127.0.0.1:9840")
+    job.add_argument(
+        "--token-env",
+        default="READINESS_TOKEN",
+        metavar="NAME",
+        help="the environment variable holding the API token (attest role; READINESS_TOKEN)",
+    )
+    job.add_argument("checklist", metavar="CHECKLIST")
+    job.add_argument("item", metavar="ITEM", help="a ping item's id")
+    job.add_argument("job", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    job.set_defaults(run=cmd_run)
     return parser
 
 
@@ -205,6 +235,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     config = loaded.config
     items = sum(len(s.items) for c in config.checklists for s in c.sections)
     print(f"{args.config}: OK ({len(config.checklists)} checklists, {items} items)")
+    unconfigured = [
+        i for c in config.checklists for s in c.sections for i in s.items if i.unconfigured
+    ]
+    if unconfigured:
+        # Valid, but these items will not run: the next thing a new user needs to know.
+        waiting: dict[str, int] = {}
+        for item in unconfigured:
+            for name in item.unconfigured:
+                waiting[name] = waiting.get(name, 0) + 1
+        print(
+            f"  {len(unconfigured)} items are unconfigured (not run) until these are set: "
+            + ", ".join(f"{name} ({n} item{'s' if n > 1 else ''})" for name, n in waiting.items())
+        )
     return EXIT_READY
 
 
@@ -358,6 +401,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from exporter import logs, render
     from exporter.redact import Redactor
+    from exporter.remote import RemoteError
     from exporter.state import StateError
 
     redactor = Redactor(loaded.secrets)
@@ -365,11 +409,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     loaded = args.shard.select(loaded)
 
     try:
-        views, now = asyncio.run(
-            _check(loaded, set(args.checklist) if args.checklist else None, not args.no_serve)
-        )
+        if args.url:
+            views, now = _check_remote(loaded, args)
+        else:
+            views, now = asyncio.run(
+                _check(loaded, set(args.checklist) if args.checklist else None, not args.no_serve)
+            )
     except StateError as exc:
         return _state_failed(exc)
+    except RemoteError as exc:
+        print(f"check: {exc}", file=sys.stderr)
+        return exc.code
     output = {
         "table": lambda: render.table(views, args.fail_under, redactor=redactor),
         "json": lambda: render.as_json(views, now, args.fail_under, redactor=redactor),
@@ -379,6 +429,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     sys.stdout.write(output)
     ready = all(render.verdict(v, args.fail_under) for v in views)
     return EXIT_READY if ready else EXIT_NOT_READY
+
+
+def _check_remote(
+    loaded: LoadedConfig, args: argparse.Namespace
+) -> tuple[list[ChecklistView], float]:
+    """`check --url`: the daemon runs the checklists; they are judged here, by the one rule,
+    against the same config file."""
+    from exporter import remote
+    from exporter.evaluate import evaluate
+    from exporter.remote import RemoteError
+
+    names = list(args.checklist or (c.name for c in loaded.config.checklists))
+    status = asyncio.run(remote.run_checklists(args.url, os.environ.get(args.token_env), names))
+    now = SystemClock().now()
+    states = remote.states(loaded.config, status, now)
+    served = {c["name"] for c in status.get("checklists", ())}
+    missing = sorted(set(names) - served)
+    if missing:
+        raise RemoteError(f"{args.url}: the daemon has no checklist {', '.join(missing)}", 2)
+    views = [v for v in evaluate(loaded.config, states, now) if v.checklist.name in names]
+    return views, now
 
 
 def _ratio(text: str) -> float:
@@ -489,6 +560,21 @@ def _import_ticks(config: Config, imported: Imported, redactor: Redactor) -> int
         file=sys.stderr,
     )
     return EXIT_READY
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The job's exit code is the wrapper's: cron and CI see the job, not its monitoring."""
+    from exporter.remote import run_job
+
+    argv = args.job[1:] if args.job[:1] == ["--"] else args.job
+    if not argv:
+        print("run: give the command after --, e.g. -- /usr/local/bin/backup", file=sys.stderr)
+        return EXIT_CONFIG
+    token = os.environ.get(args.token_env)
+    code, problems = run_job(args.url, token, args.checklist, args.item, argv, sys.stdout.buffer)
+    for problem in problems:
+        print(f"run: not reported: {problem}", file=sys.stderr)
+    return code
 
 
 def cmd_report(args: argparse.Namespace) -> int:

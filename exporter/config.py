@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,7 +31,7 @@ from exporter.probes import PROBES
 from exporter.probes.base import ProbeSpec
 from exporter.redact import url_credentials
 from exporter.results import GO_LIVE_ITEM as GO_LIVE_ITEM
-from exporter.results import MANUAL
+from exporter.results import MANUAL, PING
 from exporter.results import Severity as Severity
 from exporter.roles import Role as Role
 from exporter.text import visible_lines
@@ -38,6 +39,10 @@ from exporter.units import parse_duration
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=100)]
+Dependency = Annotated[
+    str, Field(pattern=r"^([a-z0-9][a-z0-9_-]*/)?[a-z0-9][a-z0-9_-]*$", max_length=201)
+]
+"""`ITEM` of the same checklist or `CHECKLIST/ITEM` (exporter/dependencies.py)."""
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Title = Annotated[str, AfterValidator(visible_lines)]
@@ -207,6 +212,9 @@ class Item(Strict):
     runbook_url: str | None = None
     parent: Name | None = None
     """The item this one is nested under in the checklist document (reports indent it)."""
+    depends_on: tuple[Dependency, ...] = ()
+    """Items this one needs: while one is not passing, this item failing is *blocked* (shown
+    as such, and not paged on its own)."""
     # One optional field per kind of the registry, in its order (a test holds them equal).
     http: probes.http.Spec | None = None
     tls: probes.tls.Spec | None = None
@@ -221,6 +229,18 @@ class Item(Strict):
     command: probes.command.Spec | None = None
     host: probes.host.Spec | None = None
     manual: probes.manual.Spec | None = None
+    ping: probes.ping.Spec | None = None
+    _unset: tuple[str, ...] = PrivateAttr(default=())
+
+    def needs_variables(self, names: tuple[str, ...]) -> None:
+        """The loader's word that required placeholders (`${VAR:?EXAMPLE}`) are unset."""
+        self._unset = names
+
+    @property
+    def unconfigured(self) -> tuple[str, ...]:
+        """The variables to set before the item may run (an imported probe's placeholders);
+        empty when it is configured. An unconfigured item is never probed."""
+        return self._unset
 
     @field_validator("id")
     @classmethod
@@ -276,6 +296,11 @@ class Item(Strict):
             raise ValueError(
                 "a manual item is attested, not probed: remove interval/schedule/timeout"
             )
+        if self.kind == PING and (self.interval or self.schedule):
+            raise ValueError(
+                "a ping item is reported by its job, not probed: remove interval/schedule"
+                " (every: says how often the job must succeed, timeout: how long a run may take)"
+            )
         return self
 
     @property
@@ -298,7 +323,7 @@ class Item(Strict):
     def fingerprint(self) -> str:
         """A hash of the definition, not the title: attestations hold while it stays the same.
         Computed once: the model is frozen, and /status and every reload ask for it per item."""
-        excluded = {"title", "description", "runbook_url", "expect", "parent"}
+        excluded = {"title", "description", "runbook_url", "expect", "parent", "depends_on"}
         definition = self.model_dump(mode="json", exclude=excluded)
         definition["expect"] = [c.text for c in self.conditions]
         blob = json.dumps(definition, sort_keys=True, default=str).encode()

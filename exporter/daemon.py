@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 from collections import Counter
@@ -10,12 +11,14 @@ from collections.abc import Iterator, Mapping
 
 import structlog
 
-from exporter.clock import Clock, SystemClock
+from exporter import pings
+from exporter.clock import Clock, SystemClock, Timer
 from exporter.config import Config, Item
 from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
+from exporter.pings import PingRequest
 from exporter.redact import Redactor
-from exporter.results import MANUAL, ItemKey, ItemState
-from exporter.runner import Runner
+from exporter.results import PASSIVE_KINDS, ItemKey, ItemState, Result
+from exporter.runner import Runner, masked
 from exporter.scheduler import Scheduler
 from exporter.shard import ALL, Shard
 from exporter.state import Store, open_store
@@ -83,6 +86,11 @@ class Daemon:
         self.reload_errors: list[str] = []
         self.tokens = tokens or Tokens()
         """The API's tokens (`serve` loads them with load_tokens); none: reads open, no writes."""
+        self._started: dict[ItemKey, tuple[float, Timer | None]] = {}
+        """Ping items whose job sent `start` and has not finished: when, and the timer that
+        fails the item as `timeout` if it never does. In memory: a restart forgets a run in
+        flight (its item still lapses without a success)."""
+        self._writes: set[asyncio.Task[None]] = set()
 
     # --- what the metrics collector and /status read ---------------------------------
     @property
@@ -142,6 +150,12 @@ class Daemon:
         self.started = False
         if self._watchdog is not None:
             self._watchdog.cancel()
+        for _, timer in self._started.values():
+            if timer is not None:
+                timer.cancel()
+        self._started.clear()
+        if self._writes:
+            await asyncio.wait(self._writes, timeout=STOP_GRACE)
         # Cancelled probes clean up (kill their subprocesses, close sockets) before the
         # shared clients and the store close under them.
         await self.scheduler.stop(STOP_GRACE)
@@ -201,14 +215,64 @@ class Daemon:
             *(
                 self.run_item(key)
                 for key, item in self._items.items()
-                if item.kind != MANUAL and (checklists is None or key.checklist in checklists)
+                if item.kind not in PASSIVE_KINDS
+                and not item.unconfigured
+                and (checklists is None or key.checklist in checklists)
             )
         )
+
+    async def run_now(self, keys: tuple[ItemKey, ...]) -> None:
+        """Runs these items at once (POST /api/v1/runs), within the concurrency bound; an item
+        whose scheduled run is in flight is not run twice: that run's result is awaited."""
+        await asyncio.gather(*(self.scheduler.run_now(key) for key in keys))
+
+    def running(self) -> dict[ItemKey, float]:
+        """Ping items whose job started and has not reported yet, with when it started."""
+        return {key: started for key, (started, _) in self._started.items()}
+
+    async def ping(self, key: ItemKey, item: Item, request: PingRequest) -> Result | None:
+        """A job's report on a `ping` item: `start` arms the item's timeout; `success` or
+        `fail` records the run's result (and returns it)."""
+        now = self.clock.now()
+        _, timer = self._started.pop(key, (0.0, None))
+        if timer is not None:
+            timer.cancel()
+        if request.status == "start":
+            timer = None
+            if item.timeout is not None:
+                timeout = item.timeout.total_seconds()
+                timer = self.clock.call_at(
+                    now + timeout, functools.partial(self._ping_overdue, key, now, timeout)
+                )
+            self._started[key] = (now, timer)
+            log.info("ping_started", checklist=key.checklist, item=key.item)
+            return None
+        result = masked(pings.finished(item, request, now), self.redactor)
+        await self.store.record(key, result)
+        log.info(
+            "ping_finished",
+            checklist=key.checklist,
+            item=key.item,
+            status=request.status,
+            passing=result.passing,
+        )
+        return result
+
+    def _ping_overdue(self, key: ItemKey, started_at: float, timeout: float) -> None:
+        if self._started.get(key, (None,))[0] != started_at:
+            return  # finished, or started again, meanwhile
+        del self._started[key]
+        log.warning("ping_timed_out", checklist=key.checklist, item=key.item, timeout=timeout)
+        write = asyncio.get_running_loop().create_task(
+            self.store.record(key, pings.timed_out(key, started_at, timeout))
+        )
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
 
     # --- one job -------------------------------------------------------------------------
     async def run_item(self, key: ItemKey) -> None:
         item = self._items.get(key)
-        if item is None:
+        if item is None or item.unconfigured:
             return
         timeout = (item.timeout or self.config.exporter.default_timeout).total_seconds()
         before = self.store.states().get(key)

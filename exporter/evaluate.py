@@ -4,12 +4,13 @@ and checklist, whether it passes, why not, and when it is due. Pure: no I/O."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from exporter.dependencies import blocked_by
 from exporter.lifecycle import attestation_holds, due_at, go_live_at, is_lapsed, is_live, score
 from exporter.reasons import Reason
-from exporter.results import GO_LIVE_ITEM, MANUAL, ItemKey, ItemState, Severity
+from exporter.results import GO_LIVE_ITEM, MANUAL, PING, ItemKey, ItemState, Severity
 
 if TYPE_CHECKING:
     # Types only: the config models are built from the probe registry, which judging never needs.
@@ -27,10 +28,16 @@ class ItemView:
     due: float | None
     """Recurring items: when the item lapses without a new success (before grace)."""
     lapsed: bool
+    blocked_by: tuple[ItemKey, ...] = ()
+    """The item fails while these dependencies are not passing: it is blocked by them."""
 
     @property
     def key(self) -> ItemKey:
         return ItemKey(self.checklist.name, self.item.id)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.blocked_by)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,17 @@ class ChecklistView:
         return is_ready(self.items, self.score, self.checklist.ready_min_score)
 
 
+def not_runnable(item: Item) -> str | None:
+    """Why an item cannot be run on demand (POST /api/v1/runs), or None when it can."""
+    if item.kind == MANUAL:
+        return "manual: attested by a person, not run"
+    if item.kind == PING:
+        return "ping: its job reports in (POST /api/v1/pings, readiness-exporter run), not run"
+    if item.unconfigured:
+        return f"unconfigured: set {', '.join(item.unconfigured)}"
+    return None
+
+
 def blocks_ready(view: ItemView) -> bool:
     """The item keeps its checklist from being ready: it lapsed, or it fails and is not
     advisory (`info`)."""
@@ -82,7 +100,31 @@ def is_ready(items: Iterable[ItemView], score: float, min_score: float | None) -
 def evaluate(
     config: Config, states: Mapping[ItemKey, ItemState], now: float
 ) -> list[ChecklistView]:
-    return [_checklist(c, states, now) for c in config.checklists]
+    views = [_checklist(c, states, now) for c in config.checklists]
+    if any(i.depends_on for c in config.checklists for s in c.sections for i in s.items):
+        views = _with_blocking(views)
+    return views
+
+
+def can_be_blocked(view: ItemView) -> bool:
+    """A failing item with dependencies; one waiting for its variables is unconfigured, not
+    blocked."""
+    return not view.passing and bool(view.item.depends_on) and not view.item.unconfigured
+
+
+def _with_blocking(views: list[ChecklistView]) -> list[ChecklistView]:
+    """The views with each failing item's `blocked_by` set, from every item's passing."""
+    passing = {v.key: v.passing for c in views for v in c.items}
+
+    def item(v: ItemView) -> ItemView:
+        if not can_be_blocked(v):
+            return v
+        return replace(v, blocked_by=blocked_by(v.checklist.name, v.item.depends_on, passing.get))
+
+    return [
+        replace(c, sections=tuple(replace(s, items=tuple(map(item, s.items))) for s in c.sections))
+        for c in views
+    ]
 
 
 def _checklist(
@@ -124,6 +166,9 @@ def item_view(
             last = attestation.at if attestation else None
         due = due_at(item.every, last, state.first_seen or now)
         lapsed = is_lapsed(now, due, item.grace)
+    if item.unconfigured:
+        # Not run, not passing, and not lapsing: it waits for its variables, not for a run.
+        return ItemView(checklist, section, item, state, False, Reason.UNCONFIGURED, None, False)
     if item.kind == MANUAL:
         attested = attestation is not None and attestation_holds(
             now, due, attestation.fingerprint == item.fingerprint

@@ -23,13 +23,23 @@ from prometheus_client.registry import Collector
 
 from exporter import __version__
 from exporter.clock import Clock
-from exporter.evaluate import ChecklistView, ItemView, SectionView, checklist_go_live, item_view
+from exporter.dependencies import blocked_by, resolve
+from exporter.evaluate import (
+    ChecklistView,
+    ItemView,
+    SectionView,
+    can_be_blocked,
+    checklist_go_live,
+    item_view,
+)
 from exporter.lifecycle import is_live
 from exporter.metrics import (
     BUILD_INFO,
     CHECKLIST_LIVE,
     CHECKLIST_READY,
     CHECKLIST_SCORE,
+    ITEM_BLOCKED,
+    ITEM_BLOCKING,
     ITEM_DUE,
     ITEM_DURATION,
     ITEM_FAILURE_REASON,
@@ -47,7 +57,7 @@ from exporter.metrics import (
     Family,
 )
 from exporter.redact import Redactor
-from exporter.results import MANUAL, RUN_RESULTS, ItemKey, ItemState
+from exporter.results import MANUAL, PASSIVE_KINDS, RUN_RESULTS, ItemKey, ItemState
 
 if TYPE_CHECKING:
     from exporter.config import Checklist, Config, Item, Section
@@ -249,6 +259,10 @@ class _Summary(Collector):
         """Probed kinds in the config: each gets a zero readiness_probe_runs_total series."""
         self.now = 0.0
         self.states: Mapping[ItemKey, ItemState] = {}
+        self.blocked: list[tuple[list[str], float]] = []
+        """readiness_item_blocked of each item with depends_on: labels and value."""
+        self.blocking: list[tuple[list[str], float]] = []
+        """readiness_item_blocking of each item named in a depends_on: labels and value."""
 
     def collect(self) -> Iterator[Metric]:
         section_score, checklist_score, ready, live = (
@@ -265,7 +279,12 @@ class _Summary(Collector):
             ready.add_metric([name], float(tally.ready))
             go_live = checklist_go_live(tally.checklist, self.states)
             live.add_metric([name], float(is_live(self.now, go_live)))
-        yield from (section_score, checklist_score, ready, live)
+        blocked, blocking = ITEM_BLOCKED.gauge(), ITEM_BLOCKING.gauge()
+        for labels, value in self.blocked:
+            blocked.add_metric(labels, value)
+        for labels, value in self.blocking:
+            blocking.add_metric(labels, value)
+        yield from (section_score, checklist_score, ready, live, blocked, blocking)
 
         yield from daemon_families(self.source, self.kinds)
 
@@ -289,6 +308,11 @@ class Exposition:
         self._owner: list[_Tally] = []
         """The tally of each place's checklist."""
         self._keys: list[ItemKey] = []
+        self._dependents: list[int] = []
+        self._depended: list[int] = []
+        """Places of the items some depends_on names: each gets a readiness_item_blocking."""
+        """Places of the items with depends_on: each gets a readiness_item_blocked series."""
+        self._index: dict[ItemKey, int] = {}
         self._rendered: list[_Rendered] = []
         self._seen: list[ItemState | None] = []
         """The state each item was last rendered from: compared by identity at each scrape."""
@@ -358,14 +382,38 @@ class Exposition:
             tally.spans = tuple(spans)
             tallies.append(tally)
         self._summary.tallies = tallies
-        self._summary.kinds = sorted({p.kind for p in self._places} - {MANUAL})
+        self._summary.kinds = sorted({p.kind for p in self._places} - PASSIVE_KINDS)
         self._keys = [p.key for p in self._places]
+        self._dependents = [i for i, p in enumerate(self._places) if p.item.depends_on]
+        self._index = {key: i for i, key in enumerate(self._keys)} if self._dependents else {}
+        named = {
+            resolve(self._places[i].key.checklist, reference)
+            for i in self._dependents
+            for reference in self._places[i].item.depends_on
+        }
+        self._depended = [i for i, key in enumerate(self._keys) if key in named]
         states = self.source.states()
         self._rendered = [_render(p, states.get(p.key), now) for p in self._places]
         self._seen = [r.state for r in self._rendered]
         self._columns = [[r.lines[i] for r in self._rendered] for i in range(len(ITEM_FAMILIES))]
         self._until = min((r.until for r in self._rendered), default=float("inf"))
         self._version += 1
+
+    def _labels(self, index: int) -> list[str]:
+        place = self._places[index]
+        return [place.key.checklist, place.section.name, place.key.item]
+
+    def _blockers(self, index: int) -> tuple[ItemKey, ...]:
+        """What blocks the item (evaluate's rule, on the views rendered here)."""
+        place, view = self._places[index], self._rendered[index].view
+        if not can_be_blocked(view):
+            return ()
+
+        def passing(key: ItemKey) -> bool | None:
+            at = self._index.get(key)
+            return None if at is None else self._rendered[at].view.passing
+
+        return blocked_by(place.key.checklist, place.item.depends_on, passing)
 
     def _item_families(self, openmetrics: bool) -> list[bytes]:
         config = self.source.config
@@ -396,6 +444,12 @@ class Exposition:
             if tally.dirty:
                 tally.update(rendered)
         self._summary.now, self._summary.states = now, states
+        blockers = {i: self._blockers(i) for i in self._dependents}
+        behind = Counter(key for keys in blockers.values() for key in keys)
+        self._summary.blocked = [(self._labels(i), float(bool(blockers[i]))) for i in blockers]
+        self._summary.blocking = [
+            (self._labels(i), float(behind[self._keys[i]])) for i in self._depended
+        ]
         parts: list[bytes] = []
         for family, column in zip(ITEM_FAMILIES, self._columns, strict=True):
             name, doc = family.name, help_text(family.help, openmetrics)

@@ -14,13 +14,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from exporter.config import DUPLICATE, NAME_PATTERN, Config, ExporterSettings, Item
+from exporter.dependencies import graph_issues
 from exporter.issues import ConfigError as ConfigError
 from exporter.issues import ConfigIssue as ConfigIssue
 from exporter.probes import PROBES
 from exporter.redact import MIN_SECRET_LENGTH, SECRET_NAME, has_url_password, secret_key
 from exporter.web.auth import Tokens
 
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?)([^}]*))?\}")
 _DOLLARS = re.compile(r"\$\$")
 
 Path_ = tuple[str | int, ...]
@@ -75,6 +76,9 @@ class _Reader:
     """Each value read from the environment -> the `${VAR}` it came from, for messages."""
     unresolved: list[tuple[Path_, str]] = field(default_factory=list)
     """Where a ${VAR} was not set: reported once, with no follow-on errors at that place."""
+    unconfigured: list[tuple[Path_, str]] = field(default_factory=list)
+    """Where a required placeholder `${VAR:?EXAMPLE}` was not set, and its variable: the item
+    there is unconfigured (never run) rather than the config wrong."""
     _scalars: yaml.SafeLoader = field(default_factory=lambda: yaml.SafeLoader(""))
     _open: set[int] = field(default_factory=set)
     """The collection nodes being built (their ids): an alias to one of them is a cycle."""
@@ -182,10 +186,14 @@ class _Reader:
         def replace(match: re.Match[str]) -> str:
             if match.group(0) == "$$":
                 return "$"
-            name, default = match.group(1), match.group(2)
+            name, operator, default = match.group(1), match.group(2), match.group(3)
             value = os.environ.get(name)
+            if value is None and operator == ":?" and _is_item(path):
+                # The example only lets the rest of the item be checked; it is never probed.
+                self.unconfigured.append((path, name))
+                return default or ""
             if value is None:
-                if default is None:
+                if default is None or operator == ":?":
                     self.unresolved.append(
                         (
                             path,
@@ -335,6 +343,8 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
         _report(exc, (), data, reader)
     if config is not None:
         _check_facts(config, reader)
+        _mark_unconfigured(config, reader)
+        _check_dependencies(config, reader)
     if reader.issues or config is None or settings is None:
         raise ConfigError(reader.shown())
     return LoadedConfig(config, file, frozenset(reader.secrets | config.secrets(os.environ)))
@@ -363,6 +373,26 @@ def _check_facts(config: Config, reader: _Reader) -> None:
                     if problem is not None:
                         where = ("checklists", ci, "sections", si, "items", ii, "expect", ei)
                         reader.issue(reader.line_of(where), f"expect[{ei}]: {problem}", item.id)
+
+
+def _check_dependencies(config: Config, reader: _Reader) -> None:
+    """`depends_on` names items that exist, and never loops back."""
+    for issue in graph_issues(config):
+        ci, si, ii, di = issue.where
+        where = ("checklists", ci, "sections", si, "items", ii, "depends_on", di)
+        reader.issue(reader.line_of(where), issue.message, issue.item)
+
+
+def _mark_unconfigured(config: Config, reader: _Reader) -> None:
+    """Tells each item the required placeholders (`${VAR:?EXAMPLE}`) it uses that are unset."""
+    needs: dict[tuple[int, int, int], list[str]] = {}
+    for path, name in reader.unconfigured:
+        ci, si, ii = int(path[1]), int(path[3]), int(path[5])
+        names = needs.setdefault((ci, si, ii), [])
+        if name not in names:
+            names.append(name)
+    for (ci, si, ii), names in needs.items():
+        config.checklists[ci].sections[si].items[ii].needs_variables(tuple(names))
 
 
 def unknown_fact(fact: str, kind: str) -> str | None:

@@ -62,10 +62,22 @@ ITEM_LAST_SUCCESS = Family(
     "When the item last passed (or was last attested).",
     ITEM,
 )
+ITEM_BLOCKING = Family(
+    "readiness_item_blocking",
+    "gauge",
+    "Items named in a depends_on: how many failing items are blocked behind this one.",
+    ITEM,
+)
 ITEM_DUE = Family(
     "readiness_item_due_timestamp_seconds",
     "gauge",
     "Recurring items: when the item lapses without a new success.",
+    ITEM,
+)
+ITEM_BLOCKING = Family(
+    "readiness_item_blocking",
+    "gauge",
+    "Items named in a depends_on: how many failing items are blocked behind this one.",
     ITEM,
 )
 ITEM_DURATION = Family(
@@ -93,6 +105,18 @@ CHECKLIST_READY = Family(
     ("checklist",),
 )
 CHECKLIST_LIVE = Family("readiness_checklist_live", "gauge", "1 after go-live.", ("checklist",))
+ITEM_BLOCKED = Family(
+    "readiness_item_blocked",
+    "gauge",
+    "Items with depends_on: 1 while the item fails and a dependency is not passing.",
+    ITEM,
+)
+ITEM_BLOCKING = Family(
+    "readiness_item_blocking",
+    "gauge",
+    "Items named in a depends_on: how many failing items are blocked behind this one.",
+    ITEM,
+)
 PROBE_RUNS = Family(
     "readiness_probe_runs_total", "counter", "Probe runs by kind and result.", ("kind", "result")
 )
@@ -132,7 +156,14 @@ ITEM_FAMILIES = (
     ITEM_FAILURE_REASON,
 )
 """One entry per item, in the order /metrics serves them."""
-SUMMARY_FAMILIES = (SECTION_SCORE, CHECKLIST_SCORE, CHECKLIST_READY, CHECKLIST_LIVE)
+SUMMARY_FAMILIES = (
+    SECTION_SCORE,
+    CHECKLIST_SCORE,
+    CHECKLIST_READY,
+    CHECKLIST_LIVE,
+    ITEM_BLOCKED,
+    ITEM_BLOCKING,
+)
 DAEMON_FAMILIES = (
     PROBE_RUNS,
     RELOAD_SUCCESSFUL,

@@ -16,3 +16,4 @@ class Reason(StrEnum):
     ERROR = "error"  # the probe itself failed unexpectedly
     NOT_ATTESTED = "not_attested"  # manual item with no valid attestation
     NOT_RUN = "not_run"  # defined, not run yet
+    UNCONFIGURED = "unconfigured"  # an imported probe whose placeholder is unset: never run

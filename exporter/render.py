@@ -19,9 +19,26 @@ def why(view: ItemView) -> list[str]:
     could not measure), then the conditions that failed on what it did measure."""
     result = view.state.result
     parts = [view.reason.value]
+    if view.reason is Reason.UNCONFIGURED:
+        return [*parts, unconfigured_hint(view)]
+    if view.blocked:
+        parts.append(blocked_text(view))
     if result is not None:
         parts += ([result.message] if result.message else []) + list(result.failed)
     return parts
+
+
+def blocked_text(view: ItemView) -> str:
+    """`blocked by db/postgres-up`: the dependencies not passing, in the item's own words (the
+    checklist is left out for its own items)."""
+    names = (str(k) if k.checklist != view.checklist.name else k.item for k in view.blocked_by)
+    return f"blocked by {', '.join(names)}"
+
+
+def unconfigured_hint(view: ItemView) -> str:
+    """What to do about an unconfigured item: the variables to set."""
+    names = view.item.unconfigured
+    return f"set {', '.join(names)} (environment, or import --set), or edit the item's target"
 
 
 def detail(view: ItemView, redactor: Redactor) -> str:
@@ -111,6 +128,7 @@ REASON_HELP = {
     Reason.ERROR: "the probe itself failed",
     Reason.NOT_ATTESTED: "waiting for a person to attest it",
     Reason.NOT_RUN: "defined, not run yet",
+    Reason.UNCONFIGURED: "its target is a placeholder not set yet: it does not run",
 }
 """Each reason explained in a few words (the /status page); where a line has room for one word,
 the reason's own name is shown, read as words (`not_attested` as `not attested`)."""

@@ -19,6 +19,10 @@ RUN_RESULTS = ("success", "failure", "error", "timeout")
 
 MANUAL = "manual"
 """The kind of an item a person attests: never probed or scheduled, judged by attestations."""
+PING = "ping"
+"""The kind of an item a job reports to (POST /api/v1/pings): never probed or scheduled."""
+PASSIVE_KINDS = frozenset({MANUAL, PING})
+"""Kinds nothing probes: a person attests (`manual`) or a job reports in (`ping`)."""
 
 GO_LIVE_ITEM = "go-live"
 """Reserved item id: attesting it declares the checklist live at runtime."""

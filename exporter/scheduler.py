@@ -21,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from exporter.clock import Clock, Timer
 from exporter.config import Item
 from exporter.lag import LagHistogram
-from exporter.results import MANUAL, ItemKey
+from exporter.results import PASSIVE_KINDS, ItemKey
 
 log = structlog.get_logger("exporter.scheduler")
 
@@ -122,7 +122,9 @@ class Scheduler:
         changed interval item starts at once (jittered a little), a cron item at its next
         time unless it is in `run_now` (never run before)."""
         wanted: dict[str, tuple[ItemKey, Item]] = {
-            str(key): (key, item) for key, item in items if item.kind != MANUAL
+            str(key): (key, item)
+            for key, item in items
+            if item.kind not in PASSIVE_KINDS and not item.unconfigured
         }
         for job_id in list(self._jobs):
             if job_id not in wanted:
@@ -176,6 +178,22 @@ class Scheduler:
         self._jobs[job_id] = job
         if first is not None:
             heapq.heappush(self._due, (first, next(self._order), job_id, job.generation))
+
+    async def run_now(self, key: ItemKey) -> bool:
+        """Runs a scheduled item at once (POST /api/v1/runs), or, when a run of it is in flight
+        already, waits for that one: the same item never runs twice at a time. Its next planned
+        run stays where it was. False when the item has no job (manual, unconfigured)."""
+        job_id = str(key)
+        if job_id not in self._jobs:
+            return False
+        task = self._running.get(job_id)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._run(key), name=job_id)
+            self._running[job_id] = task
+            task.add_done_callback(functools.partial(self._finished, job_id))
+        # Shielded: a caller that gives up (a client gone) does not cancel the run for others.
+        await asyncio.shield(task)
+        return True
 
     def _arm(self) -> None:
         """Sets the one timer for the earliest due time (none when stopped or idle)."""

@@ -17,21 +17,25 @@ import contextlib
 import os
 import signal
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 import uvicorn
 from starlette.applications import Starlette
 
-from exporter.attestations import AttestationService
+from exporter import pings, runs
+from exporter.attestations import AttestationService, NotFound
 from exporter.config import Role
 from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
 from exporter.exposition import Exposition
 from exporter.lag import LagCollector
+from exporter.pings import PingRequest
+from exporter.results import ItemKey, Result
+from exporter.runs import RunRequest
 from exporter.web.app import create_app
 from exporter.web.auth import Tokens
-from exporter.web.services import Services, Snapshot
+from exporter.web.services import RunOutcome, Services, Snapshot
 from exporter.web.webconfig import WebConfig
 
 BACKLOG = 2048
@@ -87,11 +91,36 @@ class DaemonViews:
         return self.daemon.reload_errors or ["the config could not be reloaded"]
 
 
+class DaemonJobs:
+    """Run now and job pings (POST /api/v1/runs, /api/v1/pings), over a daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def run_now(self, request: RunRequest) -> RunOutcome:
+        selection = runs.select(self.daemon.config, request)
+        await self.daemon.run_now(selection.runnable)
+        now = self.daemon.clock.now()
+        views = evaluate(self.daemon.config, self.daemon.states(), now)
+        checklist = next((v for v in views if v.checklist.name == selection.checklist), None)
+        if checklist is None:  # a reload removed it while the probes ran
+            raise NotFound(f"no checklist named {selection.checklist!r} any more")
+        return RunOutcome(checklist, frozenset(selection.runnable), selection.skipped)
+
+    async def ping(self, request: PingRequest) -> Result | None:
+        item = pings.ping_item(self.daemon.config, request.checklist, request.item)
+        return await self.daemon.ping(ItemKey(request.checklist, request.item), item, request)
+
+    def running(self) -> Mapping[ItemKey, float]:
+        return self.daemon.running()
+
+
 def web_app(daemon: Daemon, web: WebConfig | None = None) -> Starlette:
     """The web edge over `daemon`; `web` is the `--web.config.file`, if any."""
     views = DaemonViews(daemon)
     attestations = AttestationService(daemon.store, lambda: daemon.config, daemon.clock)
-    return create_app(Services(views, views, attestations, views, daemon.redactor), web)
+    jobs = DaemonJobs(daemon)
+    return create_app(Services(views, views, attestations, views, daemon.redactor, jobs), web)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -33,7 +33,7 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     "DATA_DIR": ("/var/lib/app", "the service's data directory"),
     "BACKUP_DIR": ("/var/backups/app", "where the backup job writes its files"),
 }
-"""Every placeholder a check may use: its default (so an imported config validates and runs as
+"""Every placeholder a check may use: an example (so an imported config validates as
 it is) and what the user fills in."""
 
 PEOPLES_WORK = (
@@ -793,6 +793,30 @@ CHECKS: tuple[Check, ...] = (
         params={"age": "26h"},
         extract="backup_age",
         interval="5m",
+    ),
+    # --- scheduled jobs that report in ------------------------------------------------------
+    Check(
+        "job-ping",
+        "the scheduled job reports each run: wrap it in cron or CI with"
+        " `readiness-exporter run --url URL CHECKLIST ITEM -- COMMAND`",
+        "ping",
+        {},
+        (),
+        (
+            "cron job",
+            "scheduled job",
+            "scheduled export",
+            "scheduled task",
+            "nightly job",
+            "batch job",
+            "job + run",
+            "job + ran",
+            "job + succeed",
+            "backup + run",
+            "backup + ran",
+        ),
+        unless=("configured", "verify", "verified", "check", "monitor", "alert", "log", "disk"),
+        extract="recurring",
     ),
     # --- the monitoring stack -------------------------------------------------------------
     Check(

@@ -51,8 +51,10 @@ RESERVED_IDS = frozenset({"go-live"})
 ID_WORDS, ID_CHARS = 6, 64
 SHOWN_IDS = 6
 """Item ids a summary line names before it says `and N more`."""
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-"""`${NAME}` or `${NAME:-default}` in a suggested spec: the loader's substitution syntax."""
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[-?]([^}]*))?\}")
+"""`${NAME}`, `${NAME:-default}` or `${NAME:?example}` in a suggested spec: the loader's
+substitution syntax. Import writes the last (required: the item is unconfigured, never run,
+until NAME is set); `--set` turns it into the second."""
 # Markdown that names no words of an item or heading: images, link targets, HTML tags,
 # Hugo/Jekyll shortcodes. Slugs are made from what is left.
 _NOT_WORDS = re.compile(
@@ -72,6 +74,7 @@ class ImportedItem:
     every: tuple[str, str] | None
     severity: str | None
     suggestion: Suggestion | None
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,46 @@ def import_checklist(text: str, name: str, source: str) -> Imported:
             ImportedSection(section_name, mdchecklist.SEPARATOR.join(headings), tuple(items))
         )
     title = mdchecklist.SEPARATOR.join(doc.title) if doc.title else name
-    return Imported(name, title, source, tuple(sections))
+    return Imported(name, title, source, _with_dependencies(tuple(sections)))
+
+
+ROOT_CHECKS = ("postgres-up", "redis-up")
+"""Checks whose item the document makes the plain root of others: "PostgreSQL running and
+accessible" before every other item probing the same database."""
+
+
+def _with_dependencies(sections: tuple[ImportedSection, ...]) -> tuple[ImportedSection, ...]:
+    """Every item probing the same target as the one item that checks the service is up
+    depends on that item, so an outage pages once. Only when the document has exactly one such
+    item: two "PostgreSQL running" lines make the root a guess."""
+    items = [i for s in sections for i in s.items]
+    needs: dict[str, tuple[str, ...]] = {}
+    for check in ROOT_CHECKS:
+        # The item that checks only that the service is up; failing that, one that checks it
+        # among other things ("PostgreSQL 15+ installed": up, and its version).
+        roots = [i for i in items if i.suggestion and i.suggestion.check == check]
+        if not roots:
+            roots = [i for i in items if i.suggestion and check in i.suggestion.check.split("+")]
+        if len(roots) != 1 or roots[0].suggestion is None:
+            continue
+        root = roots[0]
+        assert root.suggestion is not None
+        for item in items:
+            same = (
+                item.suggestion is not None
+                and item.id != root.id
+                and item.suggestion.kind == root.suggestion.kind
+                and item.suggestion.spec.get("dsn", item.suggestion.spec.get("url"))
+                == root.suggestion.spec.get("dsn", root.suggestion.spec.get("url"))
+            )
+            if same:
+                needs[item.id] = (*needs.get(item.id, ()), root.id)
+    if not needs:
+        return sections
+    return tuple(
+        replace(s, items=tuple(replace(i, depends_on=needs.get(i.id, ())) for i in s.items))
+        for s in sections
+    )
 
 
 def _unique(base: str, used: set[str], qualifier: str = "") -> str:
@@ -294,7 +336,10 @@ def summary(imported: Imported, target: str, values: Mapping[str, str]) -> list[
         elif placeholder.default is None:
             value = " (no default: set it, or validate fails)"
         else:
-            value = f"={placeholder.default} (default)"
+            value = (
+                f" (not set: its items are unconfigured, never run, until it is;"
+                f" e.g. {placeholder.default})"
+            )
         lines.append(f"    {placeholder.name}{value}, used by {shown}")
     lines.append(f"  next: readiness-exporter check --config {config}")
     return lines
@@ -346,11 +391,14 @@ def _header(imported: Imported) -> list[str]:
         f"  readiness-exporter serve --config {imported.name}.yaml",
         f"  readiness-exporter report --config {imported.name}.yaml --format markdown",
         "",
-        "Each suggested probe says above it what it checks and what to fill in. Its targets come",
-        "from the environment with a default, so this file validates and runs as it is:",
+        "Each suggested probe says above it what it checks and what to fill in. Its target is a",
+        "placeholder, ${NAME:?example}: until NAME is set (in the environment, or written in with",
+        "`import --set NAME=VALUE`, or the target edited) the item is unconfigured: it never runs",
+        "and does not pass, and /status, check and report name the variable. The example is never",
+        "probed. Placeholders:",
     ]
     for placeholder in used:
-        lines.append(f"  {placeholder.name}={placeholder.default or ''}")
+        lines.append(f"  {placeholder.name}  (e.g. {placeholder.default or ''})")
         lines += textwrap.wrap(
             f"used by {', '.join(placeholder.ids)}",
             90,
@@ -378,6 +426,8 @@ def _item(item: ImportedItem, pad: str) -> list[str]:
         out.append(f"{pad}parent: {_scalar(item.parent)}")
     if item.severity:
         out.append(f"{pad}severity: {item.severity}")
+    if item.depends_on:
+        out.append(f"{pad}depends_on: [{', '.join(_scalar(d) for d in item.depends_on)}]")
     if item.every:
         out += [f"{pad}every: {item.every[0]}", f"{pad}grace: {item.every[1]}"]
     found = item.suggestion

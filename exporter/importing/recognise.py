@@ -305,14 +305,15 @@ def _conditions(match: _Match) -> list[str]:
 
 
 def _with_defaults(value: Any) -> Any:
-    """`${NAME}` as `${NAME:-default}`: the config validates and runs as imported."""
+    """`${NAME}` as `${NAME:?example}`: a required placeholder. Until NAME is set the item is
+    unconfigured (never run); the example only lets the rest of the item be validated."""
     if isinstance(value, dict):
         return {k: _with_defaults(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_with_defaults(v) for v in value]
     if isinstance(value, str):
         return re.sub(
-            r"\$\{(\w+)\}", lambda m: f"${{{m.group(1)}:-{PLACEHOLDERS[m.group(1)][0]}}}", value
+            r"\$\{(\w+)\}", lambda m: f"${{{m.group(1)}:?{PLACEHOLDERS[m.group(1)][0]}}}", value
         )
     return value
 
@@ -428,6 +429,11 @@ def _backup_age(text: Text) -> dict[str, str] | None:
     return {"age": "8d"} if weekly else {}
 
 
+def _recurring(text: Text) -> dict[str, str] | None:
+    """Only under a Daily/Weekly/... heading: there a job's item says it runs every time."""
+    return {} if text.cadence is not None else None
+
+
 _EXTENSIONS = r"pg_\w+|postgis|timescaledb|pgcrypto|citext|hstore|pgvector|vector|pgaudit"
 
 
@@ -450,5 +456,6 @@ _EXTRACTORS: dict[str, Extractor] = {
     "load": _load,
     "mode": _mode,
     "backup_age": _backup_age,
+    "recurring": _recurring,
     "postgres_extension": _postgres_extension,
 }

@@ -19,6 +19,7 @@ from exporter.probes import (
     host,
     http,
     manual,
+    ping,
     postgres,
     process,
     prometheus,
@@ -52,6 +53,7 @@ _MODULES: tuple[ModuleType, ...] = (
     command,
     host,
     manual,
+    ping,
 )
 
 PROBES: dict[str, ProbeModule] = {m.KIND: cast(ProbeModule, m) for m in _MODULES}

@@ -11,13 +11,14 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from exporter import attestations
+from exporter import attestations, pings, runs
 from exporter.attestations import MAX_BODY, Invalid, NotFound
 from exporter.roles import Role
 from exporter.state import OutcomeUnknown, StoreUnavailable
 from exporter.web.auth import Forbidden, Principal, Unauthorized, check_csrf, is_basic
 from exporter.web.edge import SAFE_METHODS, WEB_USER
 from exporter.web.services import services
+from exporter.web.status import item_status
 
 log = structlog.get_logger("exporter.web.api")
 
@@ -170,3 +171,50 @@ async def reload(request: Request) -> Response:
     if not errors:
         return JSONResponse({"status": "reloaded"})
     return JSONResponse({"status": "failed", "errors": errors}, status_code=422)
+
+
+async def post_runs(request: Request) -> Response:
+    """POST /api/v1/runs (attest role): run the checklist's, section's or item's probes now
+    and answer with their results."""
+    principal: Principal | None = request.state.principal
+    parsed = runs.parse_request(await read_body(request))
+    log.info(
+        "run_now",
+        checklist=parsed.checklist,
+        section=parsed.section,
+        item=parsed.item,
+        token=principal.name if principal else None,
+    )
+    served = services(request)
+    outcome = await served.jobs.run_now(parsed)
+    checklist = outcome.checklist
+    return JSONResponse(
+        {
+            "checklist": checklist.checklist.name,
+            "ready": checklist.ready,
+            "score": round(checklist.score, 4),
+            "results": [
+                {"section": s.section.name, **item_status(v, served.redactor)}
+                for s in checklist.sections
+                for v in s.items
+                if v.key in outcome.ran
+            ],
+            "skipped": [{"item": key.item, "why": why} for key, why in outcome.skipped],
+        }
+    )
+
+
+async def post_ping(request: Request) -> Response:
+    """POST /api/v1/pings (attest role): a job's start, success or fail on its `ping` item."""
+    principal: Principal | None = request.state.principal
+    parsed = pings.parse_request(await read_body(request))
+    result = await services(request).jobs.ping(parsed)
+    answer: dict[str, object] = {
+        "checklist": parsed.checklist,
+        "item": parsed.item,
+        "status": parsed.status,
+        "token": principal.name if principal else None,
+    }
+    if result is not None:
+        answer |= {"passing": result.passing, "reason": result.reason.value}
+    return JSONResponse(answer, status_code=202 if result is None else 201)

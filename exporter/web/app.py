@@ -75,16 +75,23 @@ async def ready(request: Request) -> Response:
 async def health(request: Request) -> Response:
     views = (await services(request).views.snapshot()).checklists
     items = [i for v in views for i in v.items]
-    return JSONResponse(
-        {
-            "status": "ok",
-            "version": __version__,
-            "checklists": len(views),
-            "items": len(items),
-            "passing": sum(i.passing for i in items),
-            "ready": all(v.ready for v in views),
-        }
-    )
+    summary: dict[str, object] = {
+        "status": "ok",
+        "version": __version__,
+        "checklists": len(views),
+        "items": len(items),
+        "passing": sum(i.passing for i in items),
+        "ready": all(v.ready for v in views),
+    }
+    if blocked := sum(i.blocked for i in items):
+        summary["blocked"] = blocked  # failing behind a dependency that is not passing
+    if unconfigured := [i for i in items if i.item.unconfigured]:
+        # What keeps an imported checklist from running, and what to set.
+        summary["unconfigured"] = [
+            {"checklist": i.checklist.name, "item": i.item.id, "set": list(i.item.unconfigured)}
+            for i in unconfigured
+        ]
+    return JSONResponse(summary)
 
 
 async def status(request: Request) -> Response:
@@ -102,7 +109,8 @@ async def status(request: Request) -> Response:
             redactor=services(request).redactor,
         )
         return HTMLResponse(page)
-    return JSONResponse(status_document(views, now, services(request).redactor))
+    served = services(request)
+    return JSONResponse(status_document(views, now, served.redactor, served.jobs.running()))
 
 
 def _browser_login(endpoint: Endpoint) -> Endpoint:
@@ -130,6 +138,8 @@ ROUTES = [
     Route("/api/v1/attestations", protected(Role.READ, api.list_attestations), methods=GET),
     Route("/api/v1/attestations", protected(Role.ATTEST, api.post_attestation), methods=["POST"]),
     Route("/-/reload", protected(Role.ADMIN, api.reload), methods=["POST"]),
+    Route("/api/v1/runs", protected(Role.ATTEST, api.post_runs), methods=["POST"]),
+    Route("/api/v1/pings", protected(Role.ATTEST, api.post_ping), methods=["POST"]),
 ]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from exporter.evaluate import ChecklistView, ItemView, SectionView
+from exporter.evaluate import ChecklistView, ItemView, SectionView, not_runnable
 from exporter.reasons import Reason
 from exporter.redact import Redactor
 from exporter.render import REASON_HELP, headings, nested, outline, summary, why_not
@@ -25,7 +25,7 @@ from exporter.web.status import item_status
 
 # Titles are Markdown (`**Name**: text`, `code`); raw HTML in them is shown, never run.
 _INLINE = MarkdownIt("commonmark", {"html": False})
-_WAITING = frozenset({Reason.NOT_RUN, Reason.NOT_ATTESTED})
+_WAITING = frozenset({Reason.NOT_RUN, Reason.NOT_ATTESTED, Reason.UNCONFIGURED})
 FACT_CHARS = 400
 """Longer fact values (a body, stdout) are cut in the page; /status JSON has them whole."""
 
@@ -211,6 +211,14 @@ def _section(
     items = "".join(
         _item(checklist, v, depth, now, attest, redactor) for v, depth in nested(section)
     )
+    runnable = any(not_runnable(v.item) is None for v in section.items)
+    if attest and runnable:
+        items = (
+            "<li class='runs'>"
+            + _run_form(checklist.checklist.name, section=section.section.name)
+            + "</li>"
+            + items
+        )
     total = max(len(states), 1)
     mini = "".join(
         f"<i class='{k}' style='width:{states.count(k) * 100 / total:.2f}%'></i>"
@@ -239,7 +247,9 @@ def _item(
         text = "; ".join(why_not(view, redactor)).replace("**", "")
         why = f"<span class='why'>{escape(text)}</span>"
     glyph = {"ok": "✓", "warn": "…", "bad": "✕"}[tone]
-    label = {"ok": "passing", "warn": "waiting", "bad": "failing"}[tone]
+    label = (
+        "blocked" if view.blocked else {"ok": "passing", "warn": "waiting", "bad": "failing"}[tone]
+    )
     summary_row = (
         f"<summary><span class='dot' role='img' aria-label='{label}'>{glyph}</span>"
         f"<span class='main'><span class='t'>{_INLINE.renderInline(item.title)}</span>{why}"
@@ -249,8 +259,11 @@ def _item(
     evidence = _evidence(view, now, redactor)
     if attest and item.kind == MANUAL:
         evidence += _attest_form(checklist.checklist.name, item.id)
+    elif attest and not_runnable(item) is None:
+        evidence += _run_form(checklist.checklist.name, item=item.id)
     return (
-        f"<li class='item {tone} depth-{min(depth, 3)}' id='{escape(checklist.checklist.name)}"
+        f"<li class='item {tone}{' blocked' if view.blocked else ''} depth-{min(depth, 3)}'"
+        f" id='{escape(checklist.checklist.name)}"
         f"--{escape(item.id)}'><details>{summary_row}<div class='evidence'>{evidence}</div>"
         "</details></li>"
     )
@@ -350,12 +363,23 @@ def _attest_form(checklist: str, item: str) -> str:
     )
 
 
+def _run_form(checklist: str, item: str = "", section: str = "") -> str:
+    """A "Run now" button: POST /api/v1/runs for the item, or every item of the section."""
+    scope = f"data-item='{escape(item)}'" if item else f"data-section='{escape(section)}'"
+    label = "Run now" if item else "Run section now"
+    return (
+        f"<form class='run' data-checklist='{escape(checklist)}' {scope}>"
+        f"<button type='submit'>{label}</button><output></output></form>"
+    )
+
+
 _ATTEST_SETUP = (
     "<details class='token'><summary class='chip'>attest</summary><form id='token-form'>"
     "<label>Token <input type='password' id='token' autocomplete='off' required></label>"
     "<label>Your name <input id='by' autocomplete='name' required></label>"
     "<button type='submit'>Use</button> <button type='button' id='forget'>Forget</button>"
-    "<small>Kept in this tab only; manual items then show an Attest button.</small>"
+    "<small>Kept in this tab only; manual items then show an Attest button, probed items and"
+    " sections a Run now button.</small>"
     "</form></details>"
 )
 

@@ -4,7 +4,7 @@ so no route can reach the scheduler, the runner or a probe."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
@@ -12,8 +12,10 @@ from starlette.requests import Request
 
 from exporter.attestations import AttestationRequest
 from exporter.evaluate import ChecklistView
+from exporter.pings import PingRequest
 from exporter.redact import Redactor
-from exporter.results import Attestation
+from exporter.results import Attestation, ItemKey, Result
+from exporter.runs import RunRequest
 from exporter.web.auth import Tokens
 
 
@@ -61,6 +63,28 @@ class Attestations(Protocol):
     ) -> list[Attestation]: ...
 
 
+class RunOutcome(NamedTuple):
+    """What a run-now request did: the checklist judged after the runs, the items that ran, and
+    those left out with why."""
+
+    checklist: ChecklistView
+    ran: frozenset[ItemKey]
+    skipped: tuple[tuple[ItemKey, str], ...]
+
+
+class Jobs(Protocol):
+    """Work the edge asks the daemon for: running items now, and recording job pings."""
+
+    async def run_now(self, request: RunRequest) -> RunOutcome:
+        """Runs the items the request names (NotFound, Invalid as runs.select says)."""
+
+    async def ping(self, request: PingRequest) -> Result | None:
+        """Records a job's ping on its `ping` item: the run's result, or None for `start`."""
+
+    def running(self) -> Mapping[ItemKey, float]:
+        """Ping items whose job started and has not reported yet, with when it started."""
+
+
 class Control(Protocol):
     async def reload(self) -> list[str]:
         """Re-reads the config; the errors that kept the old one running, or none."""
@@ -74,6 +98,7 @@ class Services:
     control: Control
     redactor: Redactor
     """The daemon's: masks its config's secrets in every page and document the edge sends."""
+    jobs: Jobs
 
 
 def services(request: Request) -> Services:

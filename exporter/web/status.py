@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from exporter.evaluate import ChecklistView, ItemView
 from exporter.redact import Redactor
-from exporter.results import MANUAL
+from exporter.results import MANUAL, ItemKey
 from exporter.times import iso
 
 
@@ -28,6 +29,15 @@ def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
         "message": result.message if result else "",
         "facts": result.facts if result else {},
     }
+    if item.depends_on:
+        doc["depends_on"] = list(item.depends_on)
+        doc["blocked"] = view.blocked
+        doc["blocked_by"] = [str(k) for k in view.blocked_by]
+    if item.unconfigured:
+        doc["unconfigured"] = list(item.unconfigured)
+        doc["message"] = f"unconfigured: set {', '.join(item.unconfigured)}"
+        # A run from before it became unconfigured says nothing now.
+        doc["failed"], doc["facts"], doc["last_run"] = [], {}, None
     if view.state.attestation is not None and item.kind == MANUAL:
         attestation = view.state.attestation
         doc["attestation"] = {
@@ -43,8 +53,15 @@ def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
     return redactor.value(doc)  # type: ignore[no-any-return]
 
 
-def status_document(views: list[ChecklistView], now: float, redactor: Redactor) -> dict[str, Any]:
-    return {
+def status_document(
+    views: list[ChecklistView],
+    now: float,
+    redactor: Redactor,
+    running: Mapping[ItemKey, float] | None = None,
+) -> dict[str, Any]:
+    """Every item's state; `running`: ping items whose job started and has not reported yet,
+    with when it started (the daemon's, shown as `running_since`)."""
+    doc: dict[str, Any] = {
         "generated_at": iso(now),
         "checklists": [
             {
@@ -67,3 +84,11 @@ def status_document(views: list[ChecklistView], now: float, redactor: Redactor) 
             for v in views
         ],
     }
+    if running:
+        for checklist in doc["checklists"]:
+            for section in checklist["sections"]:
+                for item in section["items"]:
+                    started = running.get(ItemKey(checklist["name"], item["id"]))
+                    if started is not None:
+                        item["running_since"] = iso(started)
+    return doc

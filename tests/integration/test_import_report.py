@@ -17,7 +17,7 @@ from exporter.importing.mdchecklist import decode, parse
 from tests.support.servers import HttpTarget
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "checklists"
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[-?][^}]*)?\}")
 TARGET_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*_(URL|HOST|PORT|DIR|NAME|JOB)")
 # Every heading of each fixture, in order, as a reader sees it (the title first): written out
 # by hand, so the test does not trust the parser it checks.
@@ -178,8 +178,9 @@ def test_import_summary_names_counts_kinds_and_each_placeholder_with_its_items(
             users.setdefault(name, []).append(ident)
     assert users, "the fixture has items whose probe needs a target"
     for name, ids in users.items():
-        line = next(x for x in lines if x.startswith(f"    {name}="))
-        assert "(default), used by " in line
+        line = next(x for x in lines if x.startswith(f"    {name} ("))
+        assert "(not set: its items are unconfigured, never run, until it is; e.g. " in line
+        assert "), used by " in line
         for ident in ids[:6]:
             assert ident in line
     assert lines[-1] == f"  next: readiness-exporter check --config {config}"

@@ -3,17 +3,21 @@ views, built from the same table of families, which the fast path must match byt
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from exporter.dependencies import resolve
 from exporter.evaluate import evaluate
 from exporter.exposition import MetricsSource, daemon_families
 from exporter.metrics import (
     CHECKLIST_LIVE,
     CHECKLIST_READY,
     CHECKLIST_SCORE,
+    ITEM_BLOCKED,
+    ITEM_BLOCKING,
     ITEM_DUE,
     ITEM_DURATION,
     ITEM_FAILURE_REASON,
@@ -24,6 +28,7 @@ from exporter.metrics import (
     ITEM_PASSING,
     SECTION_SCORE,
 )
+from exporter.results import PASSIVE_KINDS
 
 
 class ReadinessCollector(Collector):
@@ -53,6 +58,12 @@ class ReadinessCollector(Collector):
             CHECKLIST_READY.gauge(),
             CHECKLIST_LIVE.gauge(),
         )
+        blocked, blocking = ITEM_BLOCKED.gauge(), ITEM_BLOCKING.gauge()
+        every = [v for view in views for v in view.items]
+        named = {
+            resolve(v.checklist.name, reference) for v in every for reference in v.item.depends_on
+        }
+        behind = Counter(key for v in every for key in v.blocked_by)
 
         for view in views:
             name = view.checklist.name
@@ -77,12 +88,16 @@ class ReadinessCollector(Collector):
                         due.add_metric(labels, v.due)
                     if not v.passing:
                         reason.add_metric([*labels, v.reason.value], 1.0)
+                    if v.item.depends_on:
+                        blocked.add_metric(labels, float(v.blocked))
+                    if v.key in named:
+                        blocking.add_metric(labels, float(behind[v.key]))
             checklist_score.add_metric([name], view.score)
             ready.add_metric([name], float(view.ready))
             live.add_metric([name], float(view.live))
 
         yield from (passing, lapsed, last_run, last_success, due, duration, info, reason)
-        yield from (section_score, checklist_score, ready, live)
+        yield from (section_score, checklist_score, ready, live, blocked, blocking)
 
         probed = {i.kind for c in config.checklists for s in c.sections for i in s.items}
-        yield from daemon_families(source, probed - {"manual"})
+        yield from daemon_families(source, probed - PASSIVE_KINDS)

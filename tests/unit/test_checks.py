@@ -78,6 +78,14 @@ POSITIVE = [
     ("Grafana running", "grafana"),
 ]
 
+# Items under a Daily/Weekly/... heading (their cadence given) that name a check only there.
+RECURRING = [
+    ("Backups run", "job-ping"),
+    ("Nightly import job runs", "job-ping"),
+    ("Scheduled export to the warehouse ran", "job-ping"),
+    ("Cron job for the price import", "job-ping"),
+]
+
 # Items that must stay manual: near misses of the checks above, in our own words.
 NEGATIVE = [
     # A link in the text names nothing: not its target, not a URL written out.
@@ -129,14 +137,31 @@ def test_near_misses_stay_manual(title: str) -> None:
     assert found is None, (title, found and found.check)
 
 
+@pytest.mark.parametrize(("title", "check"), RECURRING)
+def test_a_job_under_a_cadence_heading_reports_in_and_elsewhere_does_not(
+    title: str, check: str
+) -> None:
+    found = suggest(Text.of(title, "1d"))
+    assert found is not None and found.check == check and found.kind == "ping", title
+    assert found.spec == {} and found.env == ()  # nothing to probe, no placeholder to set
+    elsewhere = suggest(Text.of(title))
+    assert elsewhere is None or elsewhere.kind != "ping"
+
+
+def test_a_job_being_configured_or_verified_is_not_a_ping() -> None:
+    for title in ("Automated backup cron job configured", "Verify backups completed"):
+        found = suggest(Text.of(title, "1d"))
+        assert found is None or found.kind != "ping", title
+
+
 def test_every_check_has_a_positive_example() -> None:
-    assert {c.id for c in CHECKS} == {check for _, check in POSITIVE}
+    assert {c.id for c in CHECKS} == {check for _, check in (*POSITIVE, *RECURRING)}
 
 
 def test_words_the_item_gives_fill_the_probe() -> None:
     endpoint = suggest(Text.of("`/api/v1/ping` endpoint returns 204"))
     assert endpoint is not None
-    assert endpoint.spec == {"url": "${BASE_URL:-http://127.0.0.1:8000}/api/v1/ping"}
+    assert endpoint.spec == {"url": "${BASE_URL:?http://127.0.0.1:8000}/api/v1/ping"}
     assert endpoint.expect == ("status == 204",)
     tls = suggest(Text.of("Only TLS 1.3 offered"))
     assert tls is not None and tls.spec["min_version"] == "TLS1.3"
@@ -147,13 +172,13 @@ def test_words_the_item_gives_fill_the_probe() -> None:
     disk = suggest(Text.of("Backup storage provisioned (2TB)"))
     assert disk is not None
     assert (disk.spec, disk.expect) == (
-        {"path": "${BACKUP_DIR:-/var/backups/app}"},
+        {"path": "${BACKUP_DIR:?/var/backups/app}"},
         ("total >= 2TB",),
     )
     weekly = suggest(Text.of("Backups taken", cadence="7d"))
     assert weekly is not None and "age < 8d" in weekly.expect
     mode = suggest(Text.of("Log files have mode 0640"))
-    assert mode is not None and mode.spec == {"path": "${LOG_DIR:-/var/log/app}/*.log"}
+    assert mode is not None and mode.spec == {"path": "${LOG_DIR:?/var/log/app}/*.log"}
 
 
 def test_checks_on_one_target_merge_their_conditions() -> None:

@@ -83,6 +83,14 @@ INVALID = {
         (16, "oncall", "expect[0]: a manual item has no facts to judge: remove its expect"),
     ],
     "invalid-listen-port.yml": [(2, None, "port 99999 in '127.0.0.1:99999' is above 65535")],
+    "invalid-depends-on-unknown.yml": [
+        (11, "tables", "depends_on[1]: no item 'postgres-upp' in checklist 'app' (write ITEM"),
+        (11, "tables", "depends_on[2]: no item 'other/redis-up' (write ITEM for this checklist"),
+    ],
+    "invalid-depends-on-cycle.yml": [
+        (17, "tables", "depends_on: a cycle, app/postgres-up -> app/host-up -> app/tables ->"),
+        (21, "itself", "depends_on: an item cannot depend on itself"),
+    ],
     "invalid-several.yml": [
         (2, None, "exporter.listen: 'nowhere' is not host:port (e.g. 127.0.0.1:9840"),
         (4, None, "checklists[0].name: 'Bad Name' is not a valid name: use lowercase letters"),

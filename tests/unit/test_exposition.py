@@ -45,6 +45,7 @@ checklists:
             tcp: {host: 127.0.0.1, port: 1}
           - id: never-run
             title: Not run yet
+            depends_on: [port, later/signed-off]
             tcp: {host: 127.0.0.1, port: 2}
       - name: ops
         items:
@@ -57,6 +58,7 @@ checklists:
             title: Backup fresh
             severity: critical
             every: 2d
+            depends_on: [health]
             file: {path: /var/backups/db.dump}
   - name: later
     go_live: "2023-11-16T12:00:00Z"

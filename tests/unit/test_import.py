@@ -351,3 +351,36 @@ def test_unclosed_markup_in_a_long_title_imports_in_linear_time(unclosed: str) -
     doc = import_checklist(f"- [ ] {unclosed * 10_000}\n", "long", "long.md")
     assert len(doc.items) == 1
     assert time.perf_counter() - started < 8
+
+
+# --- what import infers for on-call: dependencies and job pings ------------------------------
+MARKET = Path(__file__).parents[1] / "fixtures" / "checklists" / "market-collector.md"
+
+
+def test_items_on_the_same_database_depend_on_the_one_item_saying_it_runs() -> None:
+    doc = import_checklist(MARKET.read_text(), "market", "market-collector.md")
+    needs = {i.id: i.depends_on for i in doc.items if i.depends_on}
+    assert needs == {
+        "postgresql-15-installed-and-configured": ("postgresql-running-and-accessible",),
+        "ssl-tls-enabled-for-database-connections": ("postgresql-running-and-accessible",),
+        "query-timeouts-configured": ("postgresql-running-and-accessible",),
+    }
+    config = parse_config(render_yaml(doc)).config  # and the written file says so, validly
+    written = {i.id: i.depends_on for s in config.checklists[0].sections for i in s.items}
+    assert written["query-timeouts-configured"] == ("postgresql-running-and-accessible",)
+
+
+def test_two_items_saying_the_database_runs_make_no_dependency() -> None:
+    text = MARKET.read_text().replace(
+        "- [ ] Query timeouts configured", "- [ ] PostgreSQL is up and reachable"
+    )
+    doc = import_checklist(text, "market", "market-collector.md")
+    assert not any(i.depends_on for i in doc.items)
+
+
+def test_a_job_under_a_daily_heading_becomes_a_ping_item() -> None:
+    doc = import_checklist(MARKET.read_text(), "market", "market-collector.md")
+    export = next(i for i in doc.items if i.title == "Scheduled export to the warehouse ran")
+    assert export.suggestion is not None and export.suggestion.kind == "ping"
+    assert export.every == ("1d", "2h")
+    assert "readiness-exporter run --url URL" in export.suggestion.note

@@ -245,3 +245,28 @@ async def test_the_same_seed_gives_the_same_schedule(clock: FixedClock) -> None:
         schedules.append(dict(recorder.starts))
     assert schedules[0] == schedules[1]
     assert len({times[0] for times in schedules[0].values()}) == 50, "first runs spread"
+
+
+async def test_run_now_starts_at_once_joins_a_run_in_flight_and_keeps_the_plan(
+    clock: FixedClock, recorder: Recorder, scheduler: Scheduler
+) -> None:
+    scheduler.sync(items("hourly interval: 1h"), DEFAULT, set())
+    await clock.run_for(5)  # the startup run
+    assert len(recorder.starts["hourly"]) == 1
+    key = ItemKey("app", "hourly")
+
+    gate = recorder.hold("hourly")
+    first = asyncio.create_task(scheduler.run_now(key))
+    await clock.run_for(0)
+    second = asyncio.create_task(scheduler.run_now(key))
+    await clock.run_for(0)
+    assert len(recorder.starts["hourly"]) == 2, "run now starts the item at once"
+    assert not first.done() and not second.done()
+    gate.set()
+    assert await first is True and await second is True
+    assert len(recorder.starts["hourly"]) == 2, "the second request joined the first run"
+    assert recorder.overlaps == 0
+
+    await clock.run_for(3600)
+    assert len(recorder.starts["hourly"]) == 3, "the planned run still comes, once"
+    assert await scheduler.run_now(ItemKey("app", "signed-off")) is False, "manual: no job"

@@ -47,5 +47,30 @@ if (linked && linked.matches('li.item')) {
     } catch (err) { out.textContent = String(err); }
     button.disabled = false;
   }));
+  // "Run now" (POST /api/v1/runs): the item, or every probed item of the section, at once.
+  document.querySelectorAll('form.run').forEach(f => f.addEventListener('submit', async e => {
+    e.preventDefault();
+    const out = f.querySelector('output'), button = f.querySelector('button');
+    button.disabled = true; out.textContent = 'running…';
+    try {
+      const api = new URL('api/v1/runs', location.href);
+      api.username = api.password = '';
+      const scope = f.dataset.item ? {item: f.dataset.item} : {section: f.dataset.section};
+      const r = await fetch(api, {
+        method: 'POST',
+        headers: Object.assign({'Content-Type': 'application/json'}, s.getItem('rt-token')
+          ? {'Authorization': 'Bearer ' + s.getItem('rt-token')}
+          : csrf ? {'X-CSRF-Token': csrf.content} : {}),
+        credentials: 'same-origin',
+        body: JSON.stringify(Object.assign({checklist: f.dataset.checklist}, scope))});
+      if (r.ok) {
+        const done = await r.json(), failing = done.results.filter(x => !x.passing).length;
+        out.textContent = failing ? failing + ' failing' : 'passing';
+        setTimeout(() => location.reload(), 800); return;
+      }
+      out.textContent = r.status + ' ' + ((await r.text()).slice(0, 200) || r.statusText);
+    } catch (err) { out.textContent = String(err); }
+    button.disabled = false;
+  }));
   on();
 })();

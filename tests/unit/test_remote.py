@@ -1,0 +1,65 @@
+"""`check --url` judges, here, the state a daemon's /status shows: the round trip from views to
+the /status document and back to views keeps every item's verdict and the checklist's."""
+
+from __future__ import annotations
+
+import json
+
+from exporter.evaluate import evaluate
+from exporter.loader import parse_config
+from exporter.reasons import Reason
+from exporter.redact import Redactor
+from exporter.remote import states
+from exporter.results import Attestation, ItemKey, ItemState, Result
+from exporter.web.status import status_document
+
+NOW = 1_800_000_000.0
+DAY = 86400.0
+TEXT = """
+checklists:
+  - name: app
+    ready_min_score: 0.5
+    sections:
+      - name: ops
+        items:
+          - {id: up, title: Up, severity: critical, tcp: {host: 127.0.0.1, port: 1}}
+          - {id: down, title: Down, tcp: {host: 127.0.0.1, port: 2}, depends_on: [up]}
+          - {id: never, title: Never ran, tcp: {host: 127.0.0.1, port: 3}}
+          - {id: daily, title: Daily, every: 1d, file: {path: /srv/x}}
+          - {id: stale, title: Stale daily, every: 1d, file: {path: /srv/y}}
+          - {id: rota, title: Rota, manual: {}}
+          - {id: old-rota, title: Old rota, manual: {}}
+"""
+
+
+def test_the_verdicts_survive_the_round_trip_through_status() -> None:
+    config = parse_config(TEXT).config
+    items = {i.id: i for i in config.checklists[0].sections[0].items}
+
+    def run(passing: bool, at: float = NOW - 60) -> Result:
+        return Result(passing, Reason.OK if passing else Reason.CONNECT, at, 0.01, {"x": 1})
+
+    def attested(item: str, current: bool) -> Attestation:
+        fingerprint = items[item].fingerprint if current else "changed"
+        return Attestation("app", item, "alice", NOW - DAY, fingerprint, "done")
+
+    stored = {
+        ItemKey("app", "up"): ItemState(run(True), NOW - 60, NOW - 9 * DAY),
+        ItemKey("app", "down"): ItemState(run(False), None, NOW - 9 * DAY),
+        ItemKey("app", "daily"): ItemState(run(True), NOW - 60, NOW - 9 * DAY),
+        ItemKey("app", "stale"): ItemState(run(False), None, NOW - 3 * DAY),  # lapsed
+        ItemKey("app", "rota"): ItemState(None, None, NOW - 9 * DAY, attested("rota", True)),
+        ItemKey("app", "old-rota"): ItemState(
+            None, None, NOW - 9 * DAY, attested("old-rota", False)
+        ),
+    }
+    (before,) = evaluate(config, stored, NOW)
+    document = json.loads(json.dumps(status_document([before], NOW, Redactor())))
+    (after,) = evaluate(config, states(config, document, NOW), NOW)
+
+    def verdicts(view: object) -> list[tuple[str, bool, Reason, bool]]:
+        return [(v.item.id, v.passing, v.reason, v.lapsed) for v in view.items]  # type: ignore[attr-defined]
+
+    assert verdicts(after) == verdicts(before)
+    assert (after.ready, after.score) == (before.ready, before.score)
+    assert [v.item.id for v in after.items if v.lapsed] == ["stale"]

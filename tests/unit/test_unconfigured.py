@@ -1,0 +1,79 @@
+"""Required placeholders (`${VAR:?EXAMPLE}`): an item whose variable is unset is unconfigured,
+never scheduled, never passing; a set variable makes it an ordinary item."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.evaluate import evaluate
+from exporter.loader import ConfigError, parse_config
+from exporter.reasons import Reason
+from exporter.redact import Redactor
+from exporter.render import detail
+from exporter.results import ItemKey, ItemState, Result
+
+TEXT = """
+checklists:
+  - name: app
+    sections:
+      - name: ops
+        items:
+          - id: health
+            title: Health
+            http: {url: "${I16_BASE_URL:?http://127.0.0.1:8000}/health"}
+          - id: both
+            title: Both
+            postgres: {dsn: "${I16_DSN:?postgresql://u@127.0.0.1/db}"}
+            expect: ["value == '${I16_NAME:?x}'"]
+          - id: disk
+            title: Disk
+            disk: {path: /}
+"""
+
+
+@pytest.fixture(autouse=True)
+def unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("I16_BASE_URL", "I16_DSN", "I16_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def items(text: str = TEXT) -> dict[str, tuple[str, ...]]:
+    config = parse_config(text).config
+    return {i.id: i.unconfigured for s in config.checklists[0].sections for i in s.items}
+
+
+def test_an_unset_required_placeholder_makes_its_item_unconfigured() -> None:
+    assert items() == {"health": ("I16_BASE_URL",), "both": ("I16_DSN", "I16_NAME"), "disk": ()}
+
+
+def test_setting_the_variable_configures_the_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("I16_BASE_URL", "http://app.internal:8080")
+    config = parse_config(TEXT).config
+    health = config.checklists[0].sections[0].items[0]
+    assert health.unconfigured == ()
+    assert str(health.spec.url) == "http://app.internal:8080/health"  # type: ignore[attr-defined]
+
+
+def test_unconfigured_is_not_passing_whatever_was_stored_and_names_the_variable() -> None:
+    config = parse_config(TEXT).config
+    # A pass stored before the target became a placeholder does not count.
+    old = ItemState(Result(True, Reason.OK, 1.0, 0.1), 1.0, 1.0)
+    (view,) = evaluate(config, {ItemKey("app", "health"): old}, 100.0)
+    health = view.items[0]
+    assert (health.passing, health.reason, health.lapsed) == (False, Reason.UNCONFIGURED, False)
+    assert detail(health, Redactor()).startswith("unconfigured: set I16_BASE_URL")
+    assert not view.ready
+
+
+def test_a_required_placeholder_outside_an_item_is_an_error_with_its_line() -> None:
+    text = 'exporter:\n  state: "${I16_DSN:?sqlite:///x.db}"\n' + TEXT
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml")
+    assert "c.yaml:2: environment variable I16_DSN is not set" in str(caught.value)
+
+
+def test_a_bad_example_is_still_a_config_error() -> None:
+    text = TEXT.replace("http://127.0.0.1:8000}/health", "not a url}")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml")
+    assert "c.yaml:9: item health: http.url" in str(caught.value)
