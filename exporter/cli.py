@@ -263,6 +263,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from exporter import logs
     from exporter.daemon import Daemon, load_tokens
     from exporter.loader import ConfigError
+    from exporter.memory import release_large_blocks
     from exporter.serve import ListenError, run, web_app
     from exporter.web.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
     from exporter.web.webconfig import load_web_config, uvicorn_tls
@@ -278,6 +279,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.header_timeout,
         args.max_connections or connection_cap(raise_fd_limit(), settings.max_concurrency),
     )
+    release_large_blocks()  # before the daemon's threads start
     daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
     logs.configure(settings.log_format, settings.log_level, daemon.redactor)
     server = uvicorn.Server(
