@@ -211,7 +211,7 @@ def first_round(daemon: Spawned, items: int, deadline: float) -> tuple[float, by
     """Seconds from spawning until the last item's first run ended, from the daemon's own
     timestamps (last run + duration), once every item has run; and that /metrics body."""
     end = time.monotonic() + deadline
-    pause = 0.1 if items <= 1_000 else 0.5
+    pause = 0.1 if items <= 1_000 else 0.5 if items <= 10_000 else 2.0
     while True:
         body = metrics(daemon.url)
         if runs_total(body) >= items:

@@ -43,7 +43,7 @@ class Plan:
     daemon: DaemonPlan
 
 
-FULL = Plan(16, 10.0, DAEMON_FULL)
+FULL = Plan(16, 5.0, DAEMON_FULL)
 QUICK = Plan(4, 1.0, DAEMON_QUICK)
 
 
