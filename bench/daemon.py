@@ -305,6 +305,13 @@ def at_scale(workdir: Path, items: int, nginx_port: int, plan: DaemonPlan) -> di
         scrapes = plan.scrapes if items <= 10_000 else max(plan.scrapes // 3, 5)
         plain = scrape_timings(daemon.url, scrapes, None)
         zipped = scrape_timings(daemon.url, scrapes, "gzip")
+        accept = {"Accept": "application/openmetrics-text; version=1.0.0"}
+        _, om, head = get(f"{daemon.url}/metrics", accept)
+        if not (
+            head["content-type"].startswith("application/openmetrics-text")
+            and om.endswith(b"# EOF\n")
+        ):
+            raise RuntimeError("OpenMetrics negotiation broke")
         window = steady(daemon, plan.window)
         rss = rss_mb(daemon.proc.pid)
     passing = sum(v for _, v in samples(body, "readiness_item_passing"))

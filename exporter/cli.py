@@ -215,11 +215,18 @@ def _positive_count(text: str) -> int:
     return value
 
 
-def _load(path: str, tokens: bool = False) -> LoadedConfig | None:
+def _load(path: str, tokens: bool = False, apart: bool = False) -> LoadedConfig | None:
+    """The config, or None once its errors are printed; `apart` (serve) loads it in a forked
+    child so the daemon does not keep the loading's peak memory (exporter/forkload.py)."""
     from exporter.loader import ConfigError, load_config
 
     try:
-        loaded = load_config(path, tokens)
+        if apart:
+            from exporter.forkload import load_config_apart
+
+            loaded = load_config_apart(path, tokens)
+        else:
+            loaded = load_config(path, tokens)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -252,7 +259,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    loaded = _load(args.config, tokens=True)
+    loaded = _load(args.config, tokens=True, apart=True)
     if loaded is None:
         return EXIT_CONFIG
     if args.listen:
