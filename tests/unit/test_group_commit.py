@@ -57,7 +57,8 @@ async def test_a_result_shows_only_once_committed_and_close_writes_the_rest(
     key = ItemKey("app", "health")
     try:
         recording = asyncio.ensure_future(store.record(key, result(5.0)))
-        await asyncio.sleep(0)
+        await asyncio.wait({recording}, timeout=0)  # one turn of the loop: it has started
+        assert not recording.done()
         assert key not in store.states()  # waiting for its batch: not shown, not stored
         await asyncio.wait_for(recording, 1.0)  # within the flush interval (0.1 s) and a commit
         assert store.states()[key].last_success == 5.0
@@ -67,7 +68,7 @@ async def test_a_result_shows_only_once_committed_and_close_writes_the_rest(
 
         # Shutdown while a result waits: close writes it.
         late = asyncio.ensure_future(store.record(key, result(9.0)))
-        await asyncio.sleep(0)
+        await asyncio.wait({late}, timeout=0)
         late.cancel()
     finally:
         await store.close()
