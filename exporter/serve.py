@@ -183,6 +183,7 @@ async def run(daemon: Daemon, server: uvicorn.Server) -> None:
             sock = listen(server.config.host, server.config.port)
             log.info("listening", address=_address(sock), pid=os.getpid())
             scheduling = loop.create_task(schedule())
+            scheduling.add_done_callback(lambda task: _stop_if_failed(task, server))
             await server.serve(sockets=[sock])
         finally:
             for task in (*reloads, *([scheduling] if scheduling else [])):
@@ -192,6 +193,13 @@ async def run(daemon: Daemon, server: uvicorn.Server) -> None:
         for sig in handled:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+def _stop_if_failed(scheduling: asyncio.Task[None], server: uvicorn.Server) -> None:
+    """A daemon that could not start its jobs must not serve on as if it might."""
+    if not scheduling.cancelled() and (exc := scheduling.exception()) is not None:
+        log.error("start_failed", error=f"{type(exc).__name__}: {exc}")
+        server.should_exit = True
 
 
 def _address(sock: socket.socket) -> str:
