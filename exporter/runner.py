@@ -60,9 +60,7 @@ class Runner:
             facts: Facts = {}
             failure: tuple[Reason, str] | None = None
             try:
-                # A deadline on this task, not wait_for's extra task per run (bench/README.md).
-                async with asyncio.timeout(timeout):
-                    facts = await PROBES[item.kind].probe(item.spec, ctx)
+                facts = await asyncio.wait_for(PROBES[item.kind].probe(item.spec, ctx), timeout)
             except ProbeFailure as exc:
                 facts, failure = exc.facts, (exc.reason, exc.message)
             except TimeoutError:
