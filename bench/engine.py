@@ -23,11 +23,12 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int | str = "self") -> float:
-    """utime + stime of a process, from /proc/PID/stat (fields 14 and 15)."""
+    """utime + stime of a process and of its children it waited for, from /proc/PID/stat
+    (fields 14 to 17): `serve` loads its config in a child (exporter/forkload.py)."""
     with open(f"/proc/{pid}/stat") as stat:
         # The command name (field 2) may hold spaces; the fields after its ')' are fixed.
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return sum(int(f) for f in fields[11:15]) / TICKS
 
 
 def item_yaml(kind: str, target: str) -> str:

@@ -1,6 +1,7 @@
-"""The benchmark: our probe engine against blackbox_exporter, and one daemon at scale.
+"""The benchmark: our probe engine and our whole daemon against blackbox_exporter, and one
+daemon at 100 to 50,000 items.
 
-    python bench/run.py            # the full run (~7 minutes); rewrites bench/README.md's figures
+    python bench/run.py            # the full run (~6 minutes); rewrites bench/README.md's figures
     python bench/run.py --quick    # small N and short intervals, seconds; prints, writes nothing
 
 Needs nginx, wrk and prometheus-blackbox-exporter (Debian packages of those names)."""
@@ -8,19 +9,15 @@ Needs nginx, wrk and prometheus-blackbox-exporter (Debian packages of those name
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +26,10 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+import daemon  # noqa: E402
+from daemon import DAEMON_FULL, DAEMON_QUICK, DaemonPlan  # noqa: E402
 from engine import cpu_seconds  # noqa: E402
-from targets import blackbox, free_port, need, nginx, wait_http  # noqa: E402
+from targets import blackbox, need, nginx  # noqa: E402
 
 README = BENCH / "README.md"
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
@@ -41,14 +40,11 @@ class Plan:
     concurrency: int
     engine_seconds: float
     """How long wrk drives blackbox_exporter; our engine runs the same number of probes."""
-    sizes: tuple[int, ...]
-    intervals: tuple[tuple[str, float, float], ...]
-    """(label, interval seconds, steady-state window seconds)."""
-    scrapes: int
+    daemon: DaemonPlan
 
 
-FULL = Plan(16, 10.0, (100, 1_000, 10_000), (("1m", 60.0, 75.0), ("10s", 10.0, 25.0)), 50)
-QUICK = Plan(4, 1.0, (20,), (("2s", 2.0, 3.0), ("1s", 1.0, 2.0)), 10)
+FULL = Plan(16, 5.0, DAEMON_FULL)
+QUICK = Plan(4, 1.0, DAEMON_QUICK)
 
 
 # --- 1. probe engine vs blackbox_exporter ---------------------------------------------------
@@ -128,183 +124,32 @@ def engine_comparison(workdir: Path, nginx_port: int, plan: Plan) -> dict[str, A
     return figures
 
 
-# --- 2. one daemon at scale -------------------------------------------------------------------
-KINDS = ("http", "tcp", "file", "disk")
-
-
-def scale_config(items: int, interval: float, nginx_port: int, workdir: Path) -> str:
-    """`items` items, a mix of kinds against loopback targets, 100 per section, 1,000 per
-    checklist; every 10th is recurring (every: 30d), every 7th critical."""
-    marker = workdir / "marker"
-    marker.write_text("present")
-    probes = {
-        "http": f'http: {{url: "http://127.0.0.1:{nginx_port}/health"}}',
-        "tcp": f"tcp: {{host: 127.0.0.1, port: {nginx_port}}}",
-        "file": f'file: {{path: "{marker}"}}',
-        "disk": f'disk: {{path: "{workdir}"}}',
-    }
-    lines = [
-        "exporter:",
-        f"  default_interval: {interval:g}s",
-        "  default_timeout: 5s",
-        "  log_level: warning",
-        "checklists:",
-    ]
-    for n in range(items):
-        if n % 1000 == 0:
-            lines += [f"  - name: service-{n // 1000}", "    sections:"]
-        if n % 100 == 0:
-            lines += [f"      - name: section-{n // 100 % 10}", "        items:"]
-        kind = KINDS[n % len(KINDS)]
-        lines += [f"          - id: item-{n}", f"            title: Item {n} ({kind})"]
-        if n % 7 == 0:
-            lines.append("            severity: critical")
-        if n % 10 == 0:
-            lines.append("            every: 30d")
-        lines.append(f"            {probes[kind]}")
-    return "\n".join(lines) + "\n"
-
-
-def scrape(url: str, accept: str | None = None) -> tuple[float, bytes, str]:
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = response.read()
-        content_type = response.headers.get("Content-Type", "")
-    return time.perf_counter() - started, body, content_type
-
-
-def samples(body: bytes, name: str) -> Iterator[tuple[str, float]]:
-    """(labels text, value) of every sample of `name` (the exposition is simple enough)."""
-    prefix = name.encode()
-    for line in body.splitlines():
-        if line.startswith(prefix) and line[len(prefix) : len(prefix) + 1] in (b"{", b" "):
-            head, _, value = line.rpartition(b" ")
-            yield head[len(prefix) :].decode(), float(value)
-
-
-def lag_buckets(body: bytes) -> dict[float, float]:
-    out = {}
-    for labels, value in samples(body, "readiness_scheduler_lag_seconds_bucket"):
-        le = re.search(r'le="([^"]+)"', labels)
-        assert le is not None
-        out[float(le.group(1))] = value
-    return out
-
-
-def quantile(q: float, buckets: dict[float, float]) -> float:
-    """histogram_quantile as Prometheus computes it: linear within the bucket."""
-    bounds = sorted(buckets)
-    total = buckets[bounds[-1]]
-    if total <= 0:
-        return float("nan")
-    rank, lower, below = q * total, 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank:
-            if bound == float("inf"):
-                return lower
-            return lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)
-        lower, below = bound, count
-    return lower
-
-
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmRSS:\s+(\d+) kB", status)
-    assert match is not None
-    return int(match.group(1)) / 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def one_daemon(
-    workdir: Path, items: int, label: str, interval: float, window: float, plan: Plan, port: int
-) -> dict[str, Any]:
-    run_dir = workdir / f"scale-{items}-{label}"
-    run_dir.mkdir()
-    config = run_dir / "config.yaml"
-    config.write_text(scale_config(items, interval, port, run_dir))
-    listen = free_port()
-    url = f"http://127.0.0.1:{listen}"
-    env = {
-        **os.environ,
-        "READINESS_LISTEN": f"127.0.0.1:{listen}",
-        "READINESS_STATE": f"sqlite:///{run_dir}/state.db",
-    }
-    argv = [sys.executable, "-m", "exporter", "serve", "--config", str(config)]
-    spawned = time.time()
-    with contextlib.ExitStack() as stack:
-        log = (run_dir / "daemon.log").open("wb")
-        stack.callback(log.close)
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        stack.callback(lambda: (proc.terminate(), proc.wait(timeout=30)))
-        wait_http(f"{url}/health/live", timeout=60)
-        deadline = time.monotonic() + 120
-        while True:
-            _, body, _ = scrape(f"{url}/metrics")
-            ran = sum(1 for _ in samples(body, "readiness_item_last_run_timestamp_seconds"))
-            if ran >= items:
-                break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"{items} items: first round incomplete ({ran} ran)")
-            time.sleep(0.25)
-        ends = dict(samples(body, "readiness_item_last_run_timestamp_seconds"))
-        durations = dict(samples(body, "readiness_item_probe_duration_seconds"))
-        passing = sum(v for _, v in samples(body, "readiness_item_passing"))
-        first_round = max(ends[k] + durations[k] for k in ends) - spawned
-        rss_first = rss_mb(proc.pid)
-
-        timings = [scrape(f"{url}/metrics")[0] for _ in range(plan.scrapes)]
-        _, om, om_type = scrape(f"{url}/metrics", "application/openmetrics-text; version=1.0.0")
-        if not (om_type.startswith("application/openmetrics-text") and om.endswith(b"# EOF\n")):
-            raise RuntimeError("OpenMetrics negotiation broke")
-
-        _, before, _ = scrape(f"{url}/metrics")
-        cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(window)
-        cpu, wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - wall0
-        _, after, _ = scrape(f"{url}/metrics")
-        start, end = lag_buckets(before), lag_buckets(after)
-        steady = {le: end[le] - start.get(le, 0.0) for le in end}
-        row = {
-            "items": items,
-            "interval": label,
-            "passing": passing,
-            "startup_s": first_round,
-            "rss_mb": max(rss_first, rss_mb(proc.pid)),
-            "metrics_bytes": len(body),
-            "metrics_p50_ms": 1000 * statistics.median(timings),
-            "metrics_p99_ms": 1000 * percentile(timings, 0.99),
-            "lag_runs": steady[float("inf")],
-            "lag_p50_s": quantile(0.5, steady),
-            "lag_p99_s": quantile(0.99, steady),
-            "cpu_percent": 100 * cpu / wall,
-        }
-        print(json.dumps(row), file=sys.stderr, flush=True)
-        if passing < items:
-            print(failures(body), file=sys.stderr, flush=True)
-        return row
-
-
-def failures(body: bytes) -> str:
-    """Why items did not pass in the first round (a loaded loopback refuses or times out)."""
-    reasons = Counter(
-        re.sub(r'.*reason="([^"]+)".*', r"\1", labels)
-        for labels, _ in samples(body, "readiness_item_failure_reason")
-    )
-    return f"  not passing after the first round: {dict(reasons)}"
+# --- 2. the whole daemon vs blackbox_exporter, and at scale (bench/daemon.py) -----------------
+def daemon_comparison(workdir: Path, nginx_port: int, plan: Plan) -> dict[str, Any]:
+    """Each kind as a pair in one run: blackbox_exporter under wrk, then `serve`."""
+    figures: dict[str, Any] = {}
+    with blackbox(workdir) as (proc, port):
+        for kind, module, target in (
+            ("http", "http_2xx", f"http://127.0.0.1:{nginx_port}/health"),
+            ("tcp", "tcp_connect", f"127.0.0.1:{nginx_port}"),
+        ):
+            theirs = rates(blackbox_side(port, proc.pid, module, target, plan))
+            ours = daemon.throughput(workdir, kind, nginx_port, plan.daemon)
+            figures[kind] = {
+                "blackbox": theirs,
+                "ours": ours,
+                "ratio": ours["probes_per_cpu_s"] / theirs["probes_per_cpu_s"],
+            }
+            print(json.dumps({kind: figures[kind]}), file=sys.stderr, flush=True)
+    return figures
 
 
 def scale(workdir: Path, nginx_port: int, plan: Plan) -> list[dict[str, Any]]:
-    return [
-        one_daemon(workdir, items, label, interval, window, plan, nginx_port)
-        for items in plan.sizes
-        for label, interval, window in plan.intervals
-    ]
+    rows = []
+    for items in plan.daemon.sizes:
+        rows.append(daemon.at_scale(workdir, items, nginx_port, plan.daemon))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -375,22 +220,8 @@ def markdown(figures: dict[str, Any], plan: Plan) -> str:
                 f"| {kind} | {name} | {f['probes']:,} | {f['probes_per_s']:,.0f} | "
                 f"{f['cpu_s']:.2f} | {f['probes_per_cpu_s']:,.0f} | {ratio} |"
             )
-    lines += [
-        "",
-        "### One daemon at scale (mixed http/tcp/file/disk items against loopback)",
-        "",
-        "| items | interval | first full round | passing | RSS | /metrics size | /metrics p50 | "
-        "/metrics p99 | lag p50 | lag p99 | runs in window | CPU |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in figures["scale"]:
-        lines.append(
-            f"| {r['items']:,} | {r['interval']} | {r['startup_s']:.2f} s | {r['passing']:,.0f} "
-            f"| {r['rss_mb']:.0f} MB "
-            f"| {r['metrics_bytes'] / 1024:,.0f} KiB | {r['metrics_p50_ms']:.1f} ms "
-            f"| {r['metrics_p99_ms']:.1f} ms | {r['lag_p50_s'] * 1000:.1f} ms "
-            f"| {r['lag_p99_s'] * 1000:.1f} ms | {r['lag_runs']:,.0f} | {r['cpu_percent']:.1f}% |"
-        )
+    lines += ["", f"Load average (1, 5, 15 min) at the start: {', '.join(figures['load'])}.", ""]
+    lines += daemon.markdown(figures["daemon"], figures["scale"], plan.concurrency)
     return "\n".join(lines)
 
 
@@ -405,12 +236,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N, seconds; writes nothing")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    parser.add_argument("--only", choices=["engine", "scale"], help="one part (writes nothing)")
+    parser.add_argument(
+        "--only", choices=["engine", "daemon", "scale"], help="one part (writes nothing)"
+    )
     parser.add_argument("--sizes", help="comma-separated item counts (writes nothing)")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     if args.sizes:
-        plan = replace(plan, sizes=tuple(int(n) for n in args.sizes.split(",")))
+        sizes = tuple(int(n) for n in args.sizes.split(","))
+        plan = replace(plan, daemon=replace(plan.daemon, sizes=sizes))
     partial = args.quick or args.only or args.sizes
     with tempfile.TemporaryDirectory(prefix="readiness-bench-") as tmp:
         workdir = Path(tmp)
@@ -419,9 +253,16 @@ def main() -> None:
                 "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": machine(),
                 "versions": versions(),
-                "engine": {} if args.only == "scale" else engine_comparison(workdir, port, plan),
-                "scale": [] if args.only == "engine" else scale(workdir, port, plan),
+                "load": Path("/proc/loadavg").read_text().split()[:3],
             }
+            wanted = {args.only} if args.only else {"engine", "daemon", "scale"}
+            parts = (
+                ("engine", engine_comparison, {}),
+                ("daemon", daemon_comparison, {}),
+                ("scale", scale, []),
+            )
+            for name, part, empty in parts:
+                figures[name] = part(workdir, port, plan) if name in wanted else empty
     text = markdown(figures, plan)
     print(text)
     if args.json:

@@ -215,11 +215,18 @@ def _positive_count(text: str) -> int:
     return value
 
 
-def _load(path: str, tokens: bool = False) -> LoadedConfig | None:
+def _load(path: str, tokens: bool = False, apart: bool = False) -> LoadedConfig | None:
+    """The config, or None once its errors are printed; `apart` (serve) loads it in a forked
+    child so the daemon does not keep the loading's peak memory (exporter/forkload.py)."""
     from exporter.loader import ConfigError, load_config
 
     try:
-        loaded = load_config(path, tokens)
+        if apart:
+            from exporter.forkload import load_config_apart
+
+            loaded = load_config_apart(path, tokens)
+        else:
+            loaded = load_config(path, tokens)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -252,7 +259,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    loaded = _load(args.config, tokens=True)
+    loaded = _load(args.config, tokens=True, apart=True)
     if loaded is None:
         return EXIT_CONFIG
     if args.listen:
@@ -263,6 +270,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from exporter import logs
     from exporter.daemon import Daemon, load_tokens
     from exporter.loader import ConfigError
+    from exporter.memory import release_large_blocks
     from exporter.serve import ListenError, run, web_app
     from exporter.web.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
     from exporter.web.webconfig import load_web_config, uvicorn_tls
@@ -278,6 +286,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.header_timeout,
         args.max_connections or connection_cap(raise_fd_limit(), settings.max_concurrency),
     )
+    release_large_blocks()  # before the daemon's threads start
     daemon = Daemon(loaded, tokens=tokens, shard=args.shard)
     logs.configure(settings.log_format, settings.log_level, daemon.redactor)
     server = uvicorn.Server(

@@ -76,6 +76,7 @@ class Daemon:
         )
         self.scheduler = Scheduler(self.run_item, self.clock, rng or random.Random())
         self._items: dict[ItemKey, Item] = dict(config_items(loaded.config))
+        self.opened = False
         self.started = False
         self._reload_ok = True
         self._reload_ts = self.clock.now()
@@ -126,10 +127,18 @@ class Daemon:
             log.warning("state_refresh_failed", error=self.redactor.text(str(exc)))
 
     # --- lifecycle ---------------------------------------------------------------------
+    async def open(self, exclusive: bool = True) -> None:
+        """Opens the store (StateError when it cannot be used); a scheduling daemon holds the
+        state exclusively. `serve` opens it before it listens and schedules once listening, so
+        /health/live answers while 10,000 items are being scheduled."""
+        await self.store.open(exclusive=exclusive)
+        self.opened = True
+
     async def start(self, schedule: bool = True) -> None:
-        """Opens the store and, unless `schedule` is false (a one-shot `check`), starts the jobs.
-        A scheduling daemon holds the state exclusively (StateError if another does)."""
-        await self.store.open(exclusive=schedule)
+        """Opens the store unless open and, unless `schedule` is false (a one-shot `check`),
+        starts the jobs."""
+        if not self.opened:
+            await self.open(exclusive=schedule)
         if schedule:
             self.scheduler.start()
             await self._apply()
@@ -161,6 +170,7 @@ class Daemon:
         await self.scheduler.stop(STOP_GRACE)
         await self.runner.resources.aclose()
         await self.store.close()
+        self.opened = False
         log.info("daemon_stopped")
 
     async def _watch(self) -> None:

@@ -143,9 +143,11 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 async def run(daemon: Daemon, server: uvicorn.Server) -> None:
-    """Opens the state and starts the jobs, binds the listen address, then serves until
-    SIGTERM/SIGINT; SIGHUP reloads the config meanwhile. StateError or ListenError when it
-    cannot start (the state first: a second daemon on the same state says so)."""
+    """Opens the state, binds the listen address, serves, and starts the jobs once serving
+    (/health/live answers while 10,000 items are scheduled, /health/ready once they are);
+    serves until SIGTERM/SIGINT; SIGHUP reloads the config meanwhile. StateError or
+    ListenError when it cannot start (the state first: a second daemon on the same state says
+    so)."""
     loop = asyncio.get_running_loop()
     started = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
@@ -162,25 +164,42 @@ async def run(daemon: Daemon, server: uvicorn.Server) -> None:
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
+    async def schedule() -> None:
+        while not server.started:  # uvicorn has no event for it; a few ms at most
+            if server.should_exit:
+                return
+            await asyncio.sleep(0.005)
+        await daemon.start()
+        started.set()
+
     handled = {signal.SIGHUP: on_sighup, **dict.fromkeys(STOP_SIGNALS, stop)}
     for sig, handler in handled.items():
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, handler)
+    scheduling: asyncio.Task[None] | None = None
     try:
-        await daemon.start()
-        started.set()
+        await daemon.open()
         try:
             sock = listen(server.config.host, server.config.port)
             log.info("listening", address=_address(sock), pid=os.getpid())
+            scheduling = loop.create_task(schedule())
+            scheduling.add_done_callback(lambda task: _stop_if_failed(task, server))
             await server.serve(sockets=[sock])
         finally:
-            for task in reloads:
+            for task in (*reloads, *([scheduling] if scheduling else [])):
                 task.cancel()
             await daemon.stop()
     finally:
         for sig in handled:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
+
+
+def _stop_if_failed(scheduling: asyncio.Task[None], server: uvicorn.Server) -> None:
+    """A daemon that could not start its jobs must not serve on as if it might."""
+    if not scheduling.cancelled() and (exc := scheduling.exception()) is not None:
+        log.error("start_failed", error=f"{type(exc).__name__}: {exc}")
+        server.should_exit = True
 
 
 def _address(sock: socket.socket) -> str:

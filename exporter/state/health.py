@@ -66,6 +66,7 @@ class StoreHealth:
             log.info("state_recovered", store=self.store_name, was=self.fault)
         self.fault = None
 
-    def write_failed(self, fault: str, **context: str) -> None:
-        self.write_errors += 1
+    def write_failed(self, fault: str, count: int = 1, **context: str) -> None:
+        """`count` writes (probe results of one batch) were not taken."""
+        self.write_errors += count
         log.warning("state_write_failed", store=self.store_name, error=fault, **context)

@@ -14,6 +14,7 @@ import structlog
 from exporter.redact import Redactor
 from exporter.results import Attestation, ItemKey, Result
 from exporter.state import OutcomeUnknown, StateError, StoreUnavailable
+from exporter.state.batch import Batch, GroupCommit
 from exporter.state.cache import (
     StateCache,
     attestation_of,
@@ -104,6 +105,7 @@ class PostgresStore(StoreHealth, StateCache):
     ) -> None:
         StateCache.__init__(self)
         StoreHealth.__init__(self)
+        self._results = GroupCommit(self._commit)
         self.dsn = dsn
         self.deadline = deadline
         self.redactor = redactor or Redactor()
@@ -163,6 +165,7 @@ class PostgresStore(StoreHealth, StateCache):
 
     async def close(self) -> None:
         if self._pool is not None:
+            await self._results.flush()
             pool, self._pool = self._pool, None
             try:
                 await bounded(pool.close(), self.deadline)
@@ -189,32 +192,42 @@ class PostgresStore(StoreHealth, StateCache):
         self.recovered()
         return True
 
-    async def _write_or_count(self, write: Coroutine[Any, Any, Any], item: str) -> None:
-        """Runs a probe-result write; one that cannot be made is counted and logged, and the
-        result stays in memory (see StoreHealth)."""
+    async def _write_or_count(
+        self, write: Coroutine[Any, Any, Any], item: str, count: int = 1
+    ) -> None:
+        """Runs a probe-result write of `count` results; one that cannot be made is counted
+        and logged, and the results stay in memory (see StoreHealth)."""
         if self.fault is not None:
             write.close()
-            self.write_failed(self.fault, item=item)
+            self.write_failed(self.fault, count, item=item)
             return
         try:
             await bounded(write, self.deadline)
         except _DRIVER_ERRORS as exc:
             fault = _failure(exc, self.redactor)
-            self.write_failed(fault, item=item)
+            self.write_failed(fault, count, item=item)
             if isinstance(exc, TimeoutError):
                 self.failed(fault)
 
     async def record(self, key: ItemKey, result: Result) -> None:
-        last_success, first_seen = self._recorded(key, result)
-        row = list(result_row(key, result, last_success, first_seen))
-        row[2] = bool(row[2])
-        await self._write_or_count(self._write(row), item=str(key))
-        self._set_result(key, result, last_success, first_seen)
+        await self._results.record(key, (result, *self._recorded(key, result)))
 
-    async def _write(self, row: list[Any]) -> None:
+    async def _commit(self, batch: Batch) -> None:
+        rows = []
+        for key, unwritten in batch.items():
+            row = list(result_row(key, *unwritten))
+            row[2] = bool(row[2])
+            rows.append(row)
+        what = str(next(iter(batch))) if len(batch) == 1 else f"{len(batch)} results"
+        await self._write_or_count(self._write(rows), item=what, count=len(rows))
+        for key, unwritten in batch.items():
+            self._set_result(key, *unwritten)
+
+    async def _write(self, rows: list[list[Any]]) -> None:
         # Replicas probe the same items: the last success is the latest any of them saw.
+        # executemany runs the batch in one transaction.
         await self._query(
-            "execute",
+            "executemany",
             "INSERT INTO readiness_item_state VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"
             " ON CONFLICT (checklist, item) DO UPDATE SET passing=excluded.passing,"
             " reason=excluded.reason, started_at=excluded.started_at,"
@@ -222,7 +235,7 @@ class PostgresStore(StoreHealth, StateCache):
             " message=excluded.message, last_success=GREATEST(readiness_item_state.last_success,"
             " excluded.last_success), first_seen=LEAST(readiness_item_state.first_seen,"
             " excluded.first_seen)",
-            *row,
+            rows,
             deadline=self.deadline,
         )
 

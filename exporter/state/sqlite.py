@@ -1,5 +1,7 @@
-"""The embedded SQLite store: WAL mode, one writer thread, every write committed at once; the
-file is locked by one daemon and watched for being deleted, replaced or corrupted."""
+"""The embedded SQLite store: WAL mode, one writer thread, probe results group-committed (one
+transaction per batch, exporter/state/batch.py), attestations committed and synced before they
+are acknowledged; the file is locked by one daemon and watched for being deleted, replaced or
+corrupted."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import structlog
 
 from exporter.results import Attestation, ItemKey, Result
 from exporter.state import OutcomeUnknown, StateError, StoreUnavailable
+from exporter.state.batch import Batch, GroupCommit
 from exporter.state.cache import (
     StateCache,
     attestation_of,
@@ -137,6 +140,7 @@ class SqliteStore(StoreHealth, StateCache):
         self._lock_fd: int | None = None
         self._header_fd: int | None = None
         self._checked_at = 0.0
+        self._results = GroupCommit(self._commit)
 
     async def _call(self, fn: Callable[..., Any], *args: Any, deadline: float = 0) -> Any:
         future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -244,6 +248,7 @@ class SqliteStore(StoreHealth, StateCache):
 
     async def close(self) -> None:
         if self._db is not None:
+            await self._results.flush()
             # A worker stuck on a locked file must not hold up shutdown past the deadline.
             with contextlib.suppress(TimeoutError, sqlite3.Error):
                 await self._call(self._db.close)
@@ -314,35 +319,56 @@ class SqliteStore(StoreHealth, StateCache):
         self._verify()
         return write(*args)
 
-    async def _write_or_count(self, write: Callable[..., Any], *args: Any, item: str) -> None:
-        """Runs a probe-result write; one that cannot be made is counted and logged, and the
-        result stays in memory (see StoreHealth)."""
+    async def _write_or_count(
+        self, write: Callable[..., Any], *args: Any, item: str, count: int = 1
+    ) -> None:
+        """Runs a probe-result write of `count` results; one that cannot be made is counted
+        and logged, and the results stay in memory (see StoreHealth)."""
         if self.fault is not None:
-            self.write_failed(self.fault, path=self.path, item=item)
+            self.write_failed(self.fault, count, path=self.path, item=item)
             return
         try:
             await self._call(self._checked, write, *args)
         except (sqlite3.Error, TimeoutError, StateLost) as exc:
             fault = describe(self.path, exc)
-            self.write_failed(fault, path=self.path, item=item)
+            self.write_failed(fault, count, path=self.path, item=item)
             if isinstance(exc, TimeoutError | StateLost):
                 self.failed(fault)
 
     async def record(self, key: ItemKey, result: Result) -> None:
-        last_success, first_seen = self._recorded(key, result)
-        row = result_row(key, result, last_success, first_seen)
-        await self._write_or_count(self._write, row, item=str(key))
-        self._set_result(key, result, last_success, first_seen)
+        await self._results.record(key, (result, *self._recorded(key, result)))
 
-    def _write(self, row: tuple[Any, ...]) -> None:
-        self.db.execute(
+    async def _commit(self, batch: Batch) -> None:
+        rows = [result_row(key, *unwritten) for key, unwritten in batch.items()]
+        what = str(next(iter(batch))) if len(batch) == 1 else f"{len(batch)} results"
+        await self._write_or_count(self._write, rows, item=what, count=len(rows))
+        for key, unwritten in batch.items():
+            self._set_result(key, *unwritten)
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        self._transaction(
             "INSERT INTO item_state VALUES (?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(checklist, item) DO UPDATE SET passing=excluded.passing,"
             " reason=excluded.reason, started_at=excluded.started_at, duration=excluded.duration,"
             " facts=excluded.facts, failed=excluded.failed, message=excluded.message,"
             " last_success=excluded.last_success, first_seen=excluded.first_seen",
-            row,
+            rows,
         )
+
+    def _transaction(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """`statement` for every row in one transaction (the connection is in autocommit mode,
+        where `with db:` would commit each row on its own)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(statement, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            # SQLite rolls back by itself on some errors (disk full): a second ROLLBACK
+            # would replace the real error with "no transaction is active".
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         new = self._untracked(keys)
@@ -353,13 +379,12 @@ class SqliteStore(StoreHealth, StateCache):
         self._set_first_seen(new, now)
 
     def _track(self, rows: list[tuple[str, str, float]]) -> None:
-        with self.db:
-            self.db.executemany(
-                "INSERT INTO item_state (checklist, item, first_seen) VALUES (?,?,?)"
-                " ON CONFLICT(checklist, item) DO UPDATE SET first_seen=excluded.first_seen"
-                " WHERE item_state.first_seen IS NULL",
-                rows,
-            )
+        self._transaction(
+            "INSERT INTO item_state (checklist, item, first_seen) VALUES (?,?,?)"
+            " ON CONFLICT(checklist, item) DO UPDATE SET first_seen=excluded.first_seen"
+            " WHERE item_state.first_seen IS NULL",
+            rows,
+        )
 
     async def attest(self, attestation: Attestation) -> Attestation:
         if self.fault is not None:

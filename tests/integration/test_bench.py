@@ -16,15 +16,22 @@ REPO = Path(__file__).parents[2]
 pytestmark = pytest.mark.slow
 
 SCALE_FIGURES = (
-    "startup_s",
+    "live_s",
+    "ready_s",
+    "live_cpu_s",
+    "ready_cpu_s",
+    "first_round_s",
     "passing",
     "rss_mb",
     "metrics_bytes",
     "metrics_p50_ms",
     "metrics_p99_ms",
+    "gzip_p50_ms",
+    "gzip_p99_ms",
     "lag_runs",
     "lag_p50_s",
     "lag_p99_s",
+    "cpu_ms_per_run",
     "cpu_percent",
 )
 
@@ -50,12 +57,22 @@ def test_the_quick_benchmark_produces_every_figure(tmp_path: Path) -> None:
             assert row[side]["probes_per_cpu_s"] > 0, (kind, side)
         assert row["ratio"] > 0, kind
 
-    assert [(r["items"], r["interval"]) for r in figures["scale"]] == [(20, "2s"), (20, "1s")]
+    assert set(figures["daemon"]) == {"http", "tcp"}
+    for kind, row in figures["daemon"].items():
+        for side in ("blackbox", "ours"):
+            assert row[side]["probes"] > 0, (kind, side)
+            assert row[side]["probes_per_cpu_s"] > 0, (kind, side)
+        assert row["ours"]["passing"] == row["ours"]["items"], kind
+        assert row["ratio"] > 0, kind
+
+    assert [r["items"] for r in figures["scale"]] == [20, 200]
     for row in figures["scale"]:
         for name in SCALE_FIGURES:
-            assert math.isfinite(row[name]), (row["interval"], name, row[name])
+            assert math.isfinite(row[name]), (row["items"], name, row[name])
         assert row["passing"] == row["items"]
         assert row["lag_runs"] > 0
+        assert row["live_s"] <= row["ready_s"]
 
     assert "| http | ours (" in done.stdout
-    assert "| 20 | 2s |" in done.stdout
+    assert "| http | `serve`, 40 items every 1s |" in done.stdout
+    assert "| 200 | 2s |" in done.stdout

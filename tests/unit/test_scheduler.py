@@ -270,3 +270,20 @@ async def test_run_now_starts_at_once_joins_a_run_in_flight_and_keeps_the_plan(
     await clock.run_for(3600)
     assert len(recorder.starts["hourly"]) == 3, "the planned run still comes, once"
     assert await scheduler.run_now(ItemKey("app", "signed-off")) is False, "manual: no job"
+
+
+async def test_a_large_config_starts_at_a_bounded_rate(
+    clock: FixedClock, recorder: Recorder, scheduler: Scheduler
+) -> None:
+    """4,000 first runs spread over 2 s (2,000 a second), not one: fewer runs wait at once."""
+    t0 = clock.now()
+    scheduler.sync(items(*(f"item-{n} interval: 60s" for n in range(4000))), DEFAULT, set())
+    await clock.run_for(0.5)
+    early = sum(len(times) for times in recorder.starts.values())
+    await clock.run_for(2)
+
+    firsts = [times[0] for times in recorder.starts.values()]
+    assert len(firsts) == 4000
+    assert max(firsts) - t0 <= 2.0
+    assert max(firsts) - t0 > 1.5, "spread over the whole window"
+    assert 800 <= early <= 1200, "about 2,000 a second"
