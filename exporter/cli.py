@@ -92,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also exit 1 when a checklist's score is below RATIO (0..1), ready or not",
     )
     check.add_argument(
+        "--only-failing",
+        action="store_true",
+        help="show only the items that fail or lapsed (the verdict still counts every item)",
+    )
+    check.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the chosen format to FILE; the terminal gets one line per checklist",
+    )
+    check.add_argument(
         "--no-serve",
         action="store_true",
         help="do not serve the exporter's own endpoints during the run",
@@ -132,7 +143,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     importer.add_argument("checklist", metavar="CHECKLIST.md", help="the Markdown document")
     importer.add_argument("--name", help="the checklist's name (default: from the file name)")
-    importer.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    importer.add_argument(
+        "-o", "--output", metavar="FILE", help="write here, not to stdout (never over a file)"
+    )
+    importer.add_argument(
+        "--force", action="store_true", help="with -o: replace FILE even though it exists"
+    )
+    importer.add_argument(
+        "--update",
+        metavar="FILE",
+        help="re-import into FILE, a config made by import and edited since: keeps the edits of"
+        " every item whose id is still in the document, adds new items, lists removed ones",
+    )
+    importer.add_argument(
+        "--prune",
+        action="store_true",
+        help="with --update: drop the removed items (default: kept in FILE, commented out)",
+    )
     importer.add_argument(
         "--check-state",
         action="store_true",
@@ -176,6 +203,20 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("item", metavar="ITEM", help="a ping item's id")
     job.add_argument("job", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
     job.set_defaults(run=cmd_run)
+    explain = verbs.add_parser(
+        "explain",
+        help="one item: its probe, conditions with the last measured values, why it fails,"
+        " its attestation and when it is due, from the stored state",
+    )
+    explain.add_argument("--config", required=True, help="config YAML file")
+    explain.add_argument(
+        "target", metavar="CHECKLIST/ITEM", help="e.g. stock-collector/health-endpoint"
+    )
+    explain.set_defaults(run=cmd_explain)
+
+    completion = verbs.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=["bash", "zsh"])
+    completion.set_defaults(run=cmd_completion)
     return parser
 
 
@@ -429,13 +470,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     except RemoteError as exc:
         print(f"check: {exc}", file=sys.stderr)
         return exc.code
+    only = args.only_failing
     output = {
-        "table": lambda: render.table(views, args.fail_under, redactor=redactor),
-        "json": lambda: render.as_json(views, now, args.fail_under, redactor=redactor),
-        "markdown": lambda: render.markdown(views, now, args.fail_under, redactor=redactor),
-        "junit": lambda: render.junit(views, args.fail_under, redactor=redactor),
+        "table": lambda: render.table(views, args.fail_under, only, redactor=redactor),
+        "json": lambda: render.as_json(views, now, args.fail_under, only, redactor=redactor),
+        "markdown": lambda: render.markdown(views, now, args.fail_under, only, redactor=redactor),
+        "junit": lambda: render.junit(views, args.fail_under, only, redactor=redactor),
     }[args.format]()
-    sys.stdout.write(output)
+    if args.output is None:
+        sys.stdout.write(output)
+    else:
+        if not _write(Path(args.output), output):
+            return EXIT_RUNTIME
+        for view in views:
+            failing = sum(render.failing(v) for v in view.items)
+            print(f"{render.checklist_summary(view, args.fail_under)}; {failing} failing")
+        print(f"{args.format} written to {args.output}")
     ready = all(render.verdict(v, args.fail_under) for v in views)
     return EXIT_READY if ready else EXIT_NOT_READY
 
@@ -459,6 +509,48 @@ def _check_remote(
         raise RemoteError(f"{args.url}: the daemon has no checklist {', '.join(missing)}", 2)
     views = [v for v in evaluate(loaded.config, states, now) if v.checklist.name in names]
     return views, now
+
+
+def _write(path: Path, text: str) -> bool:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"{path}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    if loaded is None:
+        return EXIT_CONFIG
+    from exporter.evaluate import evaluate
+    from exporter.explain import Unknown, explain, find
+    from exporter.redact import Redactor
+    from exporter.state import StateError
+
+    try:
+        key = find(loaded.config, args.target)
+    except Unknown as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    redactor = Redactor(loaded.secrets)
+    try:
+        states = asyncio.run(_stored_states(loaded, redactor))
+    except StateError as exc:
+        return _state_failed(exc)
+    now = SystemClock().now()
+    views = evaluate(loaded.config, states, now)
+    view = next(v for c in views for v in c.items if v.key == key)
+    sys.stdout.write(redactor.text(explain(view, loaded.config, now)))
+    return EXIT_READY
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from exporter.completion import script
+
+    sys.stdout.write(script(build_parser(), args.shell))
+    return EXIT_READY
 
 
 def _ratio(text: str) -> float:

@@ -20,7 +20,12 @@ DAY = 86400.0
 HOUR = 3600.0
 
 
-def config_text(tmp_path: Path, target_url: str, signoff_severity: str = "warning") -> str:
+def config_text(
+    tmp_path: Path,
+    target_url: str,
+    signoff_severity: str = "warning",
+    signoff_title: str = "Security sign-off",
+) -> str:
     return f"""
 exporter:
   state: "sqlite:///{tmp_path}/state.db"
@@ -35,7 +40,7 @@ checklists:
             every: 1d
             grace: 2h
           - id: signoff
-            title: Security sign-off
+            title: {signoff_title}
             severity: {signoff_severity}
             manual: {{}}
           - id: backups
@@ -119,15 +124,22 @@ async def test_an_item_without_every_holds_until_its_definition_changes(
     item = view(daemon, "signoff")
     assert item.passing and item.due is None and not item.lapsed
 
-    # Restarted with the same definition: still attested. With a changed one: no longer.
+    # Restarted with the same definition, or a raised severity: still attested (the severity is
+    # not what was attested). With another title: no longer, and it says why.
     again = await started(tmp_path, config_text(tmp_path, http_target.url), clock)
     assert view(again, "signoff").passing
     await again.stop()
-    changed = await started(tmp_path, config_text(tmp_path, http_target.url, "critical"), clock)
+    raised = await started(tmp_path, config_text(tmp_path, http_target.url, "critical"), clock)
+    assert view(raised, "signoff").passing
+    await raised.stop()
+    text = config_text(tmp_path, http_target.url, signoff_title="Security and privacy sign-off")
+    changed = await started(tmp_path, text, clock)
     try:
         item = view(changed, "signoff")
         assert (item.passing, item.reason) == (False, Reason.NOT_ATTESTED)
         assert item.state.attestation is not None  # the history is kept, it just no longer holds
+        assert item.message.startswith("definition changed since the attestation by alice")
+        assert item.message.endswith(": attest again")
     finally:
         await changed.stop()
 
