@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from exporter.config import Config
     from exporter.evaluate import ChecklistView
     from exporter.importing.importer import Imported
+    from exporter.importing.update import Updated
     from exporter.loader import LoadedConfig
     from exporter.redact import Redactor
     from exporter.results import Attestation
@@ -595,7 +596,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{source}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
-    name = args.name or default_name(source.stem)
+    name = args.name or _updated_name(args.update) or default_name(source.stem)
     if not re.match(NAME_PATTERN, name) or len(name) > 100:
         print(
             f"--name {name!r}: use lowercase letters, digits, '-' and '_' (e.g. stock-collector)",
@@ -611,25 +612,75 @@ def cmd_import(args: argparse.Namespace) -> int:
     except FillError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    output = render_yaml(imported)
-    target = args.output or "<stdout>"
+    target = args.output or args.update or "<stdout>"
+    if args.output and Path(args.output).exists() and not args.force:
+        print(
+            f"{args.output} exists: import would replace it and lose its edits; re-import into"
+            f" it with --update {args.output} (keeps the edits), or replace it with --force",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    output = render_yaml(imported, None if target == "<stdout>" else target)
+    updated = None
+    if args.update:
+        from exporter.importing.update import UpdateError, update
+
+        try:
+            updated = update(
+                Path(args.update).read_text(encoding="utf-8"), output, source.name, args.prune
+            )
+        except (OSError, UnicodeDecodeError, UpdateError) as exc:
+            error = exc.strerror if isinstance(exc, OSError) else exc
+            print(f"{args.update}: cannot update: {error}", file=sys.stderr)
+            return EXIT_CONFIG
+        output = updated.text
     try:
         loaded = parse_config(output, target)
     except ConfigError as exc:
-        # The environment can break it (a placeholder set to a bad value); say where.
+        # The environment can break it (a placeholder set to a bad value), or a kept edit;
+        # say where. Nothing is written.
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
     from exporter.redact import Redactor
 
     redactor = Redactor(loaded.secrets)
-    if args.output is None:
+    if target == "<stdout>":
         sys.stdout.write(output)
-    else:
-        Path(args.output).write_text(output, encoding="utf-8")
+    elif not _write(Path(target), output):
+        return EXIT_RUNTIME
     shown = "\n".join(summary(imported, target, dict(args.values)))
     print(redactor.known(shown), file=sys.stderr)
+    if updated is not None:
+        _updated(updated, target, args.prune)
     return _import_ticks(loaded.config, imported, redactor) if args.check_state else EXIT_READY
+
+
+def _updated_name(path: str | None) -> str | None:
+    """With --update FILE, the checklist keeps the name FILE gives it."""
+    if path is None:
+        return None
+    from exporter.importing.update import checklist_name
+
+    try:
+        return checklist_name(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None  # said when the update reads the file
+
+
+def _updated(updated: Updated, target: str, prune: bool) -> None:
+    def ids(names: tuple[str, ...]) -> str:
+        return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+    lines = [f"  updated {target}: {len(updated.kept)} items kept as the file had them"]
+    if updated.added:
+        lines.append(f"  added ({len(updated.added)}): {ids(updated.added)}")
+    if updated.removed:
+        where = "dropped (--prune)" if prune else f"kept at the end of {target}, commented out"
+        lines.append(
+            f"  no longer in the document ({len(updated.removed)}): {ids(updated.removed)}; {where}"
+        )
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _import_ticks(config: Config, imported: Imported, redactor: Redactor) -> int:
