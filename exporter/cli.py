@@ -300,8 +300,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_READY
 
 
+def _following_listen(
+    path: str, listen: str | None, tokens: bool = False, apart: bool = False
+) -> LoadedConfig | None:
+    """The config, its self-probes following the address this process listens on: a config
+    that reaches the exporter at `${READINESS_SELF_URL:-...}` gets `http://` + the address of
+    --listen, READINESS_LISTEN or `listen:` (a wildcard host as loopback), unless the
+    environment sets READINESS_SELF_URL itself."""
+    loaded = _load(path, tokens, apart)
+    if loaded is None or "READINESS_SELF_URL" in os.environ:
+        return loaded
+    host, port = (listen or loaded.config.exporter.listen).rsplit(":", 1)
+    wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104 - read, not bound
+    host = wildcard.get(host, host)
+    os.environ["READINESS_SELF_URL"] = f"http://{host}:{port}"  # reloads read it too
+    try:
+        mentioned = "READINESS_SELF_URL" in Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        mentioned = False
+    return _load(path, tokens, apart) if mentioned else loaded
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    loaded = _load(args.config, tokens=True, apart=True)
+    loaded = _following_listen(args.config, args.listen, tokens=True, apart=True)
     if loaded is None:
         return EXIT_CONFIG
     if args.listen:
@@ -431,7 +452,7 @@ def _with_listen(loaded: LoadedConfig, listen: str) -> LoadedConfig:
 
 def _load_checklists(args: argparse.Namespace) -> LoadedConfig | None:
     """The config of --config, when every --checklist names one of its checklists."""
-    loaded = _load(args.config)
+    loaded = _following_listen(args.config, None) if args.run is cmd_check else _load(args.config)
     if loaded is None:
         return None
     names = {c.name for c in loaded.config.checklists}
