@@ -168,8 +168,8 @@ def _attestation_note(
         return ""  # the reason, not_attested, says it all
     if not current and item.every is None:
         return (
-            f"definition changed since the attestation by {attestation.by} at"
-            f" {exact(attestation.at)}: attest again"
+            "definition changed since the attestation: attest again"
+            f" (attested by {attestation.by} at {exact(attestation.at)})"
         )
     text = f"last attested by {attestation.by} at {exact(attestation.at)}"
     if due is not None:

@@ -138,8 +138,8 @@ async def test_an_item_without_every_holds_until_its_definition_changes(
         item = view(changed, "signoff")
         assert (item.passing, item.reason) == (False, Reason.NOT_ATTESTED)
         assert item.state.attestation is not None  # the history is kept, it just no longer holds
-        assert item.message.startswith("definition changed since the attestation by alice")
-        assert item.message.endswith(": attest again")
+        assert item.message.startswith("definition changed since the attestation: attest again")
+        assert item.message.endswith("(attested by alice at 2023-11-14 22:13:20 UTC)")
     finally:
         await changed.stop()
 
