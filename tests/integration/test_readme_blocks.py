@@ -200,3 +200,23 @@ def test_every_readiness_variable_is_in_the_one_table() -> None:
     # Names a config gives its tokens (`token_env: READINESS_ONCALL_TOKEN`) are the config's own.
     read -= {"READINESS_ONCALL_TOKEN", "READINESS_ADMIN_TOKEN", "READINESS_READ_TOKEN"}
     assert fields | read <= documented, sorted((fields | read) - documented)
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces as -."""
+    headings = re.findall(r"^#{1,6} (.+)$", _FENCE.sub("", markdown), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_relative_link_points_at_a_file_and_heading_that_exist(document: str) -> None:
+    page = REPO / document
+    text = re.sub(r"`[^`\n]*`", "", _FENCE.sub("", page.read_text()))  # code shows, not links
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # https:, mailto:
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.exists(), f"{document}: link to {target}: no such file"
+        if anchor and linked.suffix == ".md":
+            assert anchor in _anchors(linked.read_text()), f"{document}: no heading for {target}"
