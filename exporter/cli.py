@@ -549,7 +549,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from exporter.evaluate import evaluate
     from exporter.explain import Unknown, explain, find
     from exporter.redact import Redactor
-    from exporter.state import StateError
+    from exporter.state import StateError, StoreUnavailable
 
     try:
         key = find(loaded.config, args.target)
@@ -558,13 +558,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     redactor = Redactor(loaded.secrets)
     try:
-        states = asyncio.run(_stored_states(loaded, redactor))
-    except StateError as exc:
+        states, history = asyncio.run(_item_state(loaded, key, redactor))
+    except (StateError, StoreUnavailable) as exc:
         return _state_failed(exc)
     now = SystemClock().now()
     views = evaluate(loaded.config, states, now)
     view = next(v for c in views for v in c.items if v.key == key)
-    sys.stdout.write(redactor.text(explain(view, loaded.config, now)))
+    sys.stdout.write(redactor.text(explain(view, loaded.config, now, history)))
     return EXIT_READY
 
 
@@ -791,6 +791,20 @@ async def _stored_states(loaded: LoadedConfig, redactor: Redactor) -> dict[ItemK
     await store.open()
     try:
         return dict(store.states())
+    finally:
+        await store.close()
+
+
+async def _item_state(
+    loaded: LoadedConfig, key: ItemKey, redactor: Redactor
+) -> tuple[dict[ItemKey, ItemState], list[Attestation]]:
+    """The stored states, and the item's latest attestations (for `explain`)."""
+    from exporter.state import open_store
+
+    store = open_store(loaded.config.exporter.state, redactor)
+    await store.open()
+    try:
+        return dict(store.states()), await store.attestations(key.checklist, key.item, 5)
     finally:
         await store.close()
 

@@ -12,8 +12,11 @@ from exporter.results import ItemKey
 from exporter.times import ago, exact
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from exporter.config import Config
     from exporter.evaluate import ItemView
+    from exporter.results import Attestation
 
 
 class Unknown(ValueError):
@@ -44,7 +47,7 @@ def find(config: Config, target: str) -> ItemKey:
     raise Unknown(f"checklist {name!r} has no item {wanted!r}{hint}")
 
 
-def explain(view: ItemView, config: Config, now: float) -> str:
+def explain(view: ItemView, config: Config, now: float, history: Sequence[Attestation] = ()) -> str:
     item = view.item
     result = view.state.result
     rows: list[tuple[str, str]] = [
@@ -81,6 +84,9 @@ def explain(view: ItemView, config: Config, now: float) -> str:
             if not current and item.every is None:
                 text += "; definition changed since the attestation: attest again"
             lines.append(f"  {'attestation':<13} {text}")
+        if len(history) > 1:
+            lines.append("  attested before")
+            lines += [f"    by {a.by} at {_at(a.at, now)}" for a in history[1:]]
     if view.due is not None:
         grace = item.grace.total_seconds()
         if view.lapsed:

@@ -126,7 +126,8 @@ def test_explain_says_what_an_item_checks_what_it_saw_and_why_it_fails(tmp_path:
         assert run("check", "--no-serve", "--config", str(config)).returncode == 1
     finally:
         target.stop()
-    assert run("attest", "--config", str(config), "app", "signoff", "--by", "alice").returncode == 0
+    for by in ("alice", "bob"):
+        assert run("attest", "--config", str(config), "app", "signoff", "--by", by).returncode == 0
     done = run("explain", "--config", str(config), "app/health")
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -144,7 +145,8 @@ def test_explain_says_what_an_item_checks_what_it_saw_and_why_it_fails(tmp_path:
     manual = run("explain", "--config", str(config), "app/sign…").stdout  # a cut id will do
     assert "app/signoff: Security sign-off\n" in manual
     assert "  state         PASSING: ok" in manual
-    assert "  attestation   by alice at " in manual
+    assert "  attestation   by bob at " in manual
+    assert "  attested before\n    by alice at " in manual
 
     wrong = run("explain", "--config", str(config), "app/helth")
     assert wrong.returncode == 2
