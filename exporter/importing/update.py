@@ -13,6 +13,8 @@ import yaml
 REMOVED_MARKER = "# --- Items no longer in the document"
 
 _ITEM = re.compile(r"^(?P<pad>[ ]*)- id:[ ]*(?P<id>\S.*?)[ ]*$")
+_EXPORTER = re.compile(r"^exporter:")
+_CHECKLISTS = re.compile(r"^checklists:")
 _CHECKLIST = re.compile(r"^  - name:")
 _SECTIONS = re.compile(r"^    sections:")
 
@@ -92,13 +94,17 @@ def _shifted(lines: list[str], delta: int) -> list[str]:
     return [line[-delta:] if line[:-delta].strip() == "" else line.lstrip() for line in lines]
 
 
-def _part(lines: list[str], start: re.Pattern[str], stop: re.Pattern[str]) -> list[str] | None:
-    """The lines from the first match of `start` up to the first match of `stop` after it."""
-    first = next((n for n, line in enumerate(lines) if start.match(line)), None)
+def _span(lines: list[str], start: re.Pattern[str], stop: re.Pattern[str]) -> range | None:
+    """The lines from the first match of `start` (after `checklists:` for a checklist's own
+    lines, so an `api_tokens` list is never taken for one) up to the first match of `stop`."""
+    begin = 0
+    if start is _CHECKLIST:
+        begin = next((n for n, line in enumerate(lines) if _CHECKLISTS.match(line)), len(lines))
+    first = next((n for n in range(begin, len(lines)) if start.match(lines[n])), None)
     if first is None:
         return None
     last = next((n for n in range(first + 1, len(lines)) if stop.match(lines[n])), None)
-    return lines[first:last] if last is not None else None
+    return range(first, last) if last is not None else None
 
 
 def update(old: str, new: str, source: str, prune: bool) -> Updated:
@@ -164,16 +170,11 @@ def _settings(old: list[str], new: list[str]) -> list[str]:
     """The fresh import, with the file's `exporter:` block and the checklist's own settings
     (go_live, ready_min_score, a title edited by hand) where the file has them."""
     out = list(new)
-    for start, stop in (
-        (re.compile(r"^exporter:"), re.compile(r"^checklists:")),
-        (_CHECKLIST, _SECTIONS),
-    ):
-        mine = _part(old, start, stop)
-        theirs = _part(out, start, stop)
-        if mine is None or theirs is None:
-            continue
-        first = next(n for n, line in enumerate(out) if start.match(line))
-        out[first : first + len(theirs)] = mine
+    for start, stop in ((_EXPORTER, _CHECKLISTS), (_CHECKLIST, _SECTIONS)):
+        mine = _span(old, start, stop)
+        theirs = _span(out, start, stop)
+        if mine is not None and theirs is not None:
+            out[theirs.start : theirs.stop] = old[mine.start : mine.stop]
     return out
 
 

@@ -84,6 +84,17 @@ def test_a_file_that_cannot_be_updated_says_why(old: str, message: str) -> None:
         update(old, config(item("a")), "doc.md", prune=False)
 
 
+def test_exporter_block_and_checklist_settings_stay_as_the_file_has_them() -> None:
+    tokens = "  api_tokens:\n  - name: oncall\n    token_env: ONCALL_TOKEN\n    roles: [attest]\n"
+    old = config(item("a")).replace("exporter:\n", "exporter:\n" + tokens)
+    old = old.replace("    title: X\n", "    title: X\n    ready_min_score: 0.9\n")
+    done = update(old, config(item("a")), "doc.md", prune=False)
+    doc = yaml.safe_load(done.text)
+    assert doc["exporter"]["api_tokens"][0]["name"] == "oncall"
+    assert doc["checklists"][0]["ready_min_score"] == 0.9
+    assert done.text.count("  - name: oncall") == 1
+
+
 def test_the_checklist_keeps_the_name_the_file_gives_it() -> None:
     assert checklist_name(config(item("a")).replace("name: x", "name: renamed")) == "renamed"
     assert checklist_name("not: [a config") is None
