@@ -105,31 +105,36 @@ def run_block(block: Block, clone: Path) -> None:
         ],
         cwd=clone,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, in the order a terminal shows it
         text=True,
         timeout=600,
     )
-    output = done.stdout + done.stderr
+    output = done.stdout
     assert done.returncode == 0, f"{block} exited {done.returncode}:\n{script}\n---\n{output}"
-    for line in block.expected:
-        assert printed(line, output), f"{block}: no line {line!r} in the output:\n{output}"
+    missing = unprinted(block.expected, output)
+    assert missing is None, f"{block}: no line {missing!r} (in this order) in:\n{output}"
 
 
-def printed(expected: str, output: str) -> bool:
-    """`expected` is a whole line of `output` (spaces around it aside); `...` at its start or
-    end stands for anything."""
-    pattern = re.escape(expected.removeprefix("...").removesuffix("..."))
-    pattern = (".*" if expected.startswith("...") else "") + pattern
-    pattern += ".*" if expected.endswith("...") and len(expected) > 3 else ""
-    return any(re.fullmatch(pattern, line.strip()) for line in output.splitlines())
+def unprinted(expected: list[str], output: str) -> str | None:
+    """The first of `expected` that is not a whole line of `output` (spaces around it aside)
+    after the lines matched before it; `...` at either end of one stands for anything."""
+    lines = iter(line.strip() for line in output.splitlines())
+    for text in expected:
+        pattern = re.escape(text.removeprefix("...").removesuffix("..."))
+        pattern = (".*" if text.startswith("...") else "") + pattern
+        pattern += ".*" if text.endswith("...") and len(text) > 3 else ""
+        if not any(re.fullmatch(pattern, line) for line in lines):
+            return text
+    return None
 
 
-def test_an_expected_line_is_a_whole_line_of_the_output() -> None:
+def test_an_expected_line_is_a_whole_line_of_the_output_in_order() -> None:
     output = "stock.yaml: 145 items\n  1450\n  SUCCESS: 19 rules found\n"
-    assert printed("1450", output) and printed("stock.yaml: 145 items", output)
-    assert not printed("145", output) and not printed("stock.yaml: 146 items", output)
-    assert printed("SUCCESS...", output) and printed("...145 items", output)
-    assert not printed("SUCCESS", output)
+    assert unprinted(["stock.yaml: 145 items", "1450", "SUCCESS..."], output) is None
+    assert unprinted(["...145 items"], output) is None
+    for wrong in (["145"], ["stock.yaml: 146 items"], ["SUCCESS"], ["1450", "...145 items"]):
+        assert unprinted(wrong, output) == wrong[-1]
 
 
 def _run_until_stopped(
