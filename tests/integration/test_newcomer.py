@@ -356,6 +356,7 @@ def test_an_attestation_survives_severity_and_runbook_changes_not_a_new_title(
     exporter.start()
     try:
         doc = exporter.get("/status").json()
+        page = exporter.get("/status?format=html").text
     finally:
         exporter.stop()
     [item] = [i for i in doc["checklists"][0]["sections"][0]["items"] if i["id"] == "signoff"]
@@ -363,6 +364,7 @@ def test_an_attestation_survives_severity_and_runbook_changes_not_a_new_title(
     assert item["message"].startswith("definition changed since the attestation: attest again")
     assert "(attested by alice at " in item["message"]
     assert item["attestation"]["current"] is False
+    assert "definition changed since the attestation: attest again" in page
 
 
 def test_a_lapsed_item_says_when_it_was_attested_and_when_it_lapsed(tmp_path: Path) -> None:
