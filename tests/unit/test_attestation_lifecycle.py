@@ -199,3 +199,30 @@ def test_go_live_is_a_reserved_item_id(tmp_path: Path) -> None:
     text = config_text(tmp_path, "http://127.0.0.1:1").replace("id: signoff", "id: go-live")
     with pytest.raises(ConfigError, match=r"readiness.yaml:\d+: item go-live: .*reserved"):
         parse_config(text, str(tmp_path / "readiness.yaml"))
+
+
+def _signoff(text: str) -> tuple[str, str, str]:
+    """The signoff item's fingerprints (attested, whole definition) and its title."""
+    loaded = parse_config(text, "readiness.yaml")
+    item = next(
+        i for s in loaded.config.checklists[0].sections for i in s.items if i.id == "signoff"
+    )
+    return item.attested_fingerprint, item.fingerprint, item.title
+
+
+def test_what_a_manual_attestation_covers_and_older_fingerprints_still_holding(
+    tmp_path: Path,
+) -> None:
+    base = _signoff(config_text(tmp_path, "http://127.0.0.1:1"))
+    raised = _signoff(config_text(tmp_path, "http://127.0.0.1:1", "critical"))
+    retitled = _signoff(config_text(tmp_path, "http://127.0.0.1:1", signoff_title="Sign-off v2"))
+    assert raised[0] == base[0] and retitled[0] != base[0]  # title yes, severity no
+    assert raised[1] != base[1]  # the whole definition (the scheduler's) does see the severity
+
+    loaded = parse_config(config_text(tmp_path, "http://127.0.0.1:1"), "readiness.yaml")
+    item = next(
+        i for s in loaded.config.checklists[0].sections for i in s.items if i.id == "signoff"
+    )
+    # An attestation recorded before (by the whole definition) holds while that is unchanged.
+    assert item.attestation_matches(base[1]) and item.attestation_matches(base[0])
+    assert not item.attestation_matches(raised[1]) and not item.attestation_matches(retitled[0])
