@@ -450,9 +450,10 @@ def _with_listen(loaded: LoadedConfig, listen: str) -> LoadedConfig:
     return LoadedConfig(config, loaded.path, loaded.secrets)
 
 
-def _load_checklists(args: argparse.Namespace) -> LoadedConfig | None:
-    """The config of --config, when every --checklist names one of its checklists."""
-    loaded = _following_listen(args.config, None) if args.run is cmd_check else _load(args.config)
+def _load_checklists(args: argparse.Namespace, serving: bool = False) -> LoadedConfig | None:
+    """The config of --config, when every --checklist names one of its checklists; `serving`
+    (check serves the exporter's endpoints while it runs): its self-probes follow `listen`."""
+    loaded = _following_listen(args.config, None) if serving else _load(args.config)
     if loaded is None:
         return None
     names = {c.name for c in loaded.config.checklists}
@@ -468,7 +469,7 @@ def _load_checklists(args: argparse.Namespace) -> LoadedConfig | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    loaded = _load_checklists(args)
+    loaded = _load_checklists(args, serving=True)
     if loaded is None:
         return EXIT_CONFIG
     from exporter import logs, render

@@ -420,3 +420,29 @@ def test_self_probes_of_the_default_config_follow_listen(tmp_path: Path) -> None
     for item in probes.values():
         assert item["passing"], item  # type: ignore[index]
         assert ":9840" not in json.dumps(item)
+
+
+def test_check_on_the_default_config_probes_the_address_it_serves_on(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("READINESS_")}
+    env |= {
+        "READINESS_LISTEN": f"127.0.0.1:{port}",
+        "READINESS_STATE": f"sqlite:///{tmp_path}/s.db",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "check",
+            "--config",
+            str(REPO / "config/readiness.example.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    health = next(line for line in done.stdout.splitlines() if " health-live " in f"{line} ")
+    assert health.startswith("PASS"), done.stdout
+    assert "exporter-host: 10/10 passing" in done.stdout
