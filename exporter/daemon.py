@@ -258,8 +258,10 @@ class Daemon:
             log.info("ping_started", checklist=key.checklist, item=key.item)
             return None
         result = masked(pings.finished(item, request, now), self.redactor)
+        before = self.store.states().get(key)
         await self.store.record(key, result)
-        log.info(
+        previous = before.result if before is not None else None
+        (log.warning if _starts_failing(item, previous, result) else log.info)(
             "ping_finished",
             checklist=key.checklist,
             item=key.item,
@@ -290,11 +292,7 @@ class Daemon:
         await self.store.record(key, result)
         previous = before.result if before is not None else None
         if not result.passing:
-            # A critical or warning item that starts failing is worth a look: `warning`; a run
-            # that goes on failing, or an advisory (info) item, is `info`.
-            starts = previous is None or previous.passing
-            urgent = starts and item.severity is not Severity.INFO
-            (log.warning if urgent else log.info)(
+            (log.warning if _starts_failing(item, previous, result) else log.info)(
                 "probe_failed",
                 checklist=key.checklist,
                 item=key.item,
@@ -306,3 +304,10 @@ class Daemon:
             )
         elif previous is not None and not previous.passing:
             log.info("item_recovered", checklist=key.checklist, item=key.item)
+
+
+def _starts_failing(item: Item, previous: Result | None, result: Result) -> bool:
+    """A critical or warning item that starts failing is worth a look (logged at `warning`); a
+    run that goes on failing, or an advisory (info) item, is not (`info`)."""
+    starts = previous is None or previous.passing
+    return not result.passing and starts and item.severity is not Severity.INFO

@@ -446,3 +446,34 @@ def test_check_on_the_default_config_probes_the_address_it_serves_on(tmp_path: P
     health = next(line for line in done.stdout.splitlines() if " health-live " in f"{line} ")
     assert health.startswith("PASS"), done.stdout
     assert "exporter-host: 10/10 passing" in done.stdout
+
+
+def test_a_critical_ping_item_whose_job_starts_failing_logs_a_warning(tmp_path: Path) -> None:
+    token = "attest-secret-0123456789abcdef"
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f'exporter: {{state: "sqlite:///{tmp_path}/s.db",'
+        " api_tokens: [{name: cron, token_env: NEWCOMER_TOKEN, roles: [attest]}]}\n"
+        "checklists:\n  - name: jobs\n    sections:\n      - name: nightly\n        items:\n"
+        "          - {id: backup, title: Backups run, severity: critical, ping: {}}\n"
+    )
+    exporter = Exporter(config, env={"READINESS_LOG_FORMAT": "json", "NEWCOMER_TOKEN": token})
+    exporter.start()
+    try:
+        for status, code in (("success", 0), ("fail", 1), ("fail", 1)):
+            answer = httpx.post(
+                f"{exporter.url}/api/v1/pings",
+                json={"checklist": "jobs", "item": "backup", "status": status, "exit_code": code},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            assert answer.status_code == 201, answer.text
+    finally:
+        exporter.stop()
+    events = [json.loads(line) for line in exporter.output().splitlines() if "{" in line]
+    finished = [e for e in events if e.get("event") == "ping_finished"]
+    assert [(e["passing"], e["level"]) for e in finished] == [
+        (True, "info"),
+        (False, "warning"),  # it starts failing
+        (False, "info"),  # it goes on failing
+    ]
