@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from exporter.redact import Redactor
     from exporter.results import Attestation
 
-# The exit codes of every verb (README: "Exit codes"): ok/ready, not ready, config or usage
+# The exit codes of every verb (docs/cli.md: "Exit codes"): ok/ready, not ready, config or usage
 # error, runtime or state error.
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2, 3
 

@@ -373,7 +373,7 @@ class Checklist(Strict):
     title: Title | None = None
     go_live: datetime | None = None
     ready_min_score: float | None = Field(default=None, ge=0, le=1)
-    """A score floor the checklist must also reach to be ready (README: "When is a checklist
+    """A score floor the checklist must also reach to be ready (docs/config.md: "When is a checklist
     ready")."""
     sections: tuple[Section, ...]
 
