@@ -114,7 +114,7 @@ def resolve(config: Config, checklist: str, item: str) -> Target:
             )
             + f", not manual: only manual items and {GO_LIVE_ITEM} are attested",
         )
-    return Target(checklist, item, match.fingerprint)
+    return Target(checklist, item, match.attested_fingerprint)
 
 
 async def attest(

@@ -26,11 +26,12 @@ if TYPE_CHECKING:
     from exporter.config import Config
     from exporter.evaluate import ChecklistView
     from exporter.importing.importer import Imported
+    from exporter.importing.update import Updated
     from exporter.loader import LoadedConfig
     from exporter.redact import Redactor
     from exporter.results import Attestation
 
-# The exit codes of every verb (README: "Exit codes"): ok/ready, not ready, config or usage
+# The exit codes of every verb (docs/cli.md: "Exit codes"): ok/ready, not ready, config or usage
 # error, runtime or state error.
 EXIT_READY, EXIT_NOT_READY, EXIT_CONFIG, EXIT_RUNTIME = 0, 1, 2, 3
 
@@ -92,6 +93,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="also exit 1 when a checklist's score is below RATIO (0..1), ready or not",
     )
     check.add_argument(
+        "--only-failing",
+        action="store_true",
+        help="show only the items that fail or lapsed (the verdict still counts every item)",
+    )
+    check.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the chosen format to FILE; the terminal gets one line per checklist",
+    )
+    check.add_argument(
         "--no-serve",
         action="store_true",
         help="do not serve the exporter's own endpoints during the run",
@@ -132,7 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     importer.add_argument("checklist", metavar="CHECKLIST.md", help="the Markdown document")
     importer.add_argument("--name", help="the checklist's name (default: from the file name)")
-    importer.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    importer.add_argument(
+        "-o", "--output", metavar="FILE", help="write here, not to stdout (never over a file)"
+    )
+    importer.add_argument(
+        "--force", action="store_true", help="with -o: replace FILE even though it exists"
+    )
+    importer.add_argument(
+        "--update",
+        metavar="FILE",
+        help="re-import into FILE, a config made by import and edited since: keeps the edits of"
+        " every item whose id is still in the document, adds new items, lists removed ones",
+    )
+    importer.add_argument(
+        "--prune",
+        action="store_true",
+        help="with --update: drop the removed items (default: kept in FILE, commented out)",
+    )
     importer.add_argument(
         "--check-state",
         action="store_true",
@@ -176,6 +204,20 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("item", metavar="ITEM", help="a ping item's id")
     job.add_argument("job", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
     job.set_defaults(run=cmd_run)
+    explain = verbs.add_parser(
+        "explain",
+        help="one item: its probe, conditions with the last measured values, why it fails,"
+        " its attestation and when it is due, from the stored state",
+    )
+    explain.add_argument("--config", required=True, help="config YAML file")
+    explain.add_argument(
+        "target", metavar="CHECKLIST/ITEM", help="e.g. stock-collector/health-endpoint"
+    )
+    explain.set_defaults(run=cmd_explain)
+
+    completion = verbs.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=["bash", "zsh"])
+    completion.set_defaults(run=cmd_completion)
     return parser
 
 
@@ -258,8 +300,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_READY
 
 
+def _following_listen(
+    path: str, listen: str | None, tokens: bool = False, apart: bool = False
+) -> LoadedConfig | None:
+    """The config, its self-probes following the address this process listens on: a config
+    that reaches the exporter at `${READINESS_SELF_URL:-...}` gets `http://` + the address of
+    --listen, READINESS_LISTEN or `listen:` (a wildcard host as loopback), unless the
+    environment sets READINESS_SELF_URL itself."""
+    loaded = _load(path, tokens, apart)
+    if loaded is None or "READINESS_SELF_URL" in os.environ:
+        return loaded
+    host, port = (listen or loaded.config.exporter.listen).rsplit(":", 1)
+    wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104 - read, not bound
+    host = wildcard.get(host, host)
+    os.environ["READINESS_SELF_URL"] = f"http://{host}:{port}"  # reloads read it too
+    try:
+        mentioned = "READINESS_SELF_URL" in Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        mentioned = False
+    return _load(path, tokens, apart) if mentioned else loaded
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    loaded = _load(args.config, tokens=True, apart=True)
+    loaded = _following_listen(args.config, args.listen, tokens=True, apart=True)
     if loaded is None:
         return EXIT_CONFIG
     if args.listen:
@@ -387,9 +450,10 @@ def _with_listen(loaded: LoadedConfig, listen: str) -> LoadedConfig:
     return LoadedConfig(config, loaded.path, loaded.secrets)
 
 
-def _load_checklists(args: argparse.Namespace) -> LoadedConfig | None:
-    """The config of --config, when every --checklist names one of its checklists."""
-    loaded = _load(args.config)
+def _load_checklists(args: argparse.Namespace, serving: bool = False) -> LoadedConfig | None:
+    """The config of --config, when every --checklist names one of its checklists; `serving`
+    (check serves the exporter's endpoints while it runs): its self-probes follow `listen`."""
+    loaded = _following_listen(args.config, None) if serving else _load(args.config)
     if loaded is None:
         return None
     names = {c.name for c in loaded.config.checklists}
@@ -405,7 +469,7 @@ def _load_checklists(args: argparse.Namespace) -> LoadedConfig | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    loaded = _load_checklists(args)
+    loaded = _load_checklists(args, serving=True)
     if loaded is None:
         return EXIT_CONFIG
     from exporter import logs, render
@@ -429,13 +493,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     except RemoteError as exc:
         print(f"check: {exc}", file=sys.stderr)
         return exc.code
+    only = args.only_failing
     output = {
-        "table": lambda: render.table(views, args.fail_under, redactor=redactor),
-        "json": lambda: render.as_json(views, now, args.fail_under, redactor=redactor),
-        "markdown": lambda: render.markdown(views, now, args.fail_under, redactor=redactor),
-        "junit": lambda: render.junit(views, args.fail_under, redactor=redactor),
+        "table": lambda: render.table(views, args.fail_under, only, redactor=redactor),
+        "json": lambda: render.as_json(views, now, args.fail_under, only, redactor=redactor),
+        "markdown": lambda: render.markdown(views, now, args.fail_under, only, redactor=redactor),
+        "junit": lambda: render.junit(views, args.fail_under, only, redactor=redactor),
     }[args.format]()
-    sys.stdout.write(output)
+    if args.output is None:
+        sys.stdout.write(output)
+    else:
+        if not _write(Path(args.output), output):
+            return EXIT_RUNTIME
+        for view in views:
+            failing = sum(render.failing(v) for v in view.items)
+            print(f"{render.checklist_summary(view, args.fail_under)}; {failing} failing")
+        print(f"{args.format} written to {args.output}")
     ready = all(render.verdict(v, args.fail_under) for v in views)
     return EXIT_READY if ready else EXIT_NOT_READY
 
@@ -459,6 +532,48 @@ def _check_remote(
         raise RemoteError(f"{args.url}: the daemon has no checklist {', '.join(missing)}", 2)
     views = [v for v in evaluate(loaded.config, states, now) if v.checklist.name in names]
     return views, now
+
+
+def _write(path: Path, text: str) -> bool:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"{path}: cannot write: {exc.strerror or exc}", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    if loaded is None:
+        return EXIT_CONFIG
+    from exporter.evaluate import evaluate
+    from exporter.explain import Unknown, explain, find
+    from exporter.redact import Redactor
+    from exporter.state import StateError, StoreUnavailable
+
+    try:
+        key = find(loaded.config, args.target)
+    except Unknown as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    redactor = Redactor(loaded.secrets)
+    try:
+        states, history = asyncio.run(_item_state(loaded, key, redactor))
+    except (StateError, StoreUnavailable) as exc:
+        return _state_failed(exc)
+    now = SystemClock().now()
+    views = evaluate(loaded.config, states, now)
+    view = next(v for c in views for v in c.items if v.key == key)
+    sys.stdout.write(redactor.text(explain(view, loaded.config, now, history)))
+    return EXIT_READY
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from exporter.completion import script
+
+    sys.stdout.write(script(build_parser(), args.shell))
+    return EXIT_READY
 
 
 def _ratio(text: str) -> float:
@@ -503,7 +618,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"{source}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG
-    name = args.name or default_name(source.stem)
+    name = args.name or _updated_name(args.update) or default_name(source.stem)
     if not re.match(NAME_PATTERN, name) or len(name) > 100:
         print(
             f"--name {name!r}: use lowercase letters, digits, '-' and '_' (e.g. stock-collector)",
@@ -519,25 +634,75 @@ def cmd_import(args: argparse.Namespace) -> int:
     except FillError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
-    output = render_yaml(imported)
-    target = args.output or "<stdout>"
+    target = args.output or args.update or "<stdout>"
+    if args.output and Path(args.output).exists() and not args.force:
+        print(
+            f"{args.output} exists: import would replace it and lose its edits; re-import into"
+            f" it with --update {args.output} (keeps the edits), or replace it with --force",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    output = render_yaml(imported, None if target == "<stdout>" else target)
+    updated = None
+    if args.update:
+        from exporter.importing.update import UpdateError, update
+
+        try:
+            updated = update(
+                Path(args.update).read_text(encoding="utf-8"), output, source.name, args.prune
+            )
+        except (OSError, UnicodeDecodeError, UpdateError) as exc:
+            error = exc.strerror if isinstance(exc, OSError) else exc
+            print(f"{args.update}: cannot update: {error}", file=sys.stderr)
+            return EXIT_CONFIG
+        output = updated.text
     try:
         loaded = parse_config(output, target)
     except ConfigError as exc:
-        # The environment can break it (a placeholder set to a bad value); say where.
+        # The environment can break it (a placeholder set to a bad value), or a kept edit;
+        # say where. Nothing is written.
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return EXIT_CONFIG
     from exporter.redact import Redactor
 
     redactor = Redactor(loaded.secrets)
-    if args.output is None:
+    if target == "<stdout>":
         sys.stdout.write(output)
-    else:
-        Path(args.output).write_text(output, encoding="utf-8")
+    elif not _write(Path(target), output):
+        return EXIT_RUNTIME
     shown = "\n".join(summary(imported, target, dict(args.values)))
     print(redactor.known(shown), file=sys.stderr)
+    if updated is not None:
+        _updated(updated, target, args.prune)
     return _import_ticks(loaded.config, imported, redactor) if args.check_state else EXIT_READY
+
+
+def _updated_name(path: str | None) -> str | None:
+    """With --update FILE, the checklist keeps the name FILE gives it."""
+    if path is None:
+        return None
+    from exporter.importing.update import checklist_name
+
+    try:
+        return checklist_name(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None  # said when the update reads the file
+
+
+def _updated(updated: Updated, target: str, prune: bool) -> None:
+    def ids(names: tuple[str, ...]) -> str:
+        return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+    lines = [f"  updated {target}: {len(updated.kept)} items kept as the file had them"]
+    if updated.added:
+        lines.append(f"  added ({len(updated.added)}): {ids(updated.added)}")
+    if updated.removed:
+        where = "dropped (--prune)" if prune else f"kept at the end of {target}, commented out"
+        lines.append(
+            f"  no longer in the document ({len(updated.removed)}): {ids(updated.removed)}; {where}"
+        )
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _import_ticks(config: Config, imported: Imported, redactor: Redactor) -> int:
@@ -627,6 +792,20 @@ async def _stored_states(loaded: LoadedConfig, redactor: Redactor) -> dict[ItemK
     await store.open()
     try:
         return dict(store.states())
+    finally:
+        await store.close()
+
+
+async def _item_state(
+    loaded: LoadedConfig, key: ItemKey, redactor: Redactor
+) -> tuple[dict[ItemKey, ItemState], list[Attestation]]:
+    """The stored states, and the item's latest attestations (for `explain`)."""
+    from exporter.state import open_store
+
+    store = open_store(loaded.config.exporter.state, redactor)
+    await store.open()
+    try:
+        return dict(store.states()), await store.attestations(key.checklist, key.item, 5)
     finally:
         await store.close()
 

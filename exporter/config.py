@@ -329,6 +329,23 @@ class Item(Strict):
         blob = json.dumps(definition, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    @cached_property
+    def attested_fingerprint(self) -> str:
+        """A hash of what a person attests to: the manual item's title, description and
+        `every`. Its severity, runbook link or section may change; the attestation holds."""
+        attested = {
+            "title": self.title,
+            "description": self.description,
+            "every": self.every.total_seconds() if self.every else None,
+        }
+        blob = json.dumps(attested, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def attestation_matches(self, fingerprint: str) -> bool:
+        """An attestation is of this definition: by what was attested, or (recorded before
+        attestations had their own fingerprint) by the whole definition, as then."""
+        return fingerprint in (self.attested_fingerprint, self.fingerprint)
+
 
 class Section(Strict):
     name: Name
@@ -356,7 +373,7 @@ class Checklist(Strict):
     title: Title | None = None
     go_live: datetime | None = None
     ready_min_score: float | None = Field(default=None, ge=0, le=1)
-    """A score floor the checklist must also reach to be ready (README: "When is a checklist
+    """A score floor the checklist must also reach to be ready (docs/config.md: "When is a checklist
     ready")."""
     sections: tuple[Section, ...]
 

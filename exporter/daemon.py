@@ -17,7 +17,7 @@ from exporter.config import Config, Item
 from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
 from exporter.pings import PingRequest
 from exporter.redact import Redactor
-from exporter.results import PASSIVE_KINDS, ItemKey, ItemState, Result
+from exporter.results import PASSIVE_KINDS, ItemKey, ItemState, Result, Severity
 from exporter.runner import Runner, masked
 from exporter.scheduler import Scheduler
 from exporter.shard import ALL, Shard
@@ -258,8 +258,10 @@ class Daemon:
             log.info("ping_started", checklist=key.checklist, item=key.item)
             return None
         result = masked(pings.finished(item, request, now), self.redactor)
+        before = self.store.states().get(key)
         await self.store.record(key, result)
-        log.info(
+        previous = before.result if before is not None else None
+        (log.warning if _starts_failing(item, previous, result) else log.info)(
             "ping_finished",
             checklist=key.checklist,
             item=key.item,
@@ -288,16 +290,24 @@ class Daemon:
         before = self.store.states().get(key)
         result = await self.runner.run(item, timeout)
         await self.store.record(key, result)
-        was_passing = before is not None and before.result is not None and before.result.passing
+        previous = before.result if before is not None else None
         if not result.passing:
-            (log.warning if was_passing or before is None else log.info)(
+            (log.warning if _starts_failing(item, previous, result) else log.info)(
                 "probe_failed",
                 checklist=key.checklist,
                 item=key.item,
+                severity=item.severity.value,
                 kind=item.kind,
                 reason=result.reason.value,
                 failed=list(result.failed),
                 message=result.message,
             )
-        elif before is not None and before.result is not None and not before.result.passing:
+        elif previous is not None and not previous.passing:
             log.info("item_recovered", checklist=key.checklist, item=key.item)
+
+
+def _starts_failing(item: Item, previous: Result | None, result: Result) -> bool:
+    """A critical or warning item that starts failing is worth a look (logged at `warning`); a
+    run that goes on failing, or an advisory (info) item, is not (`info`)."""
+    starts = previous is None or previous.passing
+    return not result.passing and starts and item.severity is not Severity.INFO

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from exporter.dependencies import blocked_by
 from exporter.lifecycle import attestation_holds, due_at, go_live_at, is_lapsed, is_live, score
 from exporter.reasons import Reason
-from exporter.results import GO_LIVE_ITEM, MANUAL, PING, ItemKey, ItemState, Severity
+from exporter.results import GO_LIVE_ITEM, MANUAL, PING, Attestation, ItemKey, ItemState, Severity
+from exporter.times import exact
 
 if TYPE_CHECKING:
     # Types only: the config models are built from the probe registry, which judging never needs.
@@ -30,6 +31,9 @@ class ItemView:
     lapsed: bool
     blocked_by: tuple[ItemKey, ...] = ()
     """The item fails while these dependencies are not passing: it is blocked by them."""
+    attestation_note: str = ""
+    """A manual item not passing, in words: never attested, its definition changed since, or
+    when it was last attested and when that lapsed."""
 
     @property
     def key(self) -> ItemKey:
@@ -38,6 +42,12 @@ class ItemView:
     @property
     def blocked(self) -> bool:
         return bool(self.blocked_by)
+
+    @property
+    def message(self) -> str:
+        """What went wrong, beside the reason: the probe's message, or the attestation's."""
+        result = self.state.result
+        return result.message if result is not None and result.message else self.attestation_note
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,23 @@ def checklist_go_live(checklist: Checklist, states: Mapping[ItemKey, ItemState])
     return go_live_at(checklist.go_live, attestation.at if attestation else None)
 
 
+def _attestation_note(
+    item: Item, attestation: Attestation | None, current: bool, due: float | None, lapsed: bool
+) -> str:
+    if attestation is None:
+        return ""  # the reason, not_attested, says it all
+    if not current and item.every is None:
+        return (
+            "definition changed since the attestation: attest again"
+            f" (attested by {attestation.by} at {exact(attestation.at)})"
+        )
+    text = f"last attested by {attestation.by} at {exact(attestation.at)}"
+    if due is not None:
+        grace = item.grace.total_seconds()
+        text += f"; lapsed at {exact(due + grace)}" if lapsed else f"; due at {exact(due)}"
+    return text
+
+
 def item_view(
     checklist: Checklist, section: Section, item: Item, state: ItemState | None, now: float
 ) -> ItemView:
@@ -170,11 +197,13 @@ def item_view(
         # Not run, not passing, and not lapsing: it waits for its variables, not for a run.
         return ItemView(checklist, section, item, state, False, Reason.UNCONFIGURED, None, False)
     if item.kind == MANUAL:
-        attested = attestation is not None and attestation_holds(
-            now, due, attestation.fingerprint == item.fingerprint
-        )
+        current = attestation is not None and item.attestation_matches(attestation.fingerprint)
+        attested = attestation is not None and attestation_holds(now, due, current)
         reason = Reason.OK if attested else Reason.NOT_ATTESTED
-        return ItemView(checklist, section, item, state, attested, reason, due, lapsed)
+        note = "" if attested else _attestation_note(item, attestation, current, due, lapsed)
+        return ItemView(
+            checklist, section, item, state, attested, reason, due, lapsed, attestation_note=note
+        )
     if result is None:
         return ItemView(checklist, section, item, state, False, Reason.NOT_RUN, due, lapsed)
     return ItemView(checklist, section, item, state, result.passing, result.reason, due, lapsed)

@@ -23,9 +23,9 @@ def why(view: ItemView) -> list[str]:
         return [*parts, unconfigured_hint(view)]
     if view.blocked:
         parts.append(blocked_text(view))
-    if result is not None:
-        parts += ([result.message] if result.message else []) + list(result.failed)
-    return parts
+    if view.message:
+        parts.append(view.message)
+    return parts + (list(result.failed) if result is not None else [])
 
 
 def blocked_text(view: ItemView) -> str:
@@ -67,44 +67,85 @@ def verdict_text(view: ChecklistView, fail_under: float | None = None) -> str:
     return "NOT READY"
 
 
+TABLE_WIDTH = 100
+"""`check`'s table fits a terminal this wide: long names and details are cut with `…` (the
+other formats carry the full text)."""
+
+
+def shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def failing(view: ItemView) -> bool:
+    """What `--only-failing` keeps: an item not passing, or lapsed."""
+    return not view.passing or view.lapsed
+
+
 def table(
-    views: list[ChecklistView], fail_under: float | None = None, *, redactor: Redactor
+    views: list[ChecklistView],
+    fail_under: float | None = None,
+    only_failing: bool = False,
+    width: int = TABLE_WIDTH,
+    *,
+    redactor: Redactor,
 ) -> str:
-    rows = [("STATUS", "ITEM", "KIND", "SEVERITY", "TIME", "DETAIL")]
+    """A block per checklist (its name, then a row per item: the id is what `explain` takes
+    after `CHECKLIST/`), each row cut to `width`; then one verdict line per checklist."""
+    head = ("STATUS", "SEVERITY", "KIND", "TIME", "ITEM", "DETAIL")
+    blocks: list[tuple[str, list[tuple[str, ...]]]] = []
     for checklist in views:
-        for section in checklist.sections:
-            for v in section.items:
-                result = v.state.result
-                took = (
-                    f"{result.duration * 1000:.0f}ms" if result and v.item.kind != MANUAL else "-"
-                )
-                rows.append(
-                    (
-                        "PASS" if v.passing else "FAIL",
-                        f"{checklist.checklist.name}/{section.section.name}/{v.item.id}",
-                        v.item.kind,
-                        v.item.severity.value,
-                        took,
-                        detail(v, redactor),
-                    )
-                )
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5]
-        for r in rows
-    ]
-    for checklist in views:
-        passing = sum(v.passing for v in checklist.items)
-        lines.append(
-            f"\n{checklist.checklist.name}: {passing}/{len(checklist.items)} passing "
-            f"(score {checklist.score:.2f}), {verdict_text(checklist, fail_under)}"
-            + (", live" if checklist.live else "")
-        )
-    return redactor.text("\n".join(line.rstrip() for line in lines) + "\n")
+        rows: list[tuple[str, ...]] = []
+        for v in checklist.items:
+            if only_failing and not failing(v):
+                continue
+            result = v.state.result
+            took = f"{result.duration * 1000:.0f}ms" if result and v.item.kind != MANUAL else "-"
+            status = "PASS" if v.passing else "FAIL"
+            # A manual item's own words say more than `not_attested` in the room there is.
+            text = (
+                redactor.text(v.message)
+                if v.reason is Reason.NOT_ATTESTED and v.message
+                else detail(v, redactor)
+            )
+            rows.append((status, v.item.severity.value, v.item.kind, took, v.item.id, text))
+        blocks.append((checklist.checklist.name, rows))
+    every = [r for _, rows in blocks for r in rows]
+    widths = [max([len(head[i])] + [len(r[i]) for r in every]) for i in range(5)]
+    widths[4] = min(widths[4], 32)  # a long id is cut; the detail gets the rest of the line
+    detail_width = max(width - sum(widths) - 2 * 5, 10)
+    lines = [_row(head, widths, detail_width)]
+    for name, rows in blocks:
+        lines.append(shorten(f"{name}:", width))
+        lines += [_row(r, widths, detail_width) for r in rows]
+        if only_failing and not rows:
+            lines.append("  every item passes")
+    lines.append("")
+    lines += [checklist_summary(c, fail_under) for c in views]
+    return redactor.known("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def _row(cells: tuple[str, ...], widths: list[int], detail_width: int) -> str:
+    fixed = (shorten(c, w).ljust(w) for c, w in zip(cells[:5], widths, strict=True))
+    return "  ".join([*fixed, shorten(cells[5], detail_width)])
+
+
+def checklist_summary(checklist: ChecklistView, fail_under: float | None = None) -> str:
+    """One line per checklist: what `check` ends with, and all it prints beside `-o FILE`."""
+    passing = sum(v.passing for v in checklist.items)
+    return (
+        f"{checklist.checklist.name}: {passing}/{len(checklist.items)} passing "
+        f"(score {checklist.score:.2f}), {verdict_text(checklist, fail_under)}"
+        + (", live" if checklist.live else "")
+    )
 
 
 def as_json(
-    views: list[ChecklistView], now: float, fail_under: float | None = None, *, redactor: Redactor
+    views: list[ChecklistView],
+    now: float,
+    fail_under: float | None = None,
+    only_failing: bool = False,
+    *,
+    redactor: Redactor,
 ) -> str:
     """The /status document, with `ready` as `check` judges it (the floor of `--fail-under`
     included when given) per checklist and for the run as a whole."""
@@ -113,6 +154,11 @@ def as_json(
         checklist["ready"] = verdict(view, fail_under)
         if fail_under is not None:
             checklist["fail_under"] = fail_under
+        if only_failing:
+            for section in checklist["sections"]:
+                section["items"] = [
+                    i for i in section["items"] if not i["passing"] or i.get("lapsed")
+                ]
     doc["ready"] = all(c["ready"] for c in doc["checklists"])
     return redactor.known(json.dumps(doc, indent=2, default=str) + "\n")
 
@@ -210,6 +256,7 @@ def markdown(
     views: list[ChecklistView],
     now: float | None = None,
     fail_under: float | None = None,
+    only_failing: bool = False,
     *,
     redactor: Redactor,
 ) -> str:
@@ -224,6 +271,8 @@ def markdown(
         for section, new_headings in outline(checklist):
             out += [f"{'#' * (depth + 2)} {text}\n" for depth, text in new_headings]
             for v, depth in nested(section):
+                if only_failing and not failing(v):
+                    continue
                 shown = notes(v, redactor)
                 suffix = f" — {'; '.join(shown)}" if shown else ""
                 tick = "x" if v.passing else " "
@@ -234,7 +283,11 @@ def markdown(
 
 
 def junit(
-    views: list[ChecklistView], fail_under: float | None = None, *, redactor: Redactor
+    views: list[ChecklistView],
+    fail_under: float | None = None,
+    only_failing: bool = False,
+    *,
+    redactor: Redactor,
 ) -> str:
     """One suite per checklist: a case per item, then a `ready` case carrying the verdict, so
     a score floor fails the suite too. An item fails when it keeps the checklist from being
@@ -247,12 +300,14 @@ def junit(
             suites,
             "testsuite",
             name=checklist.checklist.name,
-            tests=str(len(items) + 1),
+            tests=str(sum(not only_failing or failing(v) for v in items) + 1),
             failures=str(sum(blocks_ready(v) for v in items) + (not ready)),
             errors="0",
         )
         for section in checklist.sections:
             for v in section.items:
+                if only_failing and not failing(v):
+                    continue
                 result = v.state.result
                 case = ET.SubElement(
                     suite,

@@ -15,6 +15,11 @@ def when(ts: float) -> str:
     return _utc(ts).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def exact(ts: float) -> str:
+    """For people, to the second (when an attestation was made, when it lapsed), UTC."""
+    return _utc(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def ago(seconds: float) -> str:
     """A span for people, to two units, rounded down: `3 d 4 h`, `23 h 59 min`, `12 s`."""
     left = int(abs(seconds))

@@ -355,8 +355,9 @@ def default_name(stem: str) -> str:
 
 
 # --- YAML as text: comments where they help, the same bytes for the same document ------------
-def render_yaml(imported: Imported) -> str:
-    out = _header(imported)
+def render_yaml(imported: Imported, path: str | None = None) -> str:
+    """The config YAML; its header's commands name `path`, the file it is written to."""
+    out = _header(imported, path or f"{imported.name}.yaml")
     out += [
         "exporter:",
         f"  state: {_scalar(f'sqlite:///./{imported.name}-state.db')}",
@@ -378,7 +379,7 @@ def render_yaml(imported: Imported) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _header(imported: Imported) -> list[str]:
+def _header(imported: Imported, path: str) -> list[str]:
     items = imported.items
     probed = sum(i.suggestion is not None for i in items)
     used = placeholders(imported)
@@ -387,9 +388,11 @@ def _header(imported: Imported) -> list[str]:
         f"{len(items)} items in {len(imported.sections)} sections: {probed} probed where the text "
         f"makes the check clear, {len(items) - probed} manual.",
         "",
-        f"  readiness-exporter validate --config {imported.name}.yaml",
-        f"  readiness-exporter serve --config {imported.name}.yaml",
-        f"  readiness-exporter report --config {imported.name}.yaml --format markdown",
+        f"  readiness-exporter validate --config {path}",
+        f"  readiness-exporter serve --config {path}",
+        f"  readiness-exporter report --config {path} --format markdown",
+        f"  readiness-exporter import {imported.source} --update {path}   (after the document"
+        " changed: keeps your edits)",
         "",
         "Each suggested probe says above it what it checks and what to fill in. Its target is a",
         "placeholder, ${NAME:?example}: until NAME is set (in the environment, or written in with",

@@ -26,7 +26,7 @@ def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
         "last_success": iso(view.state.last_success),
         "duration_seconds": round(result.duration, 6) if result else None,
         "failed": list(result.failed) if result else [],
-        "message": result.message if result else "",
+        "message": view.message,
         "facts": result.facts if result else {},
     }
     if item.depends_on:
@@ -44,7 +44,7 @@ def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
             "by": attestation.by,
             "at": iso(attestation.at),
             "note": attestation.note,
-            "current": attestation.fingerprint == item.fingerprint,
+            "current": item.attestation_matches(attestation.fingerprint),
         }
     if item.every is not None:
         doc["every"] = item.every.total_seconds()

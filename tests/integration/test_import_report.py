@@ -107,7 +107,9 @@ def test_import_check_report_gives_back_every_heading_and_every_item(
         health = config_items(config.read_text()).get("health-endpoint-returns-200")
         base = next(iter(used(health)), None) if health else None
         if base is not None:  # probe the real (test) service: fill its placeholder at import
-            done = run("import", str(source), "-o", str(config), "--set", f"{base}={target.url}")
+            done = run(
+                "import", str(source), "-o", str(config), "--force", "--set", f"{base}={target.url}"
+            )
             assert done.returncode == 0, done.stderr
         assert run("validate", "--config", str(config)).returncode == 0
         env = {"READINESS_STATE": f"sqlite:///{tmp_path}/state.db"}
@@ -207,7 +209,7 @@ def test_set_fills_placeholders_so_the_written_config_validates_with_the_value(
         for name in names
     }
     args = [a for n, v in values.items() for a in ("--set", f"{n}={v}")]
-    done = run("import", str(FIXTURES / "payments-api.md"), "-o", str(config), *args)
+    done = run("import", str(FIXTURES / "payments-api.md"), "-o", str(config), "--force", *args)
     assert done.returncode == 0, done.stderr
     for name, value in values.items():
         assert f"    {name}={value} (set), used by " in done.stderr

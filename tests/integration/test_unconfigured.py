@@ -168,7 +168,9 @@ def test_check_and_report_name_the_variable_and_setting_it_makes_the_item_run(
         cwd=imported.parent,
     )
     assert check.returncode == 1, check.stderr
-    line = next(x for x in check.stdout.splitlines() if "/health-endpoint-returns-200" in x)
+    line = next(
+        x for x in check.stdout.splitlines() if x.split()[4:5] == ["health-endpoint-returns-200"]
+    )
     assert line.startswith("FAIL") and "unconfigured: set BASE_URL" in line
     report = cli("report", "--config", str(imported), "--format", "markdown", cwd=imported.parent)
     assert report.returncode in (0, 1), report.stderr

@@ -20,7 +20,12 @@ DAY = 86400.0
 HOUR = 3600.0
 
 
-def config_text(tmp_path: Path, target_url: str, signoff_severity: str = "warning") -> str:
+def config_text(
+    tmp_path: Path,
+    target_url: str,
+    signoff_severity: str = "warning",
+    signoff_title: str = "Security sign-off",
+) -> str:
     return f"""
 exporter:
   state: "sqlite:///{tmp_path}/state.db"
@@ -35,7 +40,7 @@ checklists:
             every: 1d
             grace: 2h
           - id: signoff
-            title: Security sign-off
+            title: {signoff_title}
             severity: {signoff_severity}
             manual: {{}}
           - id: backups
@@ -119,15 +124,22 @@ async def test_an_item_without_every_holds_until_its_definition_changes(
     item = view(daemon, "signoff")
     assert item.passing and item.due is None and not item.lapsed
 
-    # Restarted with the same definition: still attested. With a changed one: no longer.
+    # Restarted with the same definition, or a raised severity: still attested (the severity is
+    # not what was attested). With another title: no longer, and it says why.
     again = await started(tmp_path, config_text(tmp_path, http_target.url), clock)
     assert view(again, "signoff").passing
     await again.stop()
-    changed = await started(tmp_path, config_text(tmp_path, http_target.url, "critical"), clock)
+    raised = await started(tmp_path, config_text(tmp_path, http_target.url, "critical"), clock)
+    assert view(raised, "signoff").passing
+    await raised.stop()
+    text = config_text(tmp_path, http_target.url, signoff_title="Security and privacy sign-off")
+    changed = await started(tmp_path, text, clock)
     try:
         item = view(changed, "signoff")
         assert (item.passing, item.reason) == (False, Reason.NOT_ATTESTED)
         assert item.state.attestation is not None  # the history is kept, it just no longer holds
+        assert item.message.startswith("definition changed since the attestation: attest again")
+        assert item.message.endswith("(attested by alice at 2023-11-14 22:13:20 UTC)")
     finally:
         await changed.stop()
 
@@ -187,3 +199,30 @@ def test_go_live_is_a_reserved_item_id(tmp_path: Path) -> None:
     text = config_text(tmp_path, "http://127.0.0.1:1").replace("id: signoff", "id: go-live")
     with pytest.raises(ConfigError, match=r"readiness.yaml:\d+: item go-live: .*reserved"):
         parse_config(text, str(tmp_path / "readiness.yaml"))
+
+
+def _signoff(text: str) -> tuple[str, str, str]:
+    """The signoff item's fingerprints (attested, whole definition) and its title."""
+    loaded = parse_config(text, "readiness.yaml")
+    item = next(
+        i for s in loaded.config.checklists[0].sections for i in s.items if i.id == "signoff"
+    )
+    return item.attested_fingerprint, item.fingerprint, item.title
+
+
+def test_what_a_manual_attestation_covers_and_older_fingerprints_still_holding(
+    tmp_path: Path,
+) -> None:
+    base = _signoff(config_text(tmp_path, "http://127.0.0.1:1"))
+    raised = _signoff(config_text(tmp_path, "http://127.0.0.1:1", "critical"))
+    retitled = _signoff(config_text(tmp_path, "http://127.0.0.1:1", signoff_title="Sign-off v2"))
+    assert raised[0] == base[0] and retitled[0] != base[0]  # title yes, severity no
+    assert raised[1] != base[1]  # the whole definition (the scheduler's) does see the severity
+
+    loaded = parse_config(config_text(tmp_path, "http://127.0.0.1:1"), "readiness.yaml")
+    item = next(
+        i for s in loaded.config.checklists[0].sections for i in s.items if i.id == "signoff"
+    )
+    # An attestation recorded before (by the whole definition) holds while that is unchanged.
+    assert item.attestation_matches(base[1]) and item.attestation_matches(base[0])
+    assert not item.attestation_matches(raised[1]) and not item.attestation_matches(retitled[0])
