@@ -122,6 +122,14 @@ def test_the_wrapper_around_true_reports_success_and_passes_its_output_through(
     assert facts["output"] == "dumped 42 tables\n"
     assert backup["last_success"] is not None
     assert daemon.value("readiness_item_passing", item="backup") == 1
+    # The log says which token reported each ping (the audit trail), and never the output.
+    lines = [line for line in daemon.log.read_text().splitlines() if line.startswith("{")]
+    events = [e for e in map(json.loads, lines) if e["event"] == "ping"]
+    assert {(e["item"], e["status"], e["token"]) for e in events} >= {
+        ("backup", "start", "cron"),
+        ("backup", "success", "cron"),
+    }
+    assert "dumped 42 tables" not in daemon.log.read_text()
     assert daemon.value("readiness_item_lapsed", item="backup") == 0
 
 
