@@ -188,8 +188,10 @@ class _Reader:
                 return "$"
             name, operator, default = match.group(1), match.group(2), match.group(3)
             value = os.environ.get(name)
-            if value is None and operator == ":?" and _is_item(path):
-                # The example only lets the rest of the item be checked; it is never probed.
+            if not value and operator == ":?" and _is_item(path):
+                # Set but empty is not set (as the shell's ${VAR:?}): `${LOG_DIR:?...}/*.log`
+                # must not probe /*.log. The example only lets the rest of the item be
+                # checked; it is never probed.
                 self.unconfigured.append((path, name))
                 return default or ""
             if value is None:
