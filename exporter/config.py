@@ -384,6 +384,13 @@ class Checklist(Strict):
             raise ValueError("go_live needs a time zone, e.g. 2026-12-01T00:00:00Z")
         return value
 
+    @field_validator("ready_min_score", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        if isinstance(value, bool):  # pydantic would read true as 1.0
+            raise ValueError("a score from 0 to 1 (e.g. 0.9), not true or false")
+        return value
+
     @field_validator("sections")
     @classmethod
     def _has_sections(cls, value: tuple[Section, ...]) -> tuple[Section, ...]:

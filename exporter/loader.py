@@ -188,8 +188,10 @@ class _Reader:
                 return "$"
             name, operator, default = match.group(1), match.group(2), match.group(3)
             value = os.environ.get(name)
-            if value is None and operator == ":?" and _is_item(path):
-                # The example only lets the rest of the item be checked; it is never probed.
+            if not value and operator == ":?" and _is_item(path):
+                # Set but empty is not set (as the shell's ${VAR:?}): `${LOG_DIR:?...}/*.log`
+                # must not probe /*.log. The example only lets the rest of the item be
+                # checked; it is never probed.
                 self.unconfigured.append((path, name))
                 return default or ""
             if value is None:
@@ -479,6 +481,9 @@ def _field_path(loc: Path_) -> str:
     return text
 
 
+DEPENDS_ON_FORM = "ITEM or CHECKLIST/ITEM (e.g. [postgres-up] or [db/postgres-up])"
+
+
 def _is_item(loc: Path_) -> bool:
     return len(loc) >= 6 and loc[0] == "checklists" and loc[4] == "items"
 
@@ -501,6 +506,10 @@ def _message(error: Any, loc: Path_) -> str:
             )
         if loc and loc[-1] == "listen":
             return f"{got!r} is not host:port (e.g. 127.0.0.1:9840 or [::1]:9840)"
+        if len(loc) >= 2 and loc[-2] == "depends_on":
+            return f"{got!r} is not {DEPENDS_ON_FORM}"
+    if loc and loc[-1] == "depends_on" and kind == "tuple_type":
+        return f"expected a list of {DEPENDS_ON_FORM}"
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 

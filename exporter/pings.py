@@ -15,6 +15,7 @@ from exporter.attestations import Invalid, NotFound
 from exporter.conditions import failing
 from exporter.reasons import Reason
 from exporter.results import PING, Facts, ItemKey, Result
+from exporter.text import without_hidden
 
 if TYPE_CHECKING:
     from exporter.config import Config, Item
@@ -98,7 +99,9 @@ def finished(item: Item, request: PingRequest, now: float) -> Result:
         "status": request.status,
         "exit_code": code,
         "duration": round(duration, 6),
-        "output": tail(request.output),
+        # What a job printed reaches /status as evidence people trust: no NUL, no escape
+        # sequence, no bidi override that shows it in another order than it was written.
+        "output": tail(without_hidden(request.output)),
     }
     failed = list(failing(item.conditions, facts))
     if request.status == "fail" and not failed:

@@ -49,6 +49,9 @@ async def request(
         raise RemoteError(
             f"{url}: cannot reach the daemon ({exc or type(exc).__name__})", 3
         ) from None
+    except ValueError as exc:  # a 2xx whose body is not JSON: not the daemon's API
+        message = f"{url}: the answer is not JSON ({exc}): is this the daemon?"
+        raise RemoteError(message, 3) from None
     hint = {
         401: ": give an API token in the environment (READINESS_TOKEN, or --token-env NAME)",
         403: ": the token needs the attest role",
@@ -76,12 +79,25 @@ def states(config: Config, status: Mapping[str, Any], now: float) -> dict[ItemKe
     """The item states a /status document shows, for judging against the local config (the
     same file the daemon runs). A recurring item that never succeeded keeps the daemon's due
     time; an attestation counts as current when the daemon says so."""
+    try:
+        return _states(config, status, now)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        # Another version's document, or not a daemon's at all: say so, no traceback.
+        raise RemoteError(
+            f"the daemon's /status is not a document this version reads"
+            f" ({type(exc).__name__}: {exc}): are both the same version?",
+            3,
+        ) from None
+
+
+def _states(config: Config, status: Mapping[str, Any], now: float) -> dict[ItemKey, ItemState]:
     out: dict[ItemKey, ItemState] = {}
     items = {(c.name, i.id): i for c in config.checklists for s in c.sections for i in s.items}
     for checklist in status.get("checklists", ()):
+        name = checklist["name"]  # every checklist is named: check --url reads the names
         for section in checklist.get("sections", ()):
             for doc in section.get("items", ()):
-                item = items.get((checklist["name"], doc["id"]))
+                item = items.get((name, doc["id"]))
                 if item is None:
                     continue
                 result = None
@@ -103,14 +119,14 @@ def states(config: Config, status: Mapping[str, Any], now: float) -> dict[ItemKe
                 attestation = None
                 if (attested := doc.get("attestation")) is not None:
                     attestation = Attestation(
-                        checklist["name"],
+                        name,
                         item.id,
                         str(attested["by"]),
                         _ts(attested["at"]) or now,
                         item.fingerprint if attested.get("current") else "",
                         str(attested.get("note") or ""),
                     )
-                key = ItemKey(checklist["name"], item.id)
+                key = ItemKey(name, item.id)
                 out[key] = ItemState(result, last_success, first_seen, attestation)
     return out
 

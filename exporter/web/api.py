@@ -208,6 +208,13 @@ async def post_ping(request: Request) -> Response:
     """POST /api/v1/pings (attest role): a job's start, success or fail on its `ping` item."""
     principal: Principal | None = request.state.principal
     parsed = pings.parse_request(await read_body(request))
+    log.info(  # who reported: the audit trail of a job's pings, as of runs and attestations
+        "ping",
+        checklist=parsed.checklist,
+        item=parsed.item,
+        status=parsed.status,
+        token=principal.name if principal else None,
+    )
     result = await services(request).jobs.ping(parsed)
     answer: dict[str, object] = {
         "checklist": parsed.checklist,

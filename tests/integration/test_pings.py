@@ -122,6 +122,14 @@ def test_the_wrapper_around_true_reports_success_and_passes_its_output_through(
     assert facts["output"] == "dumped 42 tables\n"
     assert backup["last_success"] is not None
     assert daemon.value("readiness_item_passing", item="backup") == 1
+    # The log says which token reported each ping (the audit trail), and never the output.
+    lines = [line for line in daemon.log.read_text().splitlines() if line.startswith("{")]
+    events = [e for e in map(json.loads, lines) if e["event"] == "ping"]
+    assert {(e["item"], e["status"], e["token"]) for e in events} >= {
+        ("backup", "start", "cron"),
+        ("backup", "success", "cron"),
+    }
+    assert "dumped 42 tables" not in daemon.log.read_text()
     assert daemon.value("readiness_item_lapsed", item="backup") == 0
 
 
@@ -238,3 +246,40 @@ def test_the_job_runs_even_when_the_daemon_is_out_of_reach(daemon: Exporter) -> 
     )
     assert job.returncode == 4 and job.stdout == "still ran\n"
     assert job.stderr.count("run: not reported:") == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "ident"),
+    [
+        ("/api/v1/pings", {"checklist": "jobs", "item": "export", "status": "fail"}, "export"),
+        ("/api/v1/runs", {"checklist": "jobs", "item": "disk"}, "disk"),
+    ],
+    ids=["pings", "runs"],
+)
+def test_a_foreign_origin_or_a_form_changes_nothing(
+    daemon: Exporter, path: str, body: dict[str, str], ident: str
+) -> None:
+    """Pings and run now are refused from another site exactly as attestations are, with a
+    valid token (a browser's cached login) and whatever the body's type."""
+    before = item(daemon, ident)
+    url, content = f"{daemon.url}{path}", json.dumps(body)
+    json_type = {"Content-Type": "application/json"}
+    refused = [
+        ({"Origin": "http://evil.example", **json_type}, 403),
+        ({"Origin": "null", **json_type}, 403),
+        ({"Origin": f"http://127.0.0.1:{daemon.port + 1}", **json_type}, 403),
+        ({"Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"}, 403),
+        ({"Content-Type": "text/plain"}, 415),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, 415),
+    ]
+    for headers, code in refused:
+        answer = httpx.post(url, content=content, headers={**ATTEST, **headers}, timeout=30)
+        assert answer.status_code == code, (headers, answer.text)
+    read = {"Authorization": f"Bearer {TOKENS['PG_READ_TOKEN']}", **json_type}
+    assert httpx.post(url, content=content, headers=read, timeout=30).status_code == 403
+    after = item(daemon, ident)
+    assert (after["last_run"], after["reason"]) == (before["last_run"], before["reason"])
+    # The same request from our own page's origin goes through.
+    own = {"Origin": daemon.url, **json_type}
+    answer = httpx.post(url, content=content, headers={**ATTEST, **own}, timeout=30)
+    assert answer.status_code in (200, 201), answer.text

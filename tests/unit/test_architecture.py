@@ -269,3 +269,32 @@ def test_the_scheduler_takes_time_and_chance_as_parameters() -> None:
         and isinstance(node.func.value, ast.Name)
     ]
     assert [c for c in calls if c.startswith(("random.", "time.", "datetime.now"))] == []
+
+
+def _layout() -> str:
+    """The module map: the Layout section of docs/development.md."""
+    page = (Path(__file__).parents[2] / "docs" / "development.md").read_text(encoding="utf-8")
+    return page.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _mapped(path: Path) -> bool:
+    """Whether the map must name this file: every module and static file, but the package
+    markers and the probe kinds (one file per kind, as the map says)."""
+    if "__pycache__" in path.parts or path.suffix not in (".py", ".css", ".js"):
+        return False
+    if path.name == "__init__.py" and path.parent != PACKAGE / "state":
+        return False
+    return path.parent.name != "probes" or path.stem == "base"
+
+
+def test_the_module_map_names_every_module() -> None:
+    """A new module (or a moved one) is placed in the map, so the map stays true."""
+    layout = _layout()
+    missing = [
+        str(path.relative_to(PACKAGE))
+        for path in sorted(PACKAGE.rglob("*"))
+        if _mapped(path) and path.name not in layout
+    ]
+    folders = sorted(p.name for p in PACKAGE.rglob("*") if p.is_dir() and p.name != "__pycache__")
+    missing += [f"{name}/" for name in folders if f"{name}/" not in layout]
+    assert not missing, f"docs/development.md's Layout does not name: {', '.join(missing)}"

@@ -146,3 +146,88 @@ def test_the_real_command_exits_2_without_a_traceback(tmp_path: Path, content: b
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"{path}:"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+# The on-call fields (issue 16): depends_on, ready_min_score, ping items and the required
+# placeholder ${VAR:?EXAMPLE} of imported configs. Drawn from values near the valid ones, so
+# most examples reach the dependency graph and the unconfigured rule, not only the models.
+_GOOD_REFS = st.sampled_from(["a", "b", "c", "app/a", "app/b", "other/a", "other/x", "nope"])
+refs = st.one_of(  # mostly well formed, so the graph (unknown, self, cycles) is reached
+    _GOOD_REFS,
+    _GOOD_REFS,
+    _GOOD_REFS,
+    st.sampled_from(["/", "", "A", "app/", "a/b/c", "${DEP:?a}", "${DEP:-b}", "other/${X:?x}"]),
+    scalars,
+)
+placeholders = st.builds(
+    "{}{}".format,
+    st.sampled_from(["", "http://", "postgresql://u@", "redis://"]),
+    st.sampled_from(
+        [
+            *("${URL:?http://h/x}", "${URL:?}", "${:?x}", "${URL:?${Y:?z}}", "${URL:?a b}"),
+            *("${URL:?", "${URL?x}", "${URL:?http://u:pw@h/}", "$${URL:?x}", "${PORT:?80}"),
+            "${URL:-${U:?x}}",
+        ]
+    ),
+)
+ping_fields = st.fixed_dictionaries(
+    {"title": st.just("job"), "ping": st.just({}) | trees},
+    optional={
+        "every": st.sampled_from(["1d", "0s", "-1h", "x"]) | scalars,
+        "grace": st.sampled_from(["2h", "0s"]) | scalars,
+        "timeout": st.sampled_from(["5m", "0s", "1d"]) | scalars,
+        "schedule": st.sampled_from(["0 2 * * *", "* * *"]),
+        "interval": st.sampled_from(["5s"]),
+        "expect": st.lists(st.sampled_from(["exit_code == 0", "output contains 'ok'", "x =="])),
+        "depends_on": st.lists(refs, max_size=4) | refs,
+    },
+)
+probes = st.one_of(
+    st.fixed_dictionaries({"http": st.fixed_dictionaries({"url": placeholders})}),
+    st.fixed_dictionaries({"postgres": st.fixed_dictionaries({"dsn": placeholders})}),
+    st.fixed_dictionaries(
+        {"tcp": st.fixed_dictionaries({"host": placeholders, "port": placeholders | scalars})}
+    ),
+    st.just({"manual": {}}),
+)
+probed_fields = st.builds(
+    lambda probe, extra: {"title": "A", **probe, **extra},
+    probes,
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "depends_on": st.lists(refs, max_size=4) | refs,
+            "severity": st.sampled_from(["critical", "warning", "info", "fatal"]),
+        },
+    ),
+)
+on_call_items = st.lists(ping_fields | probed_fields, min_size=1, max_size=3).map(
+    lambda items: [{"id": "abc"[n], **item} for n, item in enumerate(items)]
+)
+
+
+@FUZZ
+@given(
+    items=on_call_items,
+    other=on_call_items,
+    score=scalars | st.sampled_from([0, 0.5, 1, 1.5, -0.1, "0.9", "90%", True]),
+)
+def test_on_call_fields_are_valid_or_a_config_error(
+    tmp_path: Path, items: list[Any], other: list[Any], score: Any
+) -> None:
+    document = {
+        "checklists": [
+            {
+                "name": "app",
+                "ready_min_score": score,
+                "sections": [{"name": "s", "items": items}],
+            },
+            {"name": "other", "sections": [{"name": "s", "items": [*other, VALID_PING]}]},
+        ]
+    }
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    _check(path)
+
+
+VALID_PING = {"id": "x", "title": "X", "ping": {}, "every": "1d"}

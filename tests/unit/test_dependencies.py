@@ -138,8 +138,10 @@ def test_a_long_chain_loads_and_a_long_cycle_is_found_once() -> None:
 @pytest.mark.parametrize(
     ("depends_on", "message"),
     [
-        ("[Bad Name]", "depends_on[0]: String should match pattern"),
-        ("postgres-up", "depends_on: Input should be a valid tuple"),
+        ("[Bad Name]", "depends_on[0]: 'Bad Name' is not ITEM or CHECKLIST/ITEM (e.g. [postgres-"),
+        ("[db/]", "depends_on[0]: 'db/' is not ITEM or CHECKLIST/ITEM"),
+        ("postgres-up", "depends_on: expected a list of ITEM or CHECKLIST/ITEM (e.g. "),
+        ("{a: 1}", "depends_on: expected a list of ITEM or CHECKLIST/ITEM"),
     ],
 )
 def test_a_malformed_reference_is_an_error_with_its_line(depends_on: str, message: str) -> None:

@@ -70,6 +70,13 @@ def test_the_items_own_conditions_judge_the_run() -> None:
     assert finished(item, slow, NOW).failed == ("duration < 10m (got 900.0)",)
 
 
+def test_output_keeps_lines_and_tabs_but_no_control_or_reordering_characters() -> None:
+    item = ping_item(parse_config(TEXT).config, "jobs", "backup")
+    printed = "\x1b[31mdone\x1b[0m\r\n\tok\x00 \u202eexe.gnp\u200b\n"
+    result = finished(item, parse_request(request(output=printed)), NOW)
+    assert result.facts["output"] == "[31mdone[0m\n\tok exe.gnp\n"
+
+
 def test_output_keeps_its_last_4_kib_on_a_character_boundary() -> None:
     text = "é" * 5000  # two bytes each
     kept = tail(text)

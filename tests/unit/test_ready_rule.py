@@ -81,7 +81,9 @@ def test_a_lapse_blocks_even_for_an_info_item() -> None:
     assert beyond.items[1].lapsed and not beyond.ready
 
 
-@pytest.mark.parametrize(("floor", "ready"), [("0.5", True), ("0.51", False), ("0", True)])
+@pytest.mark.parametrize(
+    ("floor", "ready"), [("0.5", True), ("0.51", False), ("0", True), ("1", False)]
+)
 def test_ready_min_score_is_a_floor(floor: str, ready: bool) -> None:
     # Half the items pass, and the one failing is advisory: only the floor can block.
     checklist = view(
@@ -91,7 +93,8 @@ def test_ready_min_score_is_a_floor(floor: str, ready: bool) -> None:
     assert checklist.ready is ready
 
 
-@pytest.mark.parametrize("floor", ["1.5", "-0.1", "high"])
+# true would read as 1.0: a yes or no is no score.
+@pytest.mark.parametrize("floor", ["1.5", "-0.1", "high", "true", ".nan", ".inf"])
 def test_ready_min_score_out_of_range_is_a_config_error_with_its_line(floor: str) -> None:
     text = config("critical", min_score=f"\n    ready_min_score: {floor}")
     with pytest.raises(ConfigError) as caught:

@@ -4,14 +4,19 @@ the /status document and back to views keeps every item's verdict and the checkl
 from __future__ import annotations
 
 import json
+import threading
+from http.server import ThreadingHTTPServer
+
+import pytest
 
 from exporter.evaluate import evaluate
 from exporter.loader import parse_config
 from exporter.reasons import Reason
 from exporter.redact import Redactor
-from exporter.remote import states
+from exporter.remote import RemoteError, report, states
 from exporter.results import Attestation, ItemKey, ItemState, Result
 from exporter.web.status import status_document
+from tests.support.servers import QuietHandler
 
 NOW = 1_800_000_000.0
 DAY = 86400.0
@@ -63,3 +68,73 @@ def test_the_verdicts_survive_the_round_trip_through_status() -> None:
     assert verdicts(after) == verdicts(before)
     assert (after.ready, after.score) == (before.ready, before.score)
     assert [v.item.id for v in after.items if v.lapsed] == ["stale"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        [],
+        {"checklists": {"app": {}}},
+        {"checklists": [{"sections": []}]},
+        {"checklists": [{"name": "app", "sections": [{"items": [{"title": "no id"}]}]}]},
+        {
+            "checklists": [
+                {
+                    "name": "app",
+                    "sections": [
+                        {"items": [{"id": "up", "last_run": "2026-12-02T00:00:00Z", "passing": 1}]}
+                    ],
+                }
+            ]
+        },
+        {
+            "checklists": [
+                {
+                    "name": "app",
+                    "sections": [
+                        {
+                            "items": [
+                                {
+                                    "id": "up",
+                                    "passing": True,
+                                    "reason": "a-reason-of-a-newer-version",
+                                    "last_run": "yesterday",
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ]
+        },
+    ],
+    ids=["list", "checklists-map", "unnamed", "no-id", "no-reason", "unknown-reason"],
+)
+def test_a_status_document_of_another_shape_is_a_remote_error(document: object) -> None:
+    """`check --url` against another version (or not a daemon): exit 3 with why, no traceback."""
+    config = parse_config(TEXT).config
+    with pytest.raises(RemoteError) as caught:
+        states(config, document, NOW)  # type: ignore[arg-type]
+    assert caught.value.code == 3
+    assert "not a document this version reads" in str(caught.value)
+
+
+class _NotTheDaemon(QuietHandler):
+    """Some other server on the daemon's port: 200 with a JSON type and a body that is not."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.reply(200, b"<html>proxy login</html>")
+
+
+def test_a_2xx_that_is_not_json_is_reported_not_raised() -> None:
+    """The `run` wrapper says why its ping went nowhere (and keeps its job's exit code)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotTheDaemon)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        problem = report(base, "token", {"checklist": "app", "item": "job", "status": "start"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert problem is not None and "the answer is not JSON" in problem

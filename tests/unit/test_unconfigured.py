@@ -33,7 +33,7 @@ checklists:
 
 @pytest.fixture(autouse=True)
 def unset(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("I16_BASE_URL", "I16_DSN", "I16_NAME"):
+    for name in ("I16_BASE_URL", "I16_DSN", "I16_NAME", "I16_DIR"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -44,6 +44,17 @@ def items(text: str = TEXT) -> dict[str, tuple[str, ...]]:
 
 def test_an_unset_required_placeholder_makes_its_item_unconfigured() -> None:
     assert items() == {"health": ("I16_BASE_URL",), "both": ("I16_DSN", "I16_NAME"), "disk": ()}
+
+
+def test_a_variable_set_empty_leaves_its_item_unconfigured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`LOG_DIR=` in an environment file must not make `${LOG_DIR:?/var/log/app}/*.log` probe
+    /*.log, a target nobody named (the shell's ${VAR:?} also takes empty as unset)."""
+    text = TEXT.replace('"${I16_BASE_URL:?http://127.0.0.1:8000}/health"', '"${I16_DIR:?/v}/*.log"')
+    text = text.replace("http: {url:", "file: {path:")
+    monkeypatch.setenv("I16_DIR", "")
+    assert items(text)["health"] == ("I16_DIR",)
 
 
 def test_setting_the_variable_configures_the_item(monkeypatch: pytest.MonkeyPatch) -> None:
