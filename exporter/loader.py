@@ -159,6 +159,8 @@ class _Reader:
                         self.item_at(path),
                     )
                     continue
+                # Each key's own line, for an error in the key itself.
+                self.marks[(*path, "<key>")] = key_node.start_mark.line + 1
                 key = self.build(key_node, (*path, "<key>"))
                 if not isinstance(key, str | int):
                     self.issue(key_node.start_mark.line + 1, f"a key must be a string, got {key!r}")
@@ -193,7 +195,19 @@ class _Reader:
                 return "$"
             name, operator, default = match.group(1), match.group(2), match.group(3)
             value = os.environ.get(name)
-            if not value and operator == ":?" and _is_item(path):
+            if operator == ":?" and _is_item(path) and not _in_probe(path):
+                # Only a target may wait for its variable: an example id, severity or
+                # depends_on would silently become the item's own.
+                field = "a key" if path[-1] == "<key>" else _field_path(path)
+                self.unresolved.append(
+                    (
+                        path,
+                        f"{field}: ${{{name}:?...}} (a required placeholder) belongs in the"
+                        " probe's settings only: write the value here, or ${VAR} / ${VAR:-default}",
+                    )
+                )
+                return default or ""
+            if not value and operator == ":?" and _in_probe(path):
                 # Set but empty is not set (as the shell's ${VAR:?}): `${LOG_DIR:?...}/*.log`
                 # must not probe /*.log. The example only lets the rest of the item be
                 # checked; it is never probed.
@@ -377,6 +391,11 @@ def _daemons(path: Path_) -> bool:
     block (`check --url` judges items; it neither probes nor serves)."""
     if len(path) >= 2 and path[0] == "exporter":
         return True
+    return _in_probe(path)
+
+
+def _in_probe(path: Path_) -> bool:
+    """Inside an item's probe settings (`http: {...}`), where placeholders belong."""
     return _is_item(path) and len(path) >= 7 and path[6] in PROBES
 
 
