@@ -17,7 +17,7 @@ from exporter.config import Config, Item
 from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
 from exporter.pings import PingRequest
 from exporter.redact import Redactor
-from exporter.results import PASSIVE_KINDS, ItemKey, ItemState, Result, Severity
+from exporter.results import PASSIVE_KINDS, PING, ItemKey, ItemState, Result, Severity
 from exporter.runner import Runner, masked
 from exporter.scheduler import Scheduler
 from exporter.shard import ALL, Shard
@@ -212,6 +212,7 @@ class Daemon:
         self.tokens = tokens
         self.reload_errors = []
         self._items = dict(config_items(loaded.config))
+        self._forget_gone_starts()
         self.redactor.update(loaded.secrets)
         await self._apply()
         self._reload_ok = True
@@ -269,6 +270,17 @@ class Daemon:
             passing=result.passing,
         )
         return result
+
+    def _forget_gone_starts(self) -> None:
+        """After a reload: a started run of an item that is gone, or no longer a ping item,
+        is forgotten and its timer disarmed (it must not record a timeout for a key that no
+        longer exists)."""
+        for key in list(self._started):
+            item = self._items.get(key)
+            if item is None or item.kind != PING:
+                _, timer = self._started.pop(key)
+                if timer is not None:
+                    timer.cancel()
 
     def _ping_overdue(self, key: ItemKey, started_at: float, timeout: float) -> None:
         if self._started.get(key, (None,))[0] != started_at:
