@@ -279,6 +279,11 @@ def _load(
     return loaded
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 checklist`, `2 checklists`, `0 items`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     # What serve would refuse, validate refuses: API tokens whose variable is not set too.
     loaded = _load(args.config, tokens=True)
@@ -286,7 +291,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     config = loaded.config
     items = sum(len(s.items) for c in config.checklists for s in c.sections)
-    print(f"{args.config}: OK ({len(config.checklists)} checklists, {items} items)")
+    checklists = counted(len(config.checklists), "checklist")
+    print(f"{args.config}: OK ({checklists}, {counted(items, 'item')})")
     unconfigured = [
         i for c in config.checklists for s in c.sections for i in s.items if i.unconfigured
     ]
@@ -297,8 +303,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             for name in item.unconfigured:
                 waiting[name] = waiting.get(name, 0) + 1
         print(
-            f"  {len(unconfigured)} items are unconfigured (not run) until these are set: "
-            + ", ".join(f"{name} ({n} item{'s' if n > 1 else ''})" for name, n in waiting.items())
+            f"  {counted(len(unconfigured), 'item')} {'is' if len(unconfigured) == 1 else 'are'}"
+            " unconfigured (not run) until these are set: "
+            + ", ".join(f"{name} ({counted(n, 'item')})" for name, n in waiting.items())
         )
     return EXIT_READY
 
