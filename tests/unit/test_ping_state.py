@@ -3,13 +3,15 @@ SQLite store: its timeout fires (or not) as the config and the store say."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from exporter.clock import FixedClock
 from exporter.daemon import Daemon
 from exporter.loader import load_config
 from exporter.pings import PingRequest, ping_item
-from exporter.results import ItemKey
+from exporter.reasons import Reason
+from exporter.results import ItemKey, Result
 
 HOUR = 3600.0
 
@@ -38,6 +40,17 @@ EXPORT = """          - id: export
 """
 
 
+async def result_of(daemon: Daemon, item: str) -> Result:
+    """The item's result, once the write the daemon's timer started (in the store's worker
+    thread) is in."""
+    for _ in range(500):
+        state = daemon.states().get(ItemKey("jobs", item))
+        if state is not None and state.result is not None:
+            return state.result
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no result for {item}")
+
+
 async def start_ping(daemon: Daemon, item: str) -> None:
     request = PingRequest(checklist="jobs", item=item, status="start")
     await daemon.ping(ItemKey("jobs", item), ping_item(daemon.config, "jobs", item), request)
@@ -63,3 +76,65 @@ async def test_a_reload_that_removes_a_started_item_disarms_its_timeout(tmp_path
         )
     finally:
         await daemon.stop()
+
+
+async def test_a_run_started_before_a_restart_still_times_out(tmp_path: Path) -> None:
+    """The start is in the store: the restarted daemon arms the timeout again, and a run
+    whose timeout passed while it was down fails as soon as it is back."""
+    path = tmp_path / "readiness.yaml"
+    path.write_text(config_text(tmp_path, BACKUP + EXPORT))
+    clock = FixedClock()
+    first = Daemon(load_config(path), clock=clock)
+    await first.start()
+    await start_ping(first, "backup")
+    started = clock.now()
+    await first.stop()
+
+    clock.stall(30 * 60)
+    second = Daemon(load_config(path), clock=clock)
+    await second.start()
+    try:
+        assert second.running() == {ItemKey("jobs", "backup"): started}
+        await clock.run_for(29 * 60)
+        assert second.states().get(ItemKey("jobs", "backup")) is None or (
+            second.states()[ItemKey("jobs", "backup")].result is None
+        )
+        await clock.run_for(2 * 60)
+        assert (await result_of(second, "backup")).reason is Reason.TIMEOUT
+        assert second.running() == {}
+        assert second.store.ping_starts() == {}
+    finally:
+        await second.stop()
+
+    # Down past the timeout: the fourth daemon fails that run at once. A run that finished
+    # is not watched again.
+    third = Daemon(load_config(path), clock=clock)
+    await third.start()
+    try:
+        assert third.running() == {}
+        await start_ping(third, "export")
+        finish = PingRequest(checklist="jobs", item="export", status="success", exit_code=0)
+        export = ItemKey("jobs", "export")
+        await third.ping(export, ping_item(third.config, "jobs", "export"), finish)
+        await start_ping(third, "backup")
+        started = clock.now()
+    finally:
+        await third.stop()
+    clock.stall(2 * HOUR)
+    fourth = Daemon(load_config(path), clock=clock)
+    await fourth.start()
+    try:
+        assert set(fourth.running()) <= {ItemKey("jobs", "backup")}
+        await clock.run_for(0)
+        result = await result_of(fourth, "export")
+        assert result.reason is Reason.OK
+        for _ in range(500):
+            backup = fourth.states()[ItemKey("jobs", "backup")].result
+            if backup is not None and backup.started_at == started:
+                break
+            await asyncio.sleep(0.01)
+        assert backup is not None and backup.reason is Reason.TIMEOUT
+        assert backup.started_at == started
+        assert fourth.running() == {}
+    finally:
+        await fourth.stop()
