@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from exporter.config import DUPLICATE, NAME_PATTERN, Config, ExporterSettings, Item
 from exporter.dependencies import graph_issues
@@ -401,29 +401,39 @@ def _in_probe(path: Path_) -> bool:
 
 def _without_unset(data: dict[str, Any], unset: list[Path_]) -> None:
     """`check --url`: the `exporter:` settings with an unset variable fall back to their
-    defaults; a probe's settings with one are kept as written (the missing value empty),
-    unchecked when they fail only there, as the daemon holds the values."""
+    defaults; a probe's settings with one keep every other field, checked (the daemon holds
+    the values: the spec is judged by, never probed)."""
     exporter = data.get("exporter")
-    blocks: dict[Path_, list[Path_]] = {}
+    blocks: dict[Path_, set[str]] = {}
     for path in unset:
         if path[0] == "exporter":
             if isinstance(exporter, dict):
                 exporter.pop(path[1], None)
-        else:
-            blocks.setdefault(path[:7], []).append(path[7:])
-    for block_path, places in blocks.items():
+        elif len(path) > 7:
+            blocks.setdefault(path[:7], set()).add(str(path[7]))
+    for block_path, fields in blocks.items():
         _, ci, _, si, _, ii, kind = block_path
         item = data["checklists"][ci]["sections"][si]["items"][ii]
         block = item.get(kind)
-        if not isinstance(block, dict):
-            continue
-        spec = PROBES[str(kind)].Spec
-        try:
-            spec.model_validate(block)
-        except ValidationError as exc:
-            errors = [_data_path(e["loc"], block) for e in exc.errors(include_url=False)]
-            if all(any(loc[: len(p)] == p for p in places) for loc in errors):
-                item[kind] = spec.model_construct(**block)
+        if isinstance(block, dict):
+            partial = _partial_spec(PROBES[str(kind)].Spec, block, fields)
+            if partial is not None:
+                item[kind] = partial
+
+
+def _partial_spec(spec: type[BaseModel], block: dict[str, Any], unset: set[str]) -> Any:
+    """`block` as a `spec` without its `unset` fields (required or not), the others validated;
+    None when they are not valid (the block is then reported as any other)."""
+    if not unset <= set(spec.model_fields):
+        return None
+    kept = {k: v for k, v in block.items() if k not in unset}
+    optional: dict[str, Any] = {name: (Any, None) for name in unset}
+    partial = create_model(f"Partial{spec.__name__}", __base__=spec, **optional)
+    try:
+        checked = partial.model_validate(kept)
+    except (ValidationError, TypeError, AttributeError):  # a kind's checks that needed them
+        return None
+    return spec.model_construct(set(kept), **{k: getattr(checked, k) for k in kept})
 
 
 def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from http.server import ThreadingHTTPServer
 
 import pytest
@@ -159,6 +160,9 @@ checklists:
           - id: logs
             title: Logs
             file: {path: "${RT_LOG_DIR:?/var/log/app}/app.log"}
+          - id: port
+            title: Port
+            tcp: {host: db.example, port: "${RT_PORT}"}
 """
 
 
@@ -178,9 +182,14 @@ def test_check_url_loads_a_config_whose_daemon_variables_are_unset_here(
     with pytest.raises(ConfigError) as caught:
         parse_config(DAEMONS_VARIABLES, "c.yaml")
     assert "RT_BASE_URL is not set" in str(caught.value)
-    loaded = parse_config(DAEMONS_VARIABLES, "c.yaml", unset_ok=True)
-    items = {i.id: i for i in loaded.config.checklists[0].sections[0].items}
-    assert [i.kind for i in items.values()] == ["postgres", "http", "file"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no serializer warning for a value left out
+        loaded = parse_config(DAEMONS_VARIABLES, "c.yaml", unset_ok=True)
+        items = {i.id: i for i in loaded.config.checklists[0].sections[0].items}
+        assert all(i.fingerprint for i in items.values())
+    assert [i.kind for i in items.values()] == ["postgres", "http", "file", "tcp"]
+    assert loaded.secrets == frozenset()  # nothing set here, nothing half-set to mask
+    assert loaded.config.exporter.state.startswith("sqlite")  # the daemon's, not judged here
     assert not any(i.unconfigured for i in items.values())  # the daemon's environment decides
     document = {
         "checklists": [
@@ -219,6 +228,7 @@ def test_check_url_loads_a_config_whose_daemon_variables_are_unset_here(
         ("db", True, Reason.OK),
         ("api", True, Reason.OK),
         ("logs", False, Reason.UNCONFIGURED),
+        ("port", False, Reason.NOT_RUN),
     ]
     assert items["logs"].unconfigured == ("RT_LOG_DIR",)
 
