@@ -254,8 +254,9 @@ class Daemon:
             await self.store.set_ping_start(key, now)
             log.info("ping_started", checklist=key.checklist, item=key.item)
             return None
-        if started is not None:
-            await self.store.set_ping_start(key, None)
+        # Whoever saw the start (this daemon before a restart, or a replica sharing the
+        # store), the run is over.
+        await self.store.set_ping_start(key, None)
         result = masked(pings.finished(item, request, now), self.redactor)
         before = self.store.states().get(key)
         await self.store.record(key, result)

@@ -126,3 +126,26 @@ async def test_a_run_started_before_a_restart_still_times_out(tmp_path: Path) ->
     backup = result_of(fourth, "backup")
     assert backup is not None and backup.reason is Reason.TIMEOUT
     assert backup.started_at == started
+
+
+async def test_a_finish_clears_a_start_this_daemon_did_not_see(tmp_path: Path) -> None:
+    """A replica sharing the store saw the start: the finish here still ends the run there,
+    so no later restart times out a job that succeeded."""
+    path = tmp_path / "readiness.yaml"
+    path.write_text(config_text(tmp_path, BACKUP))
+    clock = FixedClock()
+    daemon = Daemon(load_config(path), clock=clock)
+    await daemon.start(schedule=False)
+    key = ItemKey("jobs", "backup")
+    try:
+        await daemon.store.set_ping_start(key, clock.now())  # as another replica writes it
+        finish = PingRequest(checklist="jobs", item="backup", status="success", exit_code=0)
+        await daemon.ping(key, ping_item(daemon.config, "jobs", "backup"), finish)
+    finally:
+        await daemon.stop()
+    restarted = Daemon(load_config(path), clock=clock)
+    await restarted.start()
+    try:
+        assert restarted.running() == {}
+    finally:
+        await restarted.stop()
