@@ -257,9 +257,12 @@ def _positive_count(text: str) -> int:
     return value
 
 
-def _load(path: str, tokens: bool = False, apart: bool = False) -> LoadedConfig | None:
+def _load(
+    path: str, tokens: bool = False, apart: bool = False, unset_ok: bool = False
+) -> LoadedConfig | None:
     """The config, or None once its errors are printed; `apart` (serve) loads it in a forked
-    child so the daemon does not keep the loading's peak memory (exporter/forkload.py)."""
+    child so the daemon does not keep the loading's peak memory (exporter/forkload.py);
+    `unset_ok` (check --url): variables only the daemon needs may be unset here."""
     from exporter.loader import ConfigError, load_config
 
     try:
@@ -268,12 +271,17 @@ def _load(path: str, tokens: bool = False, apart: bool = False) -> LoadedConfig 
 
             loaded = load_config_apart(path, tokens)
         else:
-            loaded = load_config(path, tokens)
+            loaded = load_config(path, tokens, unset_ok)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return None
     return loaded
+
+
+def counted(n: int, noun: str) -> str:
+    """`1 checklist`, `2 checklists`, `0 items`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -283,7 +291,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     config = loaded.config
     items = sum(len(s.items) for c in config.checklists for s in c.sections)
-    print(f"{args.config}: OK ({len(config.checklists)} checklists, {items} items)")
+    checklists = counted(len(config.checklists), "checklist")
+    print(f"{args.config}: OK ({checklists}, {counted(items, 'item')})")
     unconfigured = [
         i for c in config.checklists for s in c.sections for i in s.items if i.unconfigured
     ]
@@ -294,8 +303,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             for name in item.unconfigured:
                 waiting[name] = waiting.get(name, 0) + 1
         print(
-            f"  {len(unconfigured)} items are unconfigured (not run) until these are set: "
-            + ", ".join(f"{name} ({n} item{'s' if n > 1 else ''})" for name, n in waiting.items())
+            f"  {counted(len(unconfigured), 'item')} {'is' if len(unconfigured) == 1 else 'are'}"
+            " unconfigured (not run) until these are set: "
+            + ", ".join(f"{name} ({counted(n, 'item')})" for name, n in waiting.items())
         )
     return EXIT_READY
 
@@ -453,7 +463,11 @@ def _with_listen(loaded: LoadedConfig, listen: str) -> LoadedConfig:
 def _load_checklists(args: argparse.Namespace, serving: bool = False) -> LoadedConfig | None:
     """The config of --config, when every --checklist names one of its checklists; `serving`
     (check serves the exporter's endpoints while it runs): its self-probes follow `listen`."""
-    loaded = _following_listen(args.config, None) if serving else _load(args.config)
+    if getattr(args, "url", None):
+        # The daemon probes, with its environment: secrets need not be set on this host.
+        loaded = _load(args.config, unset_ok=True)
+    else:
+        loaded = _following_listen(args.config, None) if serving else _load(args.config)
     if loaded is None:
         return None
     names = {c.name for c in loaded.config.checklists}

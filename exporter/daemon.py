@@ -17,7 +17,7 @@ from exporter.config import Config, Item
 from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
 from exporter.pings import PingRequest
 from exporter.redact import Redactor
-from exporter.results import PASSIVE_KINDS, ItemKey, ItemState, Result, Severity
+from exporter.results import PASSIVE_KINDS, PING, ItemKey, ItemState, Result, Severity
 from exporter.runner import Runner, masked
 from exporter.scheduler import Scheduler
 from exporter.shard import ALL, Shard
@@ -89,8 +89,8 @@ class Daemon:
         """The API's tokens (`serve` loads them with load_tokens); none: reads open, no writes."""
         self._started: dict[ItemKey, tuple[float, Timer | None]] = {}
         """Ping items whose job sent `start` and has not finished: when, and the timer that
-        fails the item as `timeout` if it never does. In memory: a restart forgets a run in
-        flight (its item still lapses without a success)."""
+        fails the item as `timeout` if it never does. The store keeps the starts too, so a
+        restarted daemon arms the timers again (`_restore_starts`)."""
         self._writes: set[asyncio.Task[None]] = set()
 
     # --- what the metrics collector and /status read ---------------------------------
@@ -142,6 +142,7 @@ class Daemon:
         if schedule:
             self.scheduler.start()
             await self._apply()
+            self._restore_starts()
             self._watchdog = asyncio.create_task(self._watch())
         else:
             await self.store.track(self._items, self.clock.now())
@@ -212,6 +213,7 @@ class Daemon:
         self.tokens = tokens
         self.reload_errors = []
         self._items = dict(config_items(loaded.config))
+        await self._forget_gone_starts()
         self.redactor.update(loaded.secrets)
         await self._apply()
         self._reload_ok = True
@@ -244,19 +246,17 @@ class Daemon:
         """A job's report on a `ping` item: `start` arms the item's timeout; `success` or
         `fail` records the run's result (and returns it)."""
         now = self.clock.now()
-        _, timer = self._started.pop(key, (0.0, None))
-        if timer is not None:
-            timer.cancel()
+        started = self._started.pop(key, None)
+        if started is not None and started[1] is not None:
+            started[1].cancel()
         if request.status == "start":
-            timer = None
-            if item.timeout is not None:
-                timeout = item.timeout.total_seconds()
-                timer = self.clock.call_at(
-                    now + timeout, functools.partial(self._ping_overdue, key, now, timeout)
-                )
-            self._started[key] = (now, timer)
+            self._arm(key, item, now)
+            await self.store.set_ping_start(key, now)
             log.info("ping_started", checklist=key.checklist, item=key.item)
             return None
+        # Whoever saw the start (this daemon before a restart, or a replica sharing the
+        # store), the run is over.
+        await self.store.set_ping_start(key, None)
         result = masked(pings.finished(item, request, now), self.redactor)
         before = self.store.states().get(key)
         await self.store.record(key, result)
@@ -270,16 +270,52 @@ class Daemon:
         )
         return result
 
+    def _arm(self, key: ItemKey, item: Item, at: float) -> None:
+        """Notes a run of a ping item started at `at`; with a `timeout`, arms the timer that
+        fails the item if the run has not finished by then (at once when that is past)."""
+        timer = None
+        if item.timeout is not None:
+            timeout = item.timeout.total_seconds()
+            timer = self.clock.call_at(
+                at + timeout, functools.partial(self._ping_overdue, key, at, timeout)
+            )
+        self._started[key] = (at, timer)
+
+    def _restore_starts(self) -> None:
+        """On start: the runs the store holds as started (before a restart) are watched again.
+        A start of an item not in this config (another shard's, or removed) is left alone."""
+        for key, at in self.store.ping_starts().items():
+            item = self._items.get(key)
+            if item is not None and item.kind == PING and key not in self._started:
+                self._arm(key, item, at)
+
+    async def _forget_gone_starts(self) -> None:
+        """After a reload: a started run of an item that is gone, or no longer a ping item,
+        is forgotten and its timer disarmed (it must not record a timeout for a key that no
+        longer exists)."""
+        for key in list(self._started):
+            item = self._items.get(key)
+            if item is None or item.kind != PING:
+                _, timer = self._started.pop(key)
+                if timer is not None:
+                    timer.cancel()
+                await self.store.set_ping_start(key, None)
+
     def _ping_overdue(self, key: ItemKey, started_at: float, timeout: float) -> None:
         if self._started.get(key, (None,))[0] != started_at:
             return  # finished, or started again, meanwhile
         del self._started[key]
         log.warning("ping_timed_out", checklist=key.checklist, item=key.item, timeout=timeout)
         write = asyncio.get_running_loop().create_task(
-            self.store.record(key, pings.timed_out(key, started_at, timeout))
+            self._time_out(key, pings.timed_out(key, started_at, timeout))
         )
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
+
+    async def _time_out(self, key: ItemKey, result: Result) -> None:
+        if key not in self._started:  # not started again meanwhile
+            await self.store.set_ping_start(key, None)
+        await self.store.record(key, result)
 
     # --- one job -------------------------------------------------------------------------
     async def run_item(self, key: ItemKey) -> None:

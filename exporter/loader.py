@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from exporter.config import DUPLICATE, NAME_PATTERN, Config, ExporterSettings, Item
 from exporter.dependencies import graph_issues
@@ -79,6 +79,11 @@ class _Reader:
     unconfigured: list[tuple[Path_, str]] = field(default_factory=list)
     """Where a required placeholder `${VAR:?EXAMPLE}` was not set, and its variable: the item
     there is unconfigured (never run) rather than the config wrong."""
+    unset_ok: bool = False
+    """`check --url`: a variable the daemon's environment sets may be unset here, in a probe's
+    settings or the `exporter:` block (what the daemon runs with, not what is judged here)."""
+    unset: list[Path_] = field(default_factory=list)
+    """With `unset_ok`: where a variable was not set (its value taken as empty)."""
     _scalars: yaml.SafeLoader = field(default_factory=lambda: yaml.SafeLoader(""))
     _open: set[int] = field(default_factory=set)
     """The collection nodes being built (their ids): an alias to one of them is a cycle."""
@@ -154,6 +159,8 @@ class _Reader:
                         self.item_at(path),
                     )
                     continue
+                # Each key's own line, for an error in the key itself.
+                self.marks[(*path, "<key>")] = key_node.start_mark.line + 1
                 key = self.build(key_node, (*path, "<key>"))
                 if not isinstance(key, str | int):
                     self.issue(key_node.start_mark.line + 1, f"a key must be a string, got {key!r}")
@@ -188,13 +195,28 @@ class _Reader:
                 return "$"
             name, operator, default = match.group(1), match.group(2), match.group(3)
             value = os.environ.get(name)
-            if not value and operator == ":?" and _is_item(path):
+            if operator == ":?" and _is_item(path) and not _in_probe(path):
+                # Only a target may wait for its variable: an example id, severity or
+                # depends_on would silently become the item's own.
+                field = "a key" if path[-1] == "<key>" else _field_path(path)
+                self.unresolved.append(
+                    (
+                        path,
+                        f"{field}: ${{{name}:?...}} (a required placeholder) belongs in the"
+                        " probe's settings only: write the value here, or ${VAR} / ${VAR:-default}",
+                    )
+                )
+                return default or ""
+            if not value and operator == ":?" and _in_probe(path):
                 # Set but empty is not set (as the shell's ${VAR:?}): `${LOG_DIR:?...}/*.log`
                 # must not probe /*.log. The example only lets the rest of the item be
                 # checked; it is never probed.
                 self.unconfigured.append((path, name))
                 return default or ""
             if value is None:
+                if (default is None or operator == ":?") and self.unset_ok and _daemons(path):
+                    self.unset.append(path)
+                    return default or ""
                 if default is None or operator == ":?":
                     self.unresolved.append(
                         (
@@ -278,9 +300,12 @@ def _bad_scalar(node: yaml.Node) -> str:
     return f"unsupported tag {tag}: remove it"
 
 
-def load_config(path: str | os.PathLike[str], tokens: bool = False) -> LoadedConfig:
+def load_config(
+    path: str | os.PathLike[str], tokens: bool = False, unset_ok: bool = False
+) -> LoadedConfig:
     """Loads and validates a config file, raising ConfigError with every issue found. With
-    `tokens`, as `serve` needs: every API token's variable holds a usable secret."""
+    `tokens`, as `serve` needs: every API token's variable holds a usable secret; `unset_ok`:
+    as `parse_config`."""
     file = str(path)
     try:
         # One byte past the limit is enough to refuse it: a huge file is never read whole.
@@ -291,7 +316,7 @@ def load_config(path: str | os.PathLike[str], tokens: bool = False) -> LoadedCon
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(file, None, None, f"cannot read config: {exc}")]) from None
-    return parse_config(text, file, tokens)
+    return parse_config(text, file, tokens, unset_ok)
 
 
 def _too_large(file: str) -> ConfigIssue:
@@ -299,8 +324,14 @@ def _too_large(file: str) -> ConfigIssue:
     return ConfigIssue(file, None, None, f"larger than {limit} MiB: split it, or trim it")
 
 
-def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> LoadedConfig:
-    reader = _Reader(file)
+def parse_config(
+    text: str, file: str = "<config>", tokens: bool = False, unset_ok: bool = False
+) -> LoadedConfig:
+    """`unset_ok` (`check --url`, where the daemon probes): a variable not set here, in a
+    probe's settings or the `exporter:` block, is no error; that probe's settings are kept
+    unchecked where the value is missing, and `${VAR:?EXAMPLE}` leaves no item unconfigured
+    (the daemon, whose environment counts, says whether it is)."""
+    reader = _Reader(file, unset_ok=unset_ok)
     if len(text) > MAX_DOCUMENT_BYTES:
         raise ConfigError([_too_large(file)])
     try:
@@ -334,6 +365,8 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
 
     for where, message in reader.unresolved:
         reader.issue(reader.line_of(where), message, _item_id(where, data))
+    if reader.unset:
+        _without_unset(data, reader.unset)
     settings = _settings(data.get("exporter", {}), reader)
     if settings is not None and tokens:
         _check_tokens(settings, reader)
@@ -345,11 +378,62 @@ def parse_config(text: str, file: str = "<config>", tokens: bool = False) -> Loa
         _report(exc, (), data, reader)
     if config is not None:
         _check_facts(config, reader)
-        _mark_unconfigured(config, reader)
+        if not unset_ok:
+            _mark_unconfigured(config, reader)
         _check_dependencies(config, reader)
     if reader.issues or config is None or settings is None:
         raise ConfigError(reader.shown())
     return LoadedConfig(config, file, frozenset(reader.secrets | config.secrets(os.environ)))
+
+
+def _daemons(path: Path_) -> bool:
+    """A place whose variables only the daemon needs: a probe's settings, the `exporter:`
+    block (`check --url` judges items; it neither probes nor serves)."""
+    if len(path) >= 2 and path[0] == "exporter":
+        return True
+    return _in_probe(path)
+
+
+def _in_probe(path: Path_) -> bool:
+    """Inside an item's probe settings (`http: {...}`), where placeholders belong."""
+    return _is_item(path) and len(path) >= 7 and path[6] in PROBES
+
+
+def _without_unset(data: dict[str, Any], unset: list[Path_]) -> None:
+    """`check --url`: the `exporter:` settings with an unset variable fall back to their
+    defaults; a probe's settings with one keep every other field, checked (the daemon holds
+    the values: the spec is judged by, never probed)."""
+    exporter = data.get("exporter")
+    blocks: dict[Path_, set[str]] = {}
+    for path in unset:
+        if path[0] == "exporter":
+            if isinstance(exporter, dict):
+                exporter.pop(path[1], None)
+        elif len(path) > 7:
+            blocks.setdefault(path[:7], set()).add(str(path[7]))
+    for block_path, fields in blocks.items():
+        _, ci, _, si, _, ii, kind = block_path
+        item = data["checklists"][ci]["sections"][si]["items"][ii]
+        block = item.get(kind)
+        if isinstance(block, dict):
+            partial = _partial_spec(PROBES[str(kind)].Spec, block, fields)
+            if partial is not None:
+                item[kind] = partial
+
+
+def _partial_spec(spec: type[BaseModel], block: dict[str, Any], unset: set[str]) -> Any:
+    """`block` as a `spec` without its `unset` fields (required or not), the others validated;
+    None when they are not valid (the block is then reported as any other)."""
+    if not unset <= set(spec.model_fields):
+        return None
+    kept = {k: v for k, v in block.items() if k not in unset}
+    optional: dict[str, Any] = {name: (Any, None) for name in unset}
+    partial = create_model(f"Partial{spec.__name__}", __base__=spec, **optional)
+    try:
+        checked = partial.model_validate(kept)
+    except (ValidationError, TypeError, AttributeError):  # a kind's checks that needed them
+        return None
+    return spec.model_construct(set(kept), **{k: getattr(checked, k) for k in kept})
 
 
 def _settings(raw: Any, reader: _Reader) -> ExporterSettings | None:

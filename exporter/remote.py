@@ -100,6 +100,10 @@ def _states(config: Config, status: Mapping[str, Any], now: float) -> dict[ItemK
                 item = items.get((name, doc["id"]))
                 if item is None:
                     continue
+                if waiting := doc.get("unconfigured"):
+                    # The daemon's environment decides what is set (check --url loads the
+                    # config without marking any item unconfigured).
+                    item.needs_variables(tuple(str(name) for name in waiting))
                 result = None
                 if doc.get("last_run"):
                     result = Result(

@@ -71,6 +71,14 @@ class Store(Protocol):
     def states(self) -> Mapping[ItemKey, ItemState]:
         """The in-memory view read at scrape time; never blocks on I/O."""
 
+    async def set_ping_start(self, key: ItemKey, at: float | None) -> None:
+        """Notes that a ping item's job started at `at` (None: it finished, or is forgotten),
+        so a restarted daemon still times out a run that started before it. A write that
+        cannot be made is counted and logged, as a result's."""
+
+    def ping_starts(self) -> Mapping[ItemKey, float]:
+        """The started, unfinished ping runs as the store held them when it opened."""
+
 
 def open_store(url: str, redactor: Redactor | None = None) -> Store:
     """The store for a `state:` URL, as SQLAlchemy spells them: `sqlite:///relative.db`,

@@ -20,9 +20,20 @@ class StateCache:
         self._states: dict[ItemKey, ItemState] = {}
         self._revision: int | None = None
         """The attestation revision counter last read from the database."""
+        self._ping_starts: dict[ItemKey, float] = {}
+        """Ping runs started and not finished (the daemon restores their timeouts on start)."""
 
     def states(self) -> Mapping[ItemKey, ItemState]:
         return self._states
+
+    def ping_starts(self) -> Mapping[ItemKey, float]:
+        return self._ping_starts
+
+    def _set_ping_start(self, key: ItemKey, at: float | None) -> None:
+        if at is None:
+            self._ping_starts.pop(key, None)
+        else:
+            self._ping_starts[key] = at
 
     def _get(self, key: ItemKey) -> ItemState:
         return self._states.get(key, ItemState())

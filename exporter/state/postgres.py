@@ -53,6 +53,14 @@ CREATE INDEX readiness_attestation_item ON readiness_attestation (checklist, ite
 CREATE TABLE readiness_revision (id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
 INSERT INTO readiness_revision VALUES (1, 0);
 """,
+    """
+CREATE TABLE readiness_ping_start (
+    checklist TEXT NOT NULL,
+    item TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (checklist, item)
+);
+""",
 )
 """Schema version N is MIGRATIONS[:N]; readiness_schema holds N. Append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -150,6 +158,10 @@ class PostgresStore(StoreHealth, StateCache):
                 " message, last_success, first_seen FROM readiness_item_state"
             ):
                 self._load_row(row)
+            for checklist, item, at in await conn.fetch(
+                "SELECT checklist, item, at FROM readiness_ping_start"
+            ):
+                self._set_ping_start(ItemKey(checklist, item), at)
         await self._reload_attestations()
         self.version += 1
 
@@ -253,6 +265,28 @@ class PostgresStore(StoreHealth, StateCache):
         )
         await self._write_or_count(write, item=f"{len(new)} new items")
         self._set_first_seen(new, now)
+
+    async def set_ping_start(self, key: ItemKey, at: float | None) -> None:
+        self._set_ping_start(key, at)
+        if at is None:
+            write = self._query(
+                "execute",
+                "DELETE FROM readiness_ping_start WHERE checklist=$1 AND item=$2",
+                key.checklist,
+                key.item,
+                deadline=self.deadline,
+            )
+        else:
+            write = self._query(
+                "execute",
+                "INSERT INTO readiness_ping_start VALUES ($1,$2,$3)"
+                " ON CONFLICT (checklist, item) DO UPDATE SET at=excluded.at",
+                key.checklist,
+                key.item,
+                at,
+                deadline=self.deadline,
+            )
+        await self._write_or_count(write, item=str(key))
 
     async def attest(self, attestation: Attestation) -> Attestation:
         if self.fault is not None:

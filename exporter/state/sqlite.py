@@ -67,6 +67,15 @@ CREATE TABLE attestation (
         "CREATE TABLE revision (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
         "INSERT INTO revision VALUES (1, 0)",
     ),
+    (
+        """
+CREATE TABLE ping_start (
+    checklist TEXT NOT NULL,
+    item TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (checklist, item)
+)""",
+    ),
 )
 """Schema version N is MIGRATIONS[:N] applied in order; PRAGMA user_version holds N. Each is a
 list of single statements, run one at a time inside the migrating transaction (sqlite3's
@@ -161,7 +170,7 @@ class SqliteStore(StoreHealth, StateCache):
             if exclusive and self._on_disk:
                 self._claim()
             await self._call(self._open)
-            rows, revision, latest = await self._call(self._load)
+            rows, revision, latest, starts = await self._call(self._load)
         except (sqlite3.Error, OSError, TimeoutError) as exc:
             await self.close()
             raise StateError(describe(self.path, exc)) from None
@@ -172,6 +181,8 @@ class SqliteStore(StoreHealth, StateCache):
             self._load_row(row)
         for row in latest:
             self._apply(attestation_of(row))
+        for checklist, item, at in starts:
+            self._set_ping_start(ItemKey(checklist, item), at)
         self._revision = revision
         self.version += 1
 
@@ -233,13 +244,14 @@ class SqliteStore(StoreHealth, StateCache):
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute("COMMIT")
 
-    def _load(self) -> tuple[list[tuple[Any, ...]], int, list[tuple[Any, ...]]]:
+    def _load(self) -> tuple[list[Any], int, list[Any], list[Any]]:
         rows = self.db.execute(
             "SELECT checklist, item, passing, reason, started_at, duration, facts, failed, message,"
             " last_success, first_seen FROM item_state"
         ).fetchall()
         revision, latest = self._latest()
-        return rows, revision, latest
+        starts = self.db.execute("SELECT checklist, item, at FROM ping_start").fetchall()
+        return rows, revision, latest, starts
 
     def _latest(self) -> tuple[int, list[tuple[Any, ...]]]:
         # The counter first: a write landing between the two reads is reloaded next time.
@@ -385,6 +397,22 @@ class SqliteStore(StoreHealth, StateCache):
             " WHERE item_state.first_seen IS NULL",
             rows,
         )
+
+    async def set_ping_start(self, key: ItemKey, at: float | None) -> None:
+        self._set_ping_start(key, at)
+        await self._write_or_count(self._ping_start, key, at, item=str(key))
+
+    def _ping_start(self, key: ItemKey, at: float | None) -> None:
+        if at is None:
+            self._transaction(
+                "DELETE FROM ping_start WHERE checklist=? AND item=?", [(key.checklist, key.item)]
+            )
+        else:
+            self._transaction(
+                "INSERT INTO ping_start VALUES (?,?,?)"
+                " ON CONFLICT(checklist, item) DO UPDATE SET at=excluded.at",
+                [(key.checklist, key.item, at)],
+            )
 
     async def attest(self, attestation: Attestation) -> Attestation:
         if self.fault is not None:

@@ -158,7 +158,7 @@ def test_validate_reports_every_error_and_exits_2() -> None:
 def test_validate_ok_and_config_errors_exit_2_for_every_verb(tmp_path: Path) -> None:
     done = run("validate", "--config", str(REPO / "config/readiness.example.yaml"))
     assert done.returncode == 0
-    assert "OK (1 checklists, 10 items)" in done.stdout
+    assert "OK (1 checklist, 10 items)" in done.stdout
     missing = str(tmp_path / "missing.yaml")
     for verb in ("validate", "check", "serve"):
         done = run(verb, "--config", missing)

@@ -237,3 +237,47 @@ async def test_a_server_that_never_answers_costs_each_call_its_deadline(database
     finally:
         await store.close()
         proxy.stop()
+
+
+async def test_a_schema_1_database_is_migrated_in_place_and_keeps_ping_starts(
+    database: str,
+) -> None:
+    """A database of the first schema (before job pings) gets the ping-start table in place,
+    keeping its rows; a start written through one store is there for the next to open."""
+    from exporter.state.postgres import MIGRATIONS
+
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute(MIGRATIONS[0])
+        await conn.execute("CREATE TABLE readiness_schema (version INTEGER)")
+        await conn.execute("INSERT INTO readiness_schema VALUES (1)")
+        await conn.execute(
+            "INSERT INTO readiness_item_state (checklist, item, first_seen) VALUES ('app', 'x', 7)"
+        )
+    finally:
+        await conn.close()
+    key = ItemKey("app", "backup")
+    first = PostgresStore(database)
+    await first.open()
+    try:
+        assert first.states()[ItemKey("app", "x")].first_seen == 7.0
+        await first.set_ping_start(key, 1234.5)
+        await first.set_ping_start(ItemKey("app", "gone"), 99.0)
+        await first.set_ping_start(ItemKey("app", "gone"), None)
+    finally:
+        await first.close()
+    second = PostgresStore(database)
+    await second.open()
+    try:
+        assert second.ping_starts() == {key: 1234.5}
+    finally:
+        await second.close()
+    assert await admin_in(database, "SELECT max(version) FROM readiness_schema") == SCHEMA_VERSION
+
+
+async def admin_in(database: str, sql: str) -> object:
+    conn = await asyncpg.connect(database)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()

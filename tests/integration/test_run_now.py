@@ -25,6 +25,7 @@ TOKENS = {
     "RN_ATTEST_TOKEN": "attest-secret-0123456789abcdef",
     "RN_READ_TOKEN": "read-secret-0123456789abcdef",
 }
+HEALTH_TOKEN = "health-secret-0123456789abcdef"
 ATTEST = {"Authorization": f"Bearer {TOKENS['RN_ATTEST_TOKEN']}"}
 READ = {"Authorization": f"Bearer {TOKENS['RN_READ_TOKEN']}"}
 
@@ -43,7 +44,9 @@ checklists:
           - id: health
             title: Health answers
             severity: critical
-            http: {{url: "{target}/health"}}
+            http:
+              url: "${{RN_TARGET}}/health"
+              headers: {{Authorization: "Bearer ${{RN_HEALTH_TOKEN}}"}}
           - id: slow-job
             title: Slow check
             command: {{argv: [sh, -c, "echo run >> {dir}/runs.log; sleep 1.5"]}}
@@ -74,7 +77,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, target: HttpTarget) -> Iter
     directory = tmp_path_factory.mktemp("runs")
     config = directory / "readiness.yaml"
     config.write_text(CONFIG.format(dir=directory, target=target.url))
-    exporter = Exporter(config, env=TOKENS)
+    # Set where the daemon runs only: `check --url` on a CI host without them still works.
+    daemon_only = {"RN_TARGET": target.url, "RN_HEALTH_TOKEN": HEALTH_TOKEN}
+    exporter = Exporter(config, env={**TOKENS, **daemon_only})
     exporter.env.pop("RN_UNSET_BASE", None)
     exporter.start()
     # The first scheduled runs are done: from now on only run-now requests run the items.
@@ -217,6 +222,10 @@ def test_check_url_asks_the_daemon_and_exits_by_its_verdict(daemon: Exporter, fm
     # The manual item is not attested and the unconfigured one cannot run: not ready.
     assert done.returncode == 1, done.stderr
     assert runs_logged(daemon) == before + 1  # the daemon ran the checklist, not this process
+    # RN_TARGET and RN_HEALTH_TOKEN are set on the daemon only: no error for them here, and
+    # the daemon's secret never shows.
+    assert "RN_TARGET" not in done.stderr + done.stdout
+    assert HEALTH_TOKEN not in done.stderr + done.stdout
     if fmt == "table":
         assert "app: 3/5 passing (score 0.60), NOT READY" in done.stdout
         assert "unconfigured: set RN_UNSET_BASE" in done.stdout

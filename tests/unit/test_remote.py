@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from http.server import ThreadingHTTPServer
 
 import pytest
 
 from exporter.evaluate import evaluate
-from exporter.loader import parse_config
+from exporter.loader import ConfigError, parse_config
 from exporter.reasons import Reason
 from exporter.redact import Redactor
 from exporter.remote import RemoteError, report, states
@@ -138,3 +139,108 @@ def test_a_2xx_that_is_not_json_is_reported_not_raised() -> None:
         server.shutdown()
         server.server_close()
     assert problem is not None and "the answer is not JSON" in problem
+
+
+DAEMONS_VARIABLES = """
+exporter:
+  state: "postgresql://app:${RT_STATE_PASSWORD}@db.example:5432/readiness"
+checklists:
+  - name: app
+    sections:
+      - name: ops
+        items:
+          - id: db
+            title: Database
+            postgres: {dsn: "postgresql://app:${RT_DB_PASSWORD}@db.example/app"}
+          - id: api
+            title: API
+            http:
+              url: "${RT_BASE_URL}/health"
+              headers: {Authorization: "Bearer ${RT_API_TOKEN}"}
+          - id: logs
+            title: Logs
+            file: {path: "${RT_LOG_DIR:?/var/log/app}/app.log"}
+          - id: port
+            title: Port
+            tcp: {host: db.example, port: "${RT_PORT}"}
+"""
+
+
+def test_check_url_loads_a_config_whose_daemon_variables_are_unset_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`check --url`: the probes' and the exporter's variables are the daemon's business; on
+    the CI host they may be unset. The item the daemon says is unconfigured is judged so."""
+    for name in (
+        "RT_STATE_PASSWORD",
+        "RT_DB_PASSWORD",
+        "RT_BASE_URL",
+        "RT_API_TOKEN",
+        "RT_LOG_DIR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(DAEMONS_VARIABLES, "c.yaml")
+    assert "RT_BASE_URL is not set" in str(caught.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no serializer warning for a value left out
+        loaded = parse_config(DAEMONS_VARIABLES, "c.yaml", unset_ok=True)
+        items = {i.id: i for i in loaded.config.checklists[0].sections[0].items}
+        assert all(i.fingerprint for i in items.values())
+    assert [i.kind for i in items.values()] == ["postgres", "http", "file", "tcp"]
+    assert loaded.secrets == frozenset()  # nothing set here, nothing half-set to mask
+    assert loaded.config.exporter.state.startswith("sqlite")  # the daemon's, not judged here
+    assert not any(i.unconfigured for i in items.values())  # the daemon's environment decides
+    document = {
+        "checklists": [
+            {
+                "name": "app",
+                "sections": [
+                    {
+                        "items": [
+                            {
+                                "id": "db",
+                                "passing": True,
+                                "reason": "ok",
+                                "last_run": "2026-12-02T00:00:00+00:00",
+                            },
+                            {
+                                "id": "api",
+                                "passing": True,
+                                "reason": "ok",
+                                "last_run": "2026-12-02T00:00:00+00:00",
+                            },
+                            {
+                                "id": "logs",
+                                "passing": False,
+                                "reason": "unconfigured",
+                                "unconfigured": ["RT_LOG_DIR"],
+                            },
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
+    config = loaded.config
+    (view,) = evaluate(config, states(config, document, NOW), NOW)
+    assert [(v.item.id, v.passing, v.reason) for v in view.items] == [
+        ("db", True, Reason.OK),
+        ("api", True, Reason.OK),
+        ("logs", False, Reason.UNCONFIGURED),
+        ("port", False, Reason.NOT_RUN),
+    ]
+    assert items["logs"].unconfigured == ("RT_LOG_DIR",)
+
+
+def test_unset_ok_still_reports_an_unset_variable_outside_the_daemons_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What `check --url` judges by (ids, titles, every, expect) must be set where it runs."""
+    monkeypatch.delenv("RT_TITLE", raising=False)
+    text = DAEMONS_VARIABLES.replace("title: Database", "title: ${RT_TITLE}")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml", unset_ok=True)
+    assert [i.message.split(" (")[0] for i in caught.value.issues] == [
+        "environment variable RT_TITLE is not set"
+    ]

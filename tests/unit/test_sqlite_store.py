@@ -36,8 +36,17 @@ async def test_a_version_1_state_file_is_migrated_in_place(tmp_path: Path) -> No
         assert store.states()[ItemKey("app", "x")].last_success == 42.0
         recorded = await store.attest(attestation("y", "alice", 100.0))
         assert recorded.id == 1
+        await store.set_ping_start(ItemKey("app", "backup"), 1234.5)
     finally:
         await store.close()
+    reopened = SqliteStore(str(path))
+    await reopened.open()
+    try:
+        # A job's start outlives the daemon (a restarted one still times the run out).
+        assert reopened.ping_starts() == {ItemKey("app", "backup"): 1234.5}
+        await reopened.set_ping_start(ItemKey("app", "backup"), None)
+    finally:
+        await reopened.close()
     with closing(sqlite3.connect(path)) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

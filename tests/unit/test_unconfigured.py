@@ -23,8 +23,9 @@ checklists:
             http: {url: "${I16_BASE_URL:?http://127.0.0.1:8000}/health"}
           - id: both
             title: Both
-            postgres: {dsn: "${I16_DSN:?postgresql://u@127.0.0.1/db}"}
-            expect: ["value == '${I16_NAME:?x}'"]
+            postgres:
+              dsn: "${I16_DSN:?postgresql://u@127.0.0.1/db}"
+              query: "select '${I16_NAME:?x}'"
           - id: disk
             title: Disk
             disk: {path: /}
@@ -88,3 +89,39 @@ def test_a_bad_example_is_still_a_config_error() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "c.yaml")
     assert "c.yaml:9: item health: http.url" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ("id: ${I16_NAME:?db-up}", "id"),
+        ("severity: ${I16_NAME:?critical}", "severity"),
+        ('depends_on: ["${I16_NAME:?health}"]', "depends_on[0]"),
+        ("every: ${I16_NAME:?1d}", "every"),
+        ('expect: ["free > ${I16_NAME:?0}"]', "expect[0]"),
+        ('"${I16_NAME:?runbook_url}": https://wiki/x', "a key"),
+    ],
+)
+@pytest.mark.parametrize("variable", [None, "set"])
+def test_a_required_placeholder_outside_the_probe_settings_is_an_error_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, line: str, field: str, variable: str | None
+) -> None:
+    """Only a target waits for its variable: elsewhere in an item the example would silently
+    become the item's id, severity, dependency, period or condition."""
+    if variable is not None:
+        monkeypatch.setenv("I16_NAME", variable)
+    text = TEXT.replace(
+        "            disk: {path: /}", f"            disk: {{path: /}}\n            {line}"
+    )
+    if line.startswith("id:"):
+        text = text.replace("          - id: disk\n            title", "          - title")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "c.yaml")
+    messages = [str(i) for i in caught.value.issues]
+    assert len(messages) == 1, messages
+    number = text.splitlines().index(f"            {line}") + 1
+    assert messages[0].startswith(f"c.yaml:{number}: item ")
+    assert (
+        f": {field}: ${{I16_NAME:?...}} (a required placeholder) belongs in the probe's"
+        in messages[0]
+    )
