@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import structlog
 
-from exporter.evaluate import ItemView, item_view
+from exporter.dependencies import blocked_by
+from exporter.evaluate import ItemView, can_be_blocked, item_view
 from exporter.history import DEFINED, Change, state_of
 from exporter.redact import Redactor
 from exporter.results import ItemKey, ItemState
@@ -61,11 +63,11 @@ class Recorder:
         """After a run of `key` that started `at`."""
         place = self._places.get(key)
         if place is not None:
-            await self._record([item_view(*place, states.get(key), at)], at)
+            await self._record([self._view(key, states, at)], at)
 
     async def tick(self, states: Mapping[ItemKey, ItemState], now: float, retention: float) -> None:
         """Every item as the clock has it now; and once an hour, the retention prune."""
-        views = (item_view(*place, states.get(key), now) for key, place in self._places.items())
+        views = (self._view(key, states, now) for key in self._places)
         await self._record(views, now)
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = now
@@ -76,6 +78,18 @@ class Recorder:
                 return
             if pruned:
                 log.info("history_pruned", records=pruned)
+
+    def _view(self, key: ItemKey, states: Mapping[ItemKey, ItemState], now: float) -> ItemView:
+        """The item as evaluate judges it, blocked by its failing dependencies included."""
+        view = item_view(*self._places[key], states.get(key), now)
+        if not can_be_blocked(view):
+            return view
+
+        def passing(dependency: ItemKey) -> bool | None:
+            place = self._places.get(dependency)
+            return None if place is None else item_view(*place, states.get(dependency), now).passing
+
+        return replace(view, blocked_by=blocked_by(key.checklist, view.item.depends_on, passing))
 
     async def _record(self, views: Iterable[ItemView], at: float) -> None:
         changes = []

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from exporter.history import DEFINED, FAILING, LAPSED, PASSING
+from exporter.history import BLOCKED, DEFINED, FAILING, LAPSED, PASSING
 from exporter.loader import parse_config
 from exporter.reasons import Reason
 from exporter.recorder import PRUNE_EVERY, Recorder
@@ -83,3 +83,30 @@ async def test_the_prune_keeps_what_is_younger_than_the_retention(store: SqliteS
     await recorder.tick(store.states(), T0 + 10 * DAY + PRUNE_EVERY, retention=1800)
     left = await store.history(None, None, None, None, 100)
     assert [(c.state, c.at) for c in left] == [(PASSING, T0 + 10 * DAY + 2000)]
+
+
+async def test_a_failing_item_behind_a_failing_dependency_is_recorded_blocked(
+    store: SqliteStore,
+) -> None:
+    config = parse_config(
+        CONFIG.replace("every: 1d", "").replace("grace: 1h", "")
+        + """          - id: restore
+            title: Restore tested
+            depends_on: [backup]
+            file: {path: /nonexistent}
+"""
+    ).config
+    recorder = Recorder(store, Redactor())
+    recorder.track(config)
+    restore = ItemKey("app", "restore")
+    await store.record(KEY, Result(False, Reason.CONDITION, T0, 0.1))
+    await store.record(restore, Result(False, Reason.CONDITION, T0, 0.1))
+    await recorder.observe(restore, store.states(), T0)
+    await recorder.tick(store.states(), T0 + 10, 400 * DAY)
+    await store.record(KEY, Result(True, Reason.OK, T0 + 20, 0.1))
+    await recorder.tick(store.states(), T0 + 30, 400 * DAY)
+    records = await store.history(None, "restore", None, None, 100)
+    assert [(c.state, c.reason, c.at) for c in records] == [
+        (BLOCKED, "condition", T0),
+        (FAILING, "condition", T0 + 30),
+    ]
