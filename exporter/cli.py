@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exporter import __version__
+from exporter import __version__, audit_cli
 from exporter.clock import SystemClock
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     completion = verbs.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=["bash", "zsh"])
     completion.set_defaults(run=cmd_completion)
+    audit_cli.add_verbs(verbs)
     return parser
 
 

@@ -118,6 +118,14 @@ class ExporterSettings(Strict):
     api_tokens: tuple[ApiToken, ...] = ()
     allowed_origins: tuple[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")], ...] = ()
     """Origins (scheme://host[:port]) besides the daemon's own whose pages may post to it."""
+    history_retention: PositiveDuration = timedelta(days=400)
+    """How long item history is kept; older records are pruned in the background."""
+    max_waiver: PositiveDuration = timedelta(days=90)
+    """How far ahead a waiver may expire."""
+    waivers_need_approval: bool = True
+    """A waiver takes effect once an admin token other than the requester's approves it."""
+    waiver_warning: PositiveDuration = timedelta(days=7)
+    """How long before a waiver expires the shipped alert warns (a gauge the rule reads)."""
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -211,6 +219,9 @@ class Item(Strict):
     expect: tuple[ConditionField, ...] | None = None
     runbook_url: str | None = None
     parent: Name | None = None
+    optional: bool = False
+    """From "if applicable" items: while not set up (not attested, unconfigured) it reads n/a?
+    and is left out of the score and readiness. Not part of the fingerprint."""
     """The item this one is nested under in the checklist document (reports indent it)."""
     depends_on: tuple[Dependency, ...] = ()
     """Items this one needs: while one is not passing, this item failing is *blocked* (shown
@@ -323,7 +334,15 @@ class Item(Strict):
     def fingerprint(self) -> str:
         """A hash of the definition, not the title: attestations hold while it stays the same.
         Computed once: the model is frozen, and /status and every reload ask for it per item."""
-        excluded = {"title", "description", "runbook_url", "expect", "parent", "depends_on"}
+        excluded = {
+            "title",
+            "description",
+            "runbook_url",
+            "expect",
+            "parent",
+            "depends_on",
+            "optional",
+        }
         definition = self.model_dump(mode="json", exclude=excluded)
         definition["expect"] = [c.text for c in self.conditions]
         blob = json.dumps(definition, sort_keys=True, default=str).encode()

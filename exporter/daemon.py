@@ -16,6 +16,7 @@ from exporter.clock import Clock, SystemClock, Timer
 from exporter.config import Config, Item
 from exporter.loader import ConfigError, ConfigIssue, LoadedConfig, load_config
 from exporter.pings import PingRequest
+from exporter.recorder import Recorder
 from exporter.redact import Redactor
 from exporter.results import PASSIVE_KINDS, PING, ItemKey, ItemState, Result, Severity
 from exporter.runner import Runner, masked
@@ -28,6 +29,8 @@ log = structlog.get_logger("exporter.daemon")
 
 STOP_GRACE = 5.0
 """Seconds that cancelled probes get to unwind at shutdown."""
+HISTORY_EVERY = 10.0
+"""Seconds between history ticks: how late a lapse or a waiver's expiry is recorded at most."""
 WATCH_EVERY = 5.0
 """Seconds between the watchdog's store checks: a fault is logged and turns /health/ready to
 503 even while nobody asks, and a store that answers again is used again."""
@@ -84,6 +87,8 @@ class Daemon:
         """One reload at a time, in the order asked (SIGHUP and POST /-/reload alike), so the
         reload metrics describe the last attempt rather than the last to finish."""
         self._watchdog: asyncio.Task[None] | None = None
+        self.recorder = Recorder(self.store, self.redactor)
+        self._chronicle: asyncio.Task[None] | None = None
         self.reload_errors: list[str] = []
         self.tokens = tokens or Tokens()
         """The API's tokens (`serve` loads them with load_tokens); none: reads open, no writes."""
@@ -144,6 +149,7 @@ class Daemon:
             await self._apply()
             self._restore_starts()
             self._watchdog = asyncio.create_task(self._watch())
+            self._chronicle = asyncio.create_task(self._record_history())
         else:
             await self.store.track(self._items, self.clock.now())
         self.started = True
@@ -166,6 +172,8 @@ class Daemon:
         self._started.clear()
         if self._writes:
             await asyncio.wait(self._writes, timeout=STOP_GRACE)
+        if self._chronicle is not None:
+            self._chronicle.cancel()
         # Cancelled probes clean up (kill their subprocesses, close sockets) before the
         # shared clients and the store close under them.
         await self.scheduler.stop(STOP_GRACE)
@@ -179,7 +187,20 @@ class Daemon:
             await asyncio.sleep(WATCH_EVERY)
             await self.store.ping()
 
+    async def _record_history(self) -> None:
+        while True:
+            await self.history_tick()
+            await asyncio.sleep(HISTORY_EVERY)
+
+    async def history_tick(self) -> None:
+        """Records the changes the clock made (lapses, waivers), and prunes past retention."""
+        await self.refresh()
+        retention = self.config.exporter.history_retention.total_seconds()
+        await self.recorder.tick(self.store.states(), self.clock.now(), retention)
+
     async def _apply(self) -> None:
+        self.recorder.track(self.config)
+        await self.recorder.define(self.clock.now())
         states = self.store.states()
         await self.store.track(self._items, self.clock.now())
         never_run = {k for k in self._items if (s := states.get(k)) is None or s.result is None}
@@ -326,6 +347,7 @@ class Daemon:
         before = self.store.states().get(key)
         result = await self.runner.run(item, timeout)
         await self.store.record(key, result)
+        await self.recorder.observe(key, self.store.states(), result.started_at)
         previous = before.result if before is not None else None
         if not result.passing:
             (log.warning if _starts_failing(item, previous, result) else log.info)(

@@ -10,12 +10,24 @@ from typing import TYPE_CHECKING
 from exporter.dependencies import blocked_by
 from exporter.lifecycle import attestation_holds, due_at, go_live_at, is_lapsed, is_live, score
 from exporter.reasons import Reason
-from exporter.results import GO_LIVE_ITEM, MANUAL, PING, Attestation, ItemKey, ItemState, Severity
+from exporter.results import (
+    GO_LIVE_ITEM,
+    MANUAL,
+    PING,
+    Attestation,
+    ItemKey,
+    ItemState,
+    Severity,
+    Waiver,
+)
 from exporter.times import exact
 
 if TYPE_CHECKING:
     # Types only: the config models are built from the probe registry, which judging never needs.
     from exporter.config import Checklist, Config, Item, Section
+
+
+_NOT_SET_UP = frozenset({Reason.NOT_ATTESTED.value, "unconfigured"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,8 @@ class ItemView:
     attestation_note: str = ""
     """A manual item not passing, in words: never attested, its definition changed since, or
     when it was last attested and when that lapsed."""
+    waiver: Waiver | None = None
+    """The approved waiver in effect: the item is left out of the score and of readiness."""
 
     @property
     def key(self) -> ItemKey:
@@ -49,6 +63,16 @@ class ItemView:
         result = self.state.result
         return result.message if result is not None and result.message else self.attestation_note
 
+    @property
+    def unset_optional(self) -> bool:
+        """An optional item nobody has set up yet (not attested, unconfigured): n/a?."""
+        return self.item.optional and self.reason.value in _NOT_SET_UP
+
+    @property
+    def not_applicable(self) -> bool:
+        """Left out of the score and of readiness: waived, or an optional item not set up."""
+        return self.waiver is not None or self.unset_optional
+
 
 @dataclass(frozen=True)
 class SectionView:
@@ -57,7 +81,7 @@ class SectionView:
 
     @property
     def score(self) -> float:
-        return score(sum(v.passing for v in self.items), len(self.items))
+        return _score(self.items)
 
 
 @dataclass(frozen=True)
@@ -74,8 +98,7 @@ class ChecklistView:
 
     @property
     def score(self) -> float:
-        items = self.items
-        return score(sum(v.passing for v in items), len(items))
+        return _score(self.items)
 
     @property
     def ready(self) -> bool:
@@ -93,9 +116,17 @@ def not_runnable(item: Item) -> str | None:
     return None
 
 
+def _score(items: Iterable[ItemView]) -> float:
+    """Passing over items, waived items left out of both."""
+    counted = [v.passing for v in items if not v.not_applicable]
+    return score(sum(counted), len(counted))
+
+
 def blocks_ready(view: ItemView) -> bool:
     """The item keeps its checklist from being ready: it lapsed, or it fails and is not
-    advisory (`info`)."""
+    advisory (`info`); a waived item, or an optional one not set up, never does."""
+    if view.not_applicable:
+        return False
     return view.lapsed or (not view.passing and view.item.severity is not Severity.INFO)
 
 
@@ -186,6 +217,7 @@ def item_view(
     due = None
     lapsed = False
     attestation = state.attestation
+    waiver = next((w for w in state.waivers if w.holds(now, item.fingerprint)), None)
     if item.every is not None:
         # A manual item's success is its attestation; a probed one's its last passing run.
         last = state.last_success
@@ -195,15 +227,30 @@ def item_view(
         lapsed = is_lapsed(now, due, item.grace)
     if item.unconfigured:
         # Not run, not passing, and not lapsing: it waits for its variables, not for a run.
-        return ItemView(checklist, section, item, state, False, Reason.UNCONFIGURED, None, False)
+        return ItemView(
+            checklist, section, item, state, False, Reason.UNCONFIGURED, None, False, waiver=waiver
+        )
     if item.kind == MANUAL:
         current = attestation is not None and item.attestation_matches(attestation.fingerprint)
         attested = attestation is not None and attestation_holds(now, due, current)
         reason = Reason.OK if attested else Reason.NOT_ATTESTED
         note = "" if attested else _attestation_note(item, attestation, current, due, lapsed)
         return ItemView(
-            checklist, section, item, state, attested, reason, due, lapsed, attestation_note=note
+            checklist,
+            section,
+            item,
+            state,
+            attested,
+            reason,
+            due,
+            lapsed,
+            attestation_note=note,
+            waiver=waiver,
         )
     if result is None:
-        return ItemView(checklist, section, item, state, False, Reason.NOT_RUN, due, lapsed)
-    return ItemView(checklist, section, item, state, result.passing, result.reason, due, lapsed)
+        return ItemView(
+            checklist, section, item, state, False, Reason.NOT_RUN, due, lapsed, waiver=waiver
+        )
+    return ItemView(
+        checklist, section, item, state, result.passing, result.reason, due, lapsed, waiver=waiver
+    )

@@ -49,11 +49,14 @@ from exporter.metrics import (
     ITEM_LAST_RUN,
     ITEM_LAST_SUCCESS,
     ITEM_PASSING,
+    ITEM_WAIVED,
+    ITEM_WAIVER_EXPIRY,
     PROBE_RUNS,
     RELOAD_SUCCESSFUL,
     RELOAD_TIMESTAMP,
     SECTION_SCORE,
     STATE_WRITE_ERRORS,
+    WAIVER_WARNING,
     Family,
 )
 from exporter.redact import Redactor
@@ -158,7 +161,9 @@ def daemon_families(source: MetricsSource, kinds: Iterable[str]) -> Iterator[Met
     write_errors.add_metric([store], failed)
     build = BUILD_INFO.gauge()
     build.add_metric([__version__, platform.python_version()], 1.0)
-    yield from (runs, reload_ok, reload_ts, write_errors, build)
+    warning = WAIVER_WARNING.gauge()
+    warning.add_metric([], source.config.exporter.waiver_warning.total_seconds())
+    yield from (runs, reload_ok, reload_ts, write_errors, build, warning)
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,10 @@ def _render(place: _Place, state: ItemState | None, now: float) -> _Rendered:
         samples[ITEM_LAST_SUCCESS] = v.state.last_success
     if not v.passing:
         samples[ITEM_FAILURE_REASON] = 1.0
+    if v.state.waivers:
+        samples[ITEM_WAIVED] = float(v.waiver is not None)
+    if v.waiver is not None:
+        samples[ITEM_WAIVER_EXPIRY] = v.waiver.expires
     labels = {**place.labels, "reason": v.reason.value}
     lines = tuple(
         f"{template.format_map(labels)}{sample_value(samples[family])}\n".encode()
@@ -208,7 +217,10 @@ def _render(place: _Place, state: ItemState | None, now: float) -> _Rendered:
     )
     # What depends on the clock: a manual item's attestation ends at `due`, any recurring item
     # lapses once past due + grace. A boundary equal to now is kept, as `>` and `>=` flip there.
-    boundaries = () if v.due is None else (v.due, v.due + place.item.grace.total_seconds())
+    boundaries: tuple[float, ...] = ()
+    if v.due is not None:
+        boundaries = (v.due, v.due + place.item.grace.total_seconds())
+    boundaries += tuple(w.expires for w in v.state.waivers)
     until = min((b for b in boundaries if b >= now), default=float("inf"))
     return _Rendered(state, until, v, lines)
 

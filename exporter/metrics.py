@@ -92,6 +92,18 @@ ITEM_FAILURE_REASON = Family(
     "1 for the current reason while the item is not passing.",
     (*ITEM, "reason"),
 )
+ITEM_WAIVED = Family(
+    "readiness_item_waived",
+    "gauge",
+    "1 while an approved waiver holds (the item is left out of score and readiness).",
+    ITEM,
+)
+ITEM_WAIVER_EXPIRY = Family(
+    "readiness_item_waiver_expiry_timestamp_seconds",
+    "gauge",
+    "When the waiver in effect ends.",
+    ITEM,
+)
 SECTION_SCORE = Family(
     "readiness_section_score_ratio", "gauge", "Passing items over items.", ("checklist", "section")
 )
@@ -139,6 +151,11 @@ STATE_WRITE_ERRORS = Family(
 BUILD_INFO = Family(
     "readiness_build_info", "gauge", "Build information; always 1.", ("version", "python")
 )
+WAIVER_WARNING = Family(
+    "readiness_waiver_warning_seconds",
+    "gauge",
+    "How long before a waiver expires the shipped alert warns (exporter.waiver_warning).",
+)
 SCHEDULER_LAG = Family(
     "readiness_scheduler_lag_seconds",
     "histogram",
@@ -154,6 +171,8 @@ ITEM_FAMILIES = (
     ITEM_DURATION,
     ITEM_INFO,
     ITEM_FAILURE_REASON,
+    ITEM_WAIVED,
+    ITEM_WAIVER_EXPIRY,
 )
 """One entry per item, in the order /metrics serves them."""
 SUMMARY_FAMILIES = (
@@ -170,6 +189,7 @@ DAEMON_FAMILIES = (
     RELOAD_TIMESTAMP,
     STATE_WRITE_ERRORS,
     BUILD_INFO,
+    WAIVER_WARNING,
     SCHEDULER_LAG,
 )
 FAMILIES = (*ITEM_FAMILIES, *SUMMARY_FAMILIES, *DAEMON_FAMILIES)

@@ -11,7 +11,9 @@ from exporter.reasons import Reason
 from exporter.redact import Redactor
 from exporter.results import MANUAL
 from exporter.times import when
-from exporter.web.status import status_document
+from exporter.web.status import describe_waiver, status_document
+
+UNSET_OPTIONAL = "n/a?: optional (if applicable) and not set up; waive it if it does not apply"
 
 
 def why(view: ItemView) -> list[str]:
@@ -42,7 +44,12 @@ def unconfigured_hint(view: ItemView) -> str:
 
 
 def detail(view: ItemView, redactor: Redactor) -> str:
-    """Why an item is not passing, in one line: the failing conditions or the probe's message."""
+    """Why an item is not passing, in one line: the failing conditions or the probe's message;
+    for a waived item, the waiver."""
+    if view.waiver is not None:
+        return describe_waiver(view.waiver, redactor)
+    if view.unset_optional:
+        return UNSET_OPTIONAL
     if view.passing:
         return "lapsed" if view.lapsed else ""
     parts = why(view)
@@ -100,11 +107,19 @@ def table(
                 continue
             result = v.state.result
             took = f"{result.duration * 1000:.0f}ms" if result and v.item.kind != MANUAL else "-"
-            status = "PASS" if v.passing else "FAIL"
+            status = (
+                "N/A"
+                if v.waiver
+                else "N/A?"
+                if v.unset_optional
+                else "PASS"
+                if v.passing
+                else "FAIL"
+            )
             # A manual item's own words say more than `not_attested` in the room there is.
             text = (
                 redactor.text(v.message)
-                if v.reason is Reason.NOT_ATTESTED and v.message
+                if v.reason is Reason.NOT_ATTESTED and v.message and not v.not_applicable
                 else detail(v, redactor)
             )
             rows.append((status, v.item.severity.value, v.item.kind, took, v.item.id, text))
@@ -131,10 +146,13 @@ def _row(cells: tuple[str, ...], widths: list[int], detail_width: int) -> str:
 
 def checklist_summary(checklist: ChecklistView, fail_under: float | None = None) -> str:
     """One line per checklist: what `check` ends with, and all it prints beside `-o FILE`."""
-    passing = sum(v.passing for v in checklist.items)
+    counted = [v for v in checklist.items if not v.not_applicable]
+    passing = sum(v.passing for v in counted)
+    left_out = len(checklist.items) - len(counted)
     return (
-        f"{checklist.checklist.name}: {passing}/{len(checklist.items)} passing "
-        f"(score {checklist.score:.2f}), {verdict_text(checklist, fail_under)}"
+        f"{checklist.checklist.name}: {passing}/{len(counted)} passing"
+        + (f", {left_out} n/a" if left_out else "")
+        + f" (score {checklist.score:.2f}), {verdict_text(checklist, fail_under)}"
         + (", live" if checklist.live else "")
     )
 
@@ -228,7 +246,11 @@ def summary(checklist: ChecklistView, fail_under: float | None = None) -> str:
 
 
 def why_not(view: ItemView, redactor: Redactor) -> list[str]:
-    """Why the item is not passing, and whether it lapsed."""
+    """Why the item is not passing, and whether it lapsed; or the waiver it is under."""
+    if view.waiver is not None:
+        return [describe_waiver(view.waiver, redactor)]
+    if view.unset_optional:
+        return [UNSET_OPTIONAL]
     out = []
     if not view.passing:
         reason, *explained = why(view)

@@ -79,6 +79,37 @@ class Attestation:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """An item declared not applicable (or its risk accepted) until `expires`: asked for by one
+    person, in effect once approved by another (or at once when approval is off), for the
+    item's definition it was asked for. Kept while the item keeps running."""
+
+    checklist: str
+    item: str
+    reason: str
+    by: str
+    requested_at: float
+    expires: float
+    fingerprint: str
+    token: str | None = None
+    """The requesting API token's name (self-approval is refused by it)."""
+    approved_by: str | None = None
+    approved_at: float | None = None
+    revoked_by: str | None = None
+    revoked_at: float | None = None
+    id: int | None = None
+
+    def holds(self, now: float, fingerprint: str) -> bool:
+        """In effect: approved, not revoked, not expired, and the item still as defined then."""
+        return (
+            self.approved_at is not None
+            and self.revoked_at is None
+            and now < self.expires
+            and fingerprint == self.fingerprint
+        )
+
+
+@dataclass(frozen=True)
 class ItemState:
     """The store's view of one item: the latest result and the lifecycle timestamps."""
 
@@ -87,3 +118,5 @@ class ItemState:
     first_seen: float | None = None
     attestation: Attestation | None = None
     """The latest attestation (manual items and `go-live`)."""
+    waivers: tuple[Waiver, ...] = ()
+    """The item's waivers not revoked (requested, approved or expired), oldest first."""

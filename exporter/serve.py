@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 
 from exporter import pings, runs
 from exporter.attestations import AttestationService, NotFound
+from exporter.audit import AuditService
 from exporter.config import Role
 from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
@@ -120,7 +121,10 @@ def web_app(daemon: Daemon, web: WebConfig | None = None) -> Starlette:
     views = DaemonViews(daemon)
     attestations = AttestationService(daemon.store, lambda: daemon.config, daemon.clock)
     jobs = DaemonJobs(daemon)
-    return create_app(Services(views, views, attestations, views, daemon.redactor, jobs), web)
+    audit = AuditService(daemon.store, lambda: daemon.config, daemon.clock)
+    return create_app(
+        Services(views, views, attestations, views, daemon.redactor, jobs, audit), web
+    )
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 
@@ -31,6 +32,24 @@ def ago(seconds: float) -> str:
         if len(parts) == 2 or (parts and left == 0):
             break
     return " ".join(parts)
+
+
+def parse_instant(text: str) -> float:
+    """Unix seconds of an ISO 8601 date or time (UTC unless it names a zone) or of a number
+    of Unix seconds; ValueError otherwise."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds):
+            raise ValueError(f"{text!r} is not a time")
+        return seconds
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 def _utc(ts: float) -> datetime:

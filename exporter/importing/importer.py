@@ -42,6 +42,8 @@ _CADENCE = re.compile(r"\b(" + "|".join(CADENCES) + r")\b", re.IGNORECASE)
 _CONDITIONAL = re.compile(
     r"\((if|optional|when)\b[^)]{0,500}\)|\bif (applicable|needed|necessary)\b"
 )
+_OPTIONAL = re.compile(r"\bif (applicable|using|needed|necessary)\b|\boptional\b")
+"""Items worth doing only where they apply: imported with `optional: true`."""
 _STOPWORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "of", "on", "or"}
     | {"the", "to", "with"}
@@ -75,6 +77,7 @@ class ImportedItem:
     severity: str | None
     suggestion: Suggestion | None
     depends_on: tuple[str, ...] = ()
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,7 @@ def import_checklist(text: str, name: str, source: str) -> Imported:
                     every=cadence,
                     severity="info" if _CONDITIONAL.search(title.lower()) else None,
                     suggestion=suggest(Text.of(title, cadence[0] if cadence else None)),
+                    optional=bool(_OPTIONAL.search(title.lower())),
                 )
             )
         sections.append(
@@ -431,6 +435,8 @@ def _item(item: ImportedItem, pad: str) -> list[str]:
         out.append(f"{pad}severity: {item.severity}")
     if item.depends_on:
         out.append(f"{pad}depends_on: [{', '.join(_scalar(d) for d in item.depends_on)}]")
+    if item.optional:
+        out.append(f"{pad}optional: true")
     if item.every:
         out += [f"{pad}every: {item.every[0]}", f"{pad}grace: {item.every[1]}"]
     found = item.suggestion

@@ -5,10 +5,11 @@ lets replicas share one state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol
 
-from exporter.results import Attestation, ItemKey, ItemState, Result
+from exporter.history import Change
+from exporter.results import Attestation, ItemKey, ItemState, Result, Waiver
 
 if TYPE_CHECKING:
     from exporter.redact import Redactor
@@ -21,6 +22,10 @@ class StoreUnavailable(Exception):
 class OutcomeUnknown(StoreUnavailable):
     """The write's COMMIT was sent but its answer never came (the connection died, the deadline
     passed): it may have been recorded. For the API a 503 that says so, not "nothing recorded"."""
+
+
+class Conflict(Exception):
+    """The write does not fit what is recorded (a waiver already approved or revoked): 409."""
 
 
 class StateError(Exception):
@@ -63,6 +68,42 @@ class Store(Protocol):
         self, checklist: str | None, item: str | None, limit: int
     ) -> list[Attestation]:
         """The audit history, newest first; StoreUnavailable when it cannot be read."""
+
+    async def append(self, changes: Sequence[Change], durable: bool = False) -> list[Change]:
+        """Seals `changes` into the history chain, in order, and returns those recorded: a
+        state record equal to the item's last recorded state is left out (replicas see the
+        same change). `durable`: synced before it returns. StoreUnavailable when not recorded."""
+
+    async def history(
+        self,
+        checklist: str | None,
+        item: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+        prior: bool = False,
+    ) -> list[Change]:
+        """The newest `limit` history records, in chain order; with `prior` (and `since`),
+        first each item's last state record before `since`, the state it entered the period
+        in."""
+
+    async def prune(self, before: float) -> int:
+        """Retention: removes the history records older than `before` (the only deletion)."""
+
+    async def request_waiver(self, waiver: Waiver) -> Waiver:
+        """Records a waiver (approved already when its `approved_at` is set) and its history
+        event, durably; StoreUnavailable when it could not be."""
+
+    async def decide_waiver(
+        self, id_: int, decision: Literal["approve", "revoke"], by: str, at: float
+    ) -> Waiver:
+        """Approves or revokes a waiver, once; Conflict when it is already decided that way
+        (or revoked), KeyError when there is no such waiver."""
+
+    async def waivers(
+        self, checklist: str | None, item: str | None, limit: int, id_: int | None = None
+    ) -> list[Waiver]:
+        """Every waiver (or the one with `id_`), newest first."""
 
     async def refresh(self) -> None:
         """Picks up attestations other processes wrote (the CLI, replicas): one cheap read of

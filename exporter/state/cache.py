@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from exporter.reasons import Reason
-from exporter.results import Attestation, ItemKey, ItemState, Result
+from exporter.results import Attestation, ItemKey, ItemState, Result, Waiver
 
 
 class StateCache:
@@ -76,6 +76,12 @@ class StateCache:
         self._states[key] = replace(
             old, attestation=attestation, last_success=max(old.last_success or 0, attestation.at)
         )
+        self.version += 1
+
+    def _set_waivers(self, waivers: Mapping[ItemKey, tuple[Waiver, ...]]) -> None:
+        """Replaces every item's open waivers with `waivers` (all of them, as reloaded)."""
+        for key in {*waivers, *(k for k, s in self._states.items() if s.waivers)}:
+            self._states[key] = replace(self._get(key), waivers=waivers.get(key, ()))
         self.version += 1
 
     def _saw_revision(self, revision: int) -> None:

@@ -3,17 +3,18 @@ every attestation made through any of them by its next scrape."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
 
+from exporter.history import WAIVER_APPROVED, WAIVER_REQUESTED, WAIVER_REVOKED, Change, seal
 from exporter.redact import Redactor
-from exporter.results import Attestation, ItemKey, Result
-from exporter.state import OutcomeUnknown, StateError, StoreUnavailable
+from exporter.results import Attestation, ItemKey, Result, Waiver
+from exporter.state import Conflict, OutcomeUnknown, StateError, StoreUnavailable, audit
 from exporter.state.batch import Batch, GroupCommit
 from exporter.state.cache import (
     StateCache,
@@ -61,6 +62,41 @@ CREATE TABLE readiness_ping_start (
     PRIMARY KEY (checklist, item)
 );
 """,
+    """
+CREATE TABLE readiness_history (
+    id BIGINT PRIMARY KEY,
+    checklist TEXT NOT NULL,
+    item TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX readiness_history_item ON readiness_history (checklist, item, id);
+CREATE INDEX readiness_history_at ON readiness_history (at);
+CREATE TABLE readiness_history_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1), last_id BIGINT NOT NULL, last_hash TEXT NOT NULL
+);
+INSERT INTO readiness_history_head VALUES (1, 0, '');
+CREATE TABLE readiness_waiver (
+    id BIGSERIAL PRIMARY KEY,
+    checklist TEXT NOT NULL,
+    item TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    by_name TEXT NOT NULL,
+    token TEXT,
+    requested_at DOUBLE PRECISION NOT NULL,
+    expires DOUBLE PRECISION NOT NULL,
+    fingerprint TEXT NOT NULL,
+    approved_by TEXT,
+    approved_at DOUBLE PRECISION,
+    revoked_by TEXT,
+    revoked_at DOUBLE PRECISION
+);
+CREATE INDEX readiness_waiver_item ON readiness_waiver (checklist, item, id);
+""",
 )
 """Schema version N is MIGRATIONS[:N]; readiness_schema holds N. Append, never edit."""
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -88,6 +124,10 @@ _CLOSED_CONNECTION = (
     asyncpg.InternalClientError,
 )
 log = structlog.get_logger("exporter.state")
+
+
+def _sql(query: str) -> str:
+    return audit.dollar(query.format(history="readiness_history", waiver="readiness_waiver"))
 
 
 def _where(dsn: str) -> str:
@@ -171,8 +211,10 @@ class PostgresStore(StoreHealth, StateCache):
             # The counter first: a write landing between the two reads is reloaded next time.
             revision = await conn.fetchval("SELECT n FROM readiness_revision", timeout=d)
             latest = await conn.fetch(_LATEST, timeout=d)
+            waivers = await conn.fetch(_sql(audit.OPEN_WAIVERS), timeout=d)
         for row in latest:
             self._apply(attestation_of(row))
+        self._set_waivers(audit.by_item(audit.waiver_of(row) for row in waivers))
         self._revision = revision
 
     async def close(self) -> None:
@@ -335,6 +377,7 @@ class PostgresStore(StoreHealth, StateCache):
                 *attestation_row(attestation),
                 timeout=d,
             )
+            await self._chain(conn, [audit.attested(replace(attestation, id=int(id_)))])
             committing.append(True)
             await conn.execute("COMMIT", timeout=d)
         return int(id_), int(revision)
@@ -375,3 +418,183 @@ class PostgresStore(StoreHealth, StateCache):
         )
         if revision != self._revision:
             await self._reload_attestations()
+
+    # --- the audit records: history chain and waivers -------------------------------------
+    async def _chain(self, conn: asyncpg.Connection, changes: Sequence[Change]) -> list[Change]:
+        """Inside a transaction: seals and inserts `changes` after the chain's head, whose row
+        lock orders the writers of every replica."""
+        d = self.deadline
+        head = await conn.fetchrow(
+            "SELECT last_id, last_hash FROM readiness_history_head FOR UPDATE", timeout=d
+        )
+        last_id, last_hash = int(head[0]), str(head[1])
+        recorded = []
+        for change in changes:
+            if change.repeats_drop:
+                last = await conn.fetchrow(
+                    _sql(audit.last_of_kind(change)), change.checklist, change.item, timeout=d
+                )
+                if tuple(last or ()) == (change.state, change.reason):
+                    continue
+            last_id += 1
+            sealed = seal(change, last_id, last_hash)
+            await conn.execute(_sql(audit.INSERT_CHANGE), *audit.change_row(sealed), timeout=d)
+            last_hash = sealed.hash
+            recorded.append(sealed)
+        if recorded:
+            await conn.execute(
+                "UPDATE readiness_history_head SET last_id = $1, last_hash = $2",
+                last_id,
+                last_hash,
+                timeout=d,
+            )
+        return recorded
+
+    async def _transaction(
+        self,
+        durable: bool,
+        write: Callable[..., Awaitable[Any]],
+        *args: Any,
+        committing: list[bool],
+    ) -> Any:
+        d = self.deadline
+        async with self.pool.acquire(timeout=d) as conn:
+            await conn.execute("BEGIN", timeout=d)
+            out = await write(conn, *args)
+            if durable:
+                await conn.execute("UPDATE readiness_revision SET n = n + 1", timeout=d)
+            committing.append(True)
+            await conn.execute("COMMIT", timeout=d)
+        return out
+
+    async def _audit(self, durable: bool, write: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Runs an audit write in one transaction; StoreUnavailable when it did not commit,
+        OutcomeUnknown when COMMIT was sent and its answer lost."""
+        if self.fault is not None:
+            self.write_failed(self.fault)
+            raise StoreUnavailable(self.fault)
+        committing: list[bool] = []
+        try:
+            out = await bounded(
+                self._transaction(durable, write, *args, committing=committing), self.deadline
+            )
+        except _DRIVER_ERRORS as exc:
+            fault = _failure(exc, self.redactor)
+            self.write_failed(fault)
+            if isinstance(exc, TimeoutError):
+                self.failed(fault)
+            if committing:
+                raise OutcomeUnknown(f"{fault} (after COMMIT was sent)") from exc
+            raise StoreUnavailable(fault) from exc
+        if durable:
+            await self._reload_attestations()
+        return out
+
+    async def append(self, changes: Sequence[Change], durable: bool = False) -> list[Change]:
+        if not changes:
+            return []
+        recorded: list[Change] = await self._audit(durable, self._chain, list(changes))
+        return recorded
+
+    async def history(
+        self,
+        checklist: str | None,
+        item: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+        prior: bool = False,
+    ) -> list[Change]:
+        try:
+            rows: list[Any] = await bounded(
+                self._read_history(checklist, item, since, until, limit, prior), self.deadline
+            )
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
+        return [audit.change_of(row) for row in rows]
+
+    async def _read_history(
+        self,
+        checklist: str | None,
+        item: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+        prior: bool,
+    ) -> list[Any]:
+        d = self.deadline
+        async with self.pool.acquire(timeout=d) as conn:
+            rows = []
+            if prior and since is not None:
+                rows = await conn.fetch(
+                    _sql(audit.PRIOR), since, checklist, checklist, item, item, timeout=d
+                )
+            query = _sql(audit.HISTORY)
+            filters = audit.filters(checklist, item, since, until)
+            return [*rows, *await conn.fetch(query, *filters, limit, timeout=d)]
+
+    async def prune(self, before: float) -> int:
+        async def delete(conn: asyncpg.Connection) -> int:
+            status = await conn.execute(
+                "DELETE FROM readiness_history WHERE at < $1", before, timeout=self.deadline
+            )
+            return int(status.split()[-1])
+
+        deleted: int = await self._audit(False, delete)
+        return deleted
+
+    async def request_waiver(self, waiver: Waiver) -> Waiver:
+        async def insert(conn: asyncpg.Connection) -> Waiver:
+            id_ = await conn.fetchval(
+                _sql(audit.INSERT_WAIVER) + " RETURNING id",
+                *audit.waiver_row(waiver),
+                timeout=self.deadline,
+            )
+            recorded = replace(waiver, id=int(id_))
+            event = audit.waiver_event(recorded, WAIVER_REQUESTED, recorded.requested_at)
+            await self._chain(conn, [event])
+            return recorded
+
+        recorded: Waiver = await self._audit(True, insert)
+        return recorded
+
+    async def decide_waiver(
+        self, id_: int, decision: Literal["approve", "revoke"], by: str, at: float
+    ) -> Waiver:
+        d = self.deadline
+
+        async def decide(conn: asyncpg.Connection) -> Waiver:
+            row = await conn.fetchrow(_sql(audit.WAIVER_BY_ID), id_, timeout=d)
+            if row is None:
+                raise KeyError(id_)
+            update = audit.APPROVE_WAIVER if decision == "approve" else audit.REVOKE_WAIVER
+            if await conn.execute(_sql(update), by, at, id_, timeout=d) == "UPDATE 0":
+                raise Conflict(audit.conflict(audit.waiver_of(row)))
+            decided = audit.waiver_of(await conn.fetchrow(_sql(audit.WAIVER_BY_ID), id_, timeout=d))
+            event = WAIVER_APPROVED if decision == "approve" else WAIVER_REVOKED
+            await self._chain(conn, [audit.waiver_event(decided, event, at)])
+            return decided
+
+        decided: Waiver = await self._audit(True, decide)
+        return decided
+
+    async def waivers(
+        self, checklist: str | None, item: str | None, limit: int, id_: int | None = None
+    ) -> list[Waiver]:
+        query = self._query(
+            "fetch",
+            _sql(audit.WAIVERS),
+            checklist,
+            checklist,
+            item,
+            item,
+            id_,
+            id_,
+            limit,
+            deadline=self.deadline,
+        )
+        try:
+            rows: list[Any] = await bounded(query, self.deadline)
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
+        return [audit.waiver_of(row) for row in rows]

@@ -13,16 +13,17 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
-from exporter.results import Attestation, ItemKey, Result
-from exporter.state import OutcomeUnknown, StateError, StoreUnavailable
+from exporter.history import WAIVER_APPROVED, WAIVER_REQUESTED, WAIVER_REVOKED, Change, seal
+from exporter.results import Attestation, ItemKey, Result, Waiver
+from exporter.state import Conflict, OutcomeUnknown, StateError, StoreUnavailable, audit
 from exporter.state.batch import Batch, GroupCommit
 from exporter.state.cache import (
     StateCache,
@@ -76,6 +77,42 @@ CREATE TABLE ping_start (
     PRIMARY KEY (checklist, item)
 )""",
     ),
+    (
+        """
+CREATE TABLE history (
+    id INTEGER PRIMARY KEY,
+    checklist TEXT NOT NULL,
+    item TEXT NOT NULL,
+    at REAL NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+)""",
+        "CREATE INDEX history_item ON history (checklist, item, id)",
+        "CREATE INDEX history_at ON history (at)",
+        "CREATE TABLE history_head (id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " last_id INTEGER NOT NULL, last_hash TEXT NOT NULL)",
+        "INSERT INTO history_head VALUES (1, 0, '')",
+        """
+CREATE TABLE waiver (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    checklist TEXT NOT NULL,
+    item TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    by_name TEXT NOT NULL,
+    token TEXT,
+    requested_at REAL NOT NULL,
+    expires REAL NOT NULL,
+    fingerprint TEXT NOT NULL,
+    approved_by TEXT,
+    approved_at REAL,
+    revoked_by TEXT,
+    revoked_at REAL
+)""",
+        "CREATE INDEX waiver_item ON waiver (checklist, item, id)",
+    ),
 )
 """Schema version N is MIGRATIONS[:N] applied in order; PRAGMA user_version holds N. Each is a
 list of single statements, run one at a time inside the migrating transaction (sqlite3's
@@ -90,6 +127,10 @@ _LATEST = (
     "SELECT id, checklist, item, by_name, note, at, fingerprint, token FROM attestation WHERE id IN"
     " (SELECT max(id) FROM attestation GROUP BY checklist, item)"
 )
+
+
+def _sql(query: str) -> str:
+    return query.format(history="history", waiver="waiver")
 
 
 class StateLost(Exception):
@@ -150,6 +191,8 @@ class SqliteStore(StoreHealth, StateCache):
         self._header_fd: int | None = None
         self._checked_at = 0.0
         self._results = GroupCommit(self._commit)
+        self._open_waivers: list[tuple[Any, ...]] = []
+        """Rows read by the worker with the attestations, applied on the event loop."""
 
     async def _call(self, fn: Callable[..., Any], *args: Any, deadline: float = 0) -> Any:
         future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -183,6 +226,7 @@ class SqliteStore(StoreHealth, StateCache):
             self._apply(attestation_of(row))
         for checklist, item, at in starts:
             self._set_ping_start(ItemKey(checklist, item), at)
+        self._set_waivers(audit.by_item(audit.waiver_of(row) for row in self._open_waivers))
         self._revision = revision
         self.version += 1
 
@@ -256,7 +300,9 @@ class SqliteStore(StoreHealth, StateCache):
     def _latest(self) -> tuple[int, list[tuple[Any, ...]]]:
         # The counter first: a write landing between the two reads is reloaded next time.
         revision = self.db.execute("SELECT n FROM revision").fetchone()[0]
-        return revision, self.db.execute(_LATEST).fetchall()
+        latest = self.db.execute(_LATEST).fetchall()
+        self._open_waivers = self.db.execute(_sql(audit.OPEN_WAIVERS)).fetchall()
+        return revision, latest
 
     async def close(self) -> None:
         if self._db is not None:
@@ -454,6 +500,8 @@ class SqliteStore(StoreHealth, StateCache):
                     " VALUES (?,?,?,?,?,?,?)",
                     row,
                 )
+                recorded = attestation_of((cursor.lastrowid, *row))
+                self._chain([audit.attested(recorded)])
                 db.execute("COMMIT")
             except BaseException:
                 # SQLite rolls back by itself on some errors (disk full): a second ROLLBACK
@@ -482,6 +530,11 @@ class SqliteStore(StoreHealth, StateCache):
             (checklist, item, limit),
         ).fetchall()
 
+    async def _reload(self) -> None:
+        """After our own waiver write: the open waivers as they now are."""
+        self._revision = None
+        await self.refresh()
+
     async def refresh(self) -> None:
         if self.fault is not None:
             return
@@ -495,4 +548,164 @@ class SqliteStore(StoreHealth, StateCache):
         revision, latest = await self._call(self._latest)
         for row in latest:
             self._apply(attestation_of(row))
+        self._set_waivers(audit.by_item(audit.waiver_of(row) for row in self._open_waivers))
         self._revision = revision
+
+    # --- the audit records: history chain and waivers -------------------------------------
+    def _chain(self, changes: Sequence[Change]) -> list[Change]:
+        """Inside a write transaction: seals and inserts `changes` after the chain's head."""
+        db = self.db
+        last_id, last_hash = db.execute("SELECT last_id, last_hash FROM history_head").fetchone()
+        recorded = []
+        for change in changes:
+            if change.repeats_drop:
+                last = db.execute(_sql(audit.last_of_kind(change)), (change.checklist, change.item))
+                if tuple(last.fetchone() or ()) == (change.state, change.reason):
+                    continue
+            last_id += 1
+            sealed = seal(change, last_id, last_hash)
+            db.execute(_sql(audit.INSERT_CHANGE), audit.change_row(sealed))
+            last_hash = sealed.hash
+            recorded.append(sealed)
+        if recorded:
+            db.execute("UPDATE history_head SET last_id = ?, last_hash = ?", (last_id, last_hash))
+        return recorded
+
+    def _audit_transaction(self, durable: bool, write: Callable[..., Any], *args: Any) -> Any:
+        """`write` in one IMMEDIATE transaction; `durable`: synced to disk before it returns
+        (a person's word), and the revision counter moves so other processes reload."""
+        db = self.db
+        if durable:
+            db.execute("PRAGMA synchronous=FULL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                out = write(*args)
+                revision = None
+                if durable:
+                    revision = db.execute("UPDATE revision SET n = n + 1 RETURNING n").fetchone()
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        finally:
+            if durable:
+                db.execute("PRAGMA synchronous=NORMAL")
+        return out, (int(revision[0]) if revision else None)
+
+    async def _audit(self, durable: bool, write: Callable[..., Any], *args: Any) -> Any:
+        """Runs an audit write; StoreUnavailable (OutcomeUnknown on a timeout) when it fails."""
+        if self.fault is not None:
+            self.write_failed(self.fault, path=self.path)
+            raise StoreUnavailable(self.fault)
+        try:
+            out, revision = await self._call(
+                self._checked, self._audit_transaction, durable, write, *args
+            )
+        except TimeoutError as exc:
+            fault = describe(self.path, exc)
+            self.write_failed(fault, path=self.path)
+            self.failed(fault)
+            raise OutcomeUnknown(fault) from exc
+        except (sqlite3.Error, StateLost) as exc:
+            fault = describe(self.path, exc)
+            self.write_failed(fault, path=self.path)
+            if isinstance(exc, StateLost):
+                self.failed(fault)
+            raise StoreUnavailable(fault) from exc
+        if revision is not None:
+            self._saw_revision(revision)
+        return out
+
+    async def append(self, changes: Sequence[Change], durable: bool = False) -> list[Change]:
+        if not changes:
+            return []
+        recorded: list[Change] = await self._audit(durable, self._chain, list(changes))
+        return recorded
+
+    async def history(
+        self,
+        checklist: str | None,
+        item: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+        prior: bool = False,
+    ) -> list[Change]:
+        try:
+            rows = await self._call(self._read_history, checklist, item, since, until, limit, prior)
+        except (sqlite3.Error, TimeoutError) as exc:
+            raise StoreUnavailable(describe(self.path, exc)) from exc
+        return [audit.change_of(row) for row in rows]
+
+    def _read_history(
+        self,
+        checklist: str | None,
+        item: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+        prior: bool,
+    ) -> list[Any]:
+        rows = []
+        if prior and since is not None:
+            rows = self.db.execute(
+                _sql(audit.PRIOR), (since, checklist, checklist, item, item)
+            ).fetchall()
+        query = _sql(audit.HISTORY)
+        return (
+            rows
+            + self.db.execute(
+                query, (*audit.filters(checklist, item, since, until), limit)
+            ).fetchall()
+        )
+
+    async def prune(self, before: float) -> int:
+        deleted: int = await self._audit(
+            False, lambda: self.db.execute("DELETE FROM history WHERE at < ?", (before,)).rowcount
+        )
+        return deleted
+
+    async def request_waiver(self, waiver: Waiver) -> Waiver:
+        recorded: Waiver = await self._audit(True, self._request_waiver, waiver)
+        await self._reload()
+        return recorded
+
+    def _request_waiver(self, waiver: Waiver) -> Waiver:
+        cursor = self.db.execute(_sql(audit.INSERT_WAIVER), audit.waiver_row(waiver))
+        recorded = replace(waiver, id=int(cursor.lastrowid or 0))
+        self._chain([audit.waiver_event(recorded, WAIVER_REQUESTED, recorded.requested_at)])
+        return recorded
+
+    async def decide_waiver(
+        self, id_: int, decision: Literal["approve", "revoke"], by: str, at: float
+    ) -> Waiver:
+        decided: Waiver = await self._audit(True, self._decide_waiver, id_, decision, by, at)
+        await self._reload()
+        return decided
+
+    def _decide_waiver(
+        self, id_: int, decision: Literal["approve", "revoke"], by: str, at: float
+    ) -> Waiver:
+        row = self.db.execute(_sql(audit.WAIVER_BY_ID), (id_,)).fetchone()
+        if row is None:
+            raise KeyError(id_)
+        update = audit.APPROVE_WAIVER if decision == "approve" else audit.REVOKE_WAIVER
+        if self.db.execute(_sql(update), (by, at, id_)).rowcount == 0:
+            raise Conflict(audit.conflict(audit.waiver_of(row)))
+        decided = audit.waiver_of(self.db.execute(_sql(audit.WAIVER_BY_ID), (id_,)).fetchone())
+        event = WAIVER_APPROVED if decision == "approve" else WAIVER_REVOKED
+        self._chain([audit.waiver_event(decided, event, at)])
+        return decided
+
+    async def waivers(
+        self, checklist: str | None, item: str | None, limit: int, id_: int | None = None
+    ) -> list[Waiver]:
+        query = _sql(audit.WAIVERS)
+        args = (checklist, checklist, item, item, id_, id_, limit)
+        try:
+            rows = await self._call(lambda: self.db.execute(query, args).fetchall())
+        except (sqlite3.Error, TimeoutError) as exc:
+            raise StoreUnavailable(describe(self.path, exc)) from exc
+        return [audit.waiver_of(row) for row in rows]

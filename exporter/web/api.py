@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from exporter import attestations, pings, runs
+from exporter import attestations, pings, runs, waivers
 from exporter.attestations import MAX_BODY, Invalid, NotFound
 from exporter.roles import Role
-from exporter.state import OutcomeUnknown, StoreUnavailable
+from exporter.state import Conflict, OutcomeUnknown, StoreUnavailable
+from exporter.times import parse_instant
 from exporter.web.auth import Forbidden, Principal, Unauthorized, check_csrf, is_basic
 from exporter.web.edge import SAFE_METHODS, WEB_USER
 from exporter.web.services import services
-from exporter.web.status import item_status
+from exporter.web.status import change_document, item_status
 
 log = structlog.get_logger("exporter.web.api")
 
@@ -63,8 +65,10 @@ def protected(role: Role, endpoint: Endpoint) -> Endpoint:
             return await endpoint(request)
         except Unauthorized as exc:
             return _error(401, str(exc))
-        except Forbidden as exc:
+        except (Forbidden, waivers.SelfApproval) as exc:
             return _error(403, str(exc))
+        except Conflict as exc:
+            return _error(409, str(exc))
         except TooLarge:
             return _error(413, f"the request body is larger than {MAX_BODY} bytes")
         except TooSlow:
@@ -161,6 +165,80 @@ async def list_attestations(request: Request) -> Response:
     )
     redactor = services(request).redactor
     return JSONResponse({"attestations": [attestations.document(a, redactor) for a in history]})
+
+
+def parse_time(name: str, text: str | None) -> float | None:
+    """A `since=` or `until=` parameter: an ISO 8601 date or time (UTC unless it says), or
+    Unix seconds; empty means no bound."""
+    if not text:
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise Invalid(name, f"{text!r} is not a date (2026-12-01, 2026-12-01T12:00:00Z)") from None
+
+
+async def list_history(request: Request) -> Response:
+    """GET /api/v1/history (read role): state changes and audit events, in chain order."""
+    query = request.query_params
+    changes = await services(request).audit.history(
+        attestations.parse_filter("checklist", query.get("checklist")),
+        attestations.parse_filter("item", query.get("item")),
+        parse_time("since", query.get("since")),
+        parse_time("until", query.get("until")),
+        attestations.parse_limit(query.get("limit")),
+    )
+    return JSONResponse(
+        {"history": [change_document(c, services(request).redactor) for c in changes]}
+    )
+
+
+def _token(request: Request) -> str | None:
+    principal: Principal | None = request.state.principal
+    return principal.name if principal else None
+
+
+async def post_waiver(request: Request) -> Response:
+    """POST /api/v1/waivers (attest role): a requested waiver (approved at once when approval
+    is turned off)."""
+    parsed = waivers.parse_request(await read_body(request))
+    audit = services(request).audit
+    waiver = await audit.request_waiver(parsed, _token(request))
+    log.info("waiver_requested", id=waiver.id, checklist=waiver.checklist, item=waiver.item)
+    return JSONResponse(
+        waivers.document(waiver, audit.now(), services(request).redactor), status_code=201
+    )
+
+
+async def list_waivers(request: Request) -> Response:
+    """GET /api/v1/waivers (read role): every waiver with its status, newest first."""
+    query = request.query_params
+    audit = services(request).audit
+    found = await audit.waivers(
+        attestations.parse_filter("checklist", query.get("checklist")),
+        attestations.parse_filter("item", query.get("item")),
+        attestations.parse_limit(query.get("limit")),
+    )
+    now, redactor = audit.now(), services(request).redactor
+    return JSONResponse({"waivers": [waivers.document(w, now, redactor) for w in found]})
+
+
+async def approve_waiver(request: Request) -> Response:
+    """POST /api/v1/waivers/{id}/approve (admin role, not the token that asked)."""
+    return await _decide(request, "approve")
+
+
+async def revoke_waiver(request: Request) -> Response:
+    """DELETE /api/v1/waivers/{id} (admin role)."""
+    return await _decide(request, "revoke")
+
+
+async def _decide(request: Request, decision: Literal["approve", "revoke"]) -> Response:
+    audit = services(request).audit
+    token = _token(request) or ""
+    waiver = await audit.decide_waiver(request.path_params["id"], decision, token)
+    log.info(f"waiver_{decision}d", id=waiver.id, token=token)
+    return JSONResponse(waivers.document(waiver, audit.now(), services(request).redactor))
 
 
 async def reload(request: Request) -> Response:

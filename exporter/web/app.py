@@ -4,6 +4,7 @@ page's static files and the API, in one table; they read the services handed to 
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -13,6 +14,7 @@ from starlette.routing import Route
 
 from exporter import __version__
 from exporter.exposition import wants_gzip
+from exporter.results import ItemKey
 from exporter.roles import Role
 from exporter.web import api
 from exporter.web.api import Endpoint, protected
@@ -20,7 +22,7 @@ from exporter.web.auth import csrf_token
 from exporter.web.edge import Edge
 from exporter.web.pages import static_file, status_page, wants_html
 from exporter.web.services import Services, services
-from exporter.web.status import status_document
+from exporter.web.status import history_summaries, status_document
 from exporter.web.webconfig import WebConfig
 
 LANDING = """<!doctype html>
@@ -107,10 +109,22 @@ async def status(request: Request) -> Response:
             attester=attester,
             csrf=csrf_token(principal.name) if principal is not None else "",
             redactor=services(request).redactor,
+            history=await _history(request, now),
         )
         return HTMLResponse(page)
     served = services(request)
-    return JSONResponse(status_document(views, now, served.redactor, served.jobs.running()))
+    return JSONResponse(
+        status_document(
+            views, now, served.redactor, served.jobs.running(), await _history(request, now)
+        )
+    )
+
+
+async def _history(request: Request, now: float) -> dict[ItemKey, dict[str, Any]] | None:
+    """Each item's last changes and passing shares, when the store can tell."""
+    served = services(request)
+    recent = await served.audit.recent(now)
+    return None if recent is None else history_summaries(recent, now, served.redactor)
 
 
 def _browser_login(endpoint: Endpoint) -> Endpoint:
@@ -137,6 +151,15 @@ ROUTES = [
     Route("/static/{name}", static, methods=GET),
     Route("/api/v1/attestations", protected(Role.READ, api.list_attestations), methods=GET),
     Route("/api/v1/attestations", protected(Role.ATTEST, api.post_attestation), methods=["POST"]),
+    Route("/api/v1/history", protected(Role.READ, api.list_history), methods=GET),
+    Route("/api/v1/waivers", protected(Role.READ, api.list_waivers), methods=GET),
+    Route("/api/v1/waivers", protected(Role.ATTEST, api.post_waiver), methods=["POST"]),
+    Route(
+        "/api/v1/waivers/{id:int}/approve",
+        protected(Role.ADMIN, api.approve_waiver),
+        methods=["POST"],
+    ),
+    Route("/api/v1/waivers/{id:int}", protected(Role.ADMIN, api.revoke_waiver), methods=["DELETE"]),
     Route("/-/reload", protected(Role.ADMIN, api.reload), methods=["POST"]),
     Route("/api/v1/runs", protected(Role.ATTEST, api.post_runs), methods=["POST"]),
     Route("/api/v1/pings", protected(Role.ATTEST, api.post_ping), methods=["POST"]),

@@ -9,6 +9,7 @@ code; the report, a file to keep, carries its CSS inline.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from html import escape
 from importlib.resources import files
 from typing import Any
@@ -19,12 +20,14 @@ from exporter.evaluate import ChecklistView, ItemView, SectionView, not_runnable
 from exporter.reasons import Reason
 from exporter.redact import Redactor
 from exporter.render import REASON_HELP, headings, nested, outline, summary, why_not
-from exporter.results import MANUAL
+from exporter.results import MANUAL, ItemKey
 from exporter.times import ago, when
 from exporter.web.status import item_status
 
 # Titles are Markdown (`**Name**: text`, `code`); raw HTML in them is shown, never run.
 _INLINE = MarkdownIt("commonmark", {"html": False})
+History = Mapping[ItemKey, dict[str, Any]] | None
+"""Each item's last changes and passing shares (web/status.py), when the store gave them."""
 _WAITING = frozenset({Reason.NOT_RUN, Reason.NOT_ATTESTED, Reason.UNCONFIGURED})
 FACT_CHARS = 400
 """Longer fact values (a body, stdout) are cut in the page; /status JSON has them whole."""
@@ -70,12 +73,22 @@ def status_page(
     csrf: str = "",
     *,
     redactor: Redactor,
+    history: History = None,
 ) -> str:
     """The live page. `attest` (some token may attest) adds an Attest form to manual items,
     shown once the viewer pastes a token, or at once when the `attester` viewer logged in with
     one (the browser then sends its credentials with the form, and `csrf`, the login's
     anti-forgery token, in the X-CSRF-Token header)."""
-    return _page(views, now, redactor, live=True, attest=attest, attester=attester, csrf=csrf)
+    return _page(
+        views,
+        now,
+        redactor,
+        live=True,
+        attest=attest,
+        attester=attester,
+        csrf=csrf,
+        history=history,
+    )
 
 
 def report_page(views: list[ChecklistView], now: float, *, redactor: Redactor) -> str:
@@ -91,6 +104,7 @@ def _page(
     attest: bool,
     attester: bool = False,
     csrf: str = "",
+    history: History = None,
 ) -> str:
     """The whole page, masked once more as HTML: a secret in a title or a note is escaped
     there, and the redactor knows each secret's escaped form too."""
@@ -113,7 +127,7 @@ def _page(
         if live
         else "report"
     )
-    body = "".join(_checklist(v, now, live, attest, redactor) for v in views)
+    body = "".join(_checklist(v, now, live, attest, redactor, history) for v in views)
     script = "<script src='static/status.js'></script>" if live else ""
     style = f"<style>{STATUS_CSS}</style>"
     if live:
@@ -144,7 +158,12 @@ def _tone(view: ChecklistView) -> str:
 
 
 def _checklist(
-    view: ChecklistView, now: float, live: bool, attest: bool, redactor: Redactor
+    view: ChecklistView,
+    now: float,
+    live: bool,
+    attest: bool,
+    redactor: Redactor,
+    history: History = None,
 ) -> str:
     checklist = view.checklist
     parts = headings(checklist.display_title)
@@ -190,7 +209,12 @@ def _checklist(
             for depth, text in shown
         )
         sections.append(
-            groups + (_section(view, section, now, live, attest, redactor) if section.items else "")
+            groups
+            + (
+                _section(view, section, now, live, attest, redactor, history)
+                if section.items
+                else ""
+            )
         )
     return head + "".join(sections) + "</section>"
 
@@ -202,6 +226,7 @@ def _section(
     live: bool,
     attest: bool,
     redactor: Redactor,
+    history: History = None,
 ) -> str:
     states = [state(v) for v in section.items]
     all_ok = all(s == "ok" for s in states)
@@ -209,7 +234,7 @@ def _section(
     leaf = headings(section.section.display_title)[-1]
     is_open = " open" if not live or not all_ok else ""
     items = "".join(
-        _item(checklist, v, depth, now, attest, redactor) for v, depth in nested(section)
+        _item(checklist, v, depth, now, attest, redactor, history) for v, depth in nested(section)
     )
     runnable = any(not_runnable(v.item) is None for v in section.items)
     if attest and runnable:
@@ -239,11 +264,12 @@ def _item(
     now: float,
     attest: bool,
     redactor: Redactor,
+    history: History = None,
 ) -> str:
     tone = state(view)
     item = view.item
     why = ""
-    if not view.passing or view.lapsed:
+    if not view.passing or view.lapsed or view.waiver is not None:
         text = "; ".join(why_not(view, redactor)).replace("**", "")
         why = f"<span class='why'>{escape(text)}</span>"
     glyph = {"ok": "✓", "warn": "…", "bad": "✕"}[tone]
@@ -256,7 +282,7 @@ def _item(
         f"</span><span class='right'>{_when(view, now)}"
         f"<span class='kind'>{escape(item.kind)}</span></span></summary>"
     )
-    evidence = _evidence(view, now, redactor)
+    evidence = _evidence(view, now, redactor, history)
     if attest and item.kind == MANUAL:
         evidence += _attest_form(checklist.checklist.name, item.id)
     elif attest and not_runnable(item) is None:
@@ -291,8 +317,8 @@ def _when(view: ItemView, now: float) -> str:
     return ""
 
 
-def _evidence(view: ItemView, now: float, redactor: Redactor) -> str:
-    doc = item_status(view, redactor)  # secrets masked
+def _evidence(view: ItemView, now: float, redactor: Redactor, history: History = None) -> str:
+    doc = item_status(view, redactor, history)  # secrets masked
     rows: list[tuple[str, str]] = [
         ("state", f"<b>{view.reason.value}</b> · {REASON_HELP[view.reason]}"),
         ("severity", escape(doc["severity"])),
@@ -310,6 +336,8 @@ def _evidence(view: ItemView, now: float, redactor: Redactor) -> str:
             rows.append(("note", escape(attestation.note)))
     if view.due is not None:
         rows.append(("due", f"{when(view.due)}" + (" — lapsed" if view.lapsed else "")))
+    if "history" in doc:
+        rows += _history_rows(doc["history"])
     if doc.get("duration_seconds") is not None and view.item.kind != MANUAL:
         rows.append(("took", f"{doc['duration_seconds'] * 1000:.0f} ms"))
     out = "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
@@ -330,6 +358,22 @@ def _evidence(view: ItemView, now: float, redactor: Redactor) -> str:
     if view.item.description:
         out += f"<p class='desc'>{_INLINE.renderInline(view.item.description)}</p>"
     return out
+
+
+def _history_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The item's passing share over 7 and 30 days and its last state changes."""
+    shares = [
+        "no data" if summary[k] is None else f"{summary[k]:.1%}"
+        for k in ("passing_7d", "passing_30d")
+    ]
+    rows = [("passing", f"{shares[0]} of 7 d · {shares[1]} of 30 d")]
+    if summary["changes"]:
+        changes = "<br>".join(
+            escape(f"{c['at']} {c['state']}" + (f" ({c['reason']})" if c["reason"] else ""))
+            for c in summary["changes"]
+        )
+        rows.append(("changes", changes))
+    return rows
 
 
 def _condition(text: str, failed: list[str], judged: bool) -> str:

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from starlette.requests import Request
 
 from exporter.attestations import AttestationRequest
 from exporter.evaluate import ChecklistView
+from exporter.history import Change
 from exporter.pings import PingRequest
 from exporter.redact import Redactor
-from exporter.results import Attestation, ItemKey, Result
+from exporter.results import Attestation, ItemKey, Result, Waiver
 from exporter.runs import RunRequest
+from exporter.waivers import WaiverRequest
 from exporter.web.auth import Tokens
 
 
@@ -85,6 +87,34 @@ class Jobs(Protocol):
         """Ping items whose job started and has not reported yet, with when it started."""
 
 
+class Audit(Protocol):
+    """Item history: the API's records, and the status page's recent changes per item."""
+
+    async def history(
+        self,
+        checklist: str | None,
+        item: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+    ) -> list[Change]: ...
+
+    async def recent(self, now: float) -> list[Change] | None:
+        """The last 30 days of records (None: the store cannot answer)."""
+
+    def now(self) -> float: ...
+
+    async def request_waiver(self, request: WaiverRequest, token: str | None) -> Waiver: ...
+
+    async def decide_waiver(
+        self, id_: int, decision: Literal["approve", "revoke"], token: str
+    ) -> Waiver: ...
+
+    async def waivers(
+        self, checklist: str | None, item: str | None, limit: int
+    ) -> list[Waiver]: ...
+
+
 class Control(Protocol):
     async def reload(self) -> list[str]:
         """Re-reads the config; the errors that kept the old one running, or none."""
@@ -99,6 +129,7 @@ class Services:
     redactor: Redactor
     """The daemon's: masks its config's secrets in every page and document the edge sends."""
     jobs: Jobs
+    audit: Audit
 
 
 def services(request: Request) -> Services:

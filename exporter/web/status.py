@@ -2,16 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exporter.evaluate import ChecklistView, ItemView
+from exporter.history import Change, passing_share
 from exporter.redact import Redactor
-from exporter.results import MANUAL, ItemKey
-from exporter.times import iso
+from exporter.results import MANUAL, ItemKey, Waiver
+from exporter.times import iso, when
+
+LAST_CHANGES = 5
+"""State changes of each item /status shows (the API has them all)."""
+DAY = 86400.0
 
 
-def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
+def describe_waiver(waiver: Waiver, redactor: Redactor) -> str:
+    """How a waived item reads in /status, `check` and `report`."""
+    return (
+        f"n/a: {redactor.text(waiver.reason)} ({waiver.by}, approved by {waiver.approved_by},"
+        f" until {when(waiver.expires)})"
+    )
+
+
+def change_document(change: Change, redactor: Redactor) -> dict[str, Any]:
+    """A history record as the API and /status show it (a note's secrets masked)."""
+    return {
+        "id": change.id,
+        "checklist": change.checklist,
+        "item": change.item,
+        "at": iso(change.at),
+        "state": change.state,
+        "reason": change.reason,
+        "detail": redactor.value(json.loads(change.detail)) if change.detail else {},
+        "prev_hash": change.prev_hash,
+        "hash": change.hash,
+    }
+
+
+def history_summaries(
+    changes: Sequence[Change], now: float, redactor: Redactor
+) -> dict[ItemKey, dict[str, Any]]:
+    """Per item: its last state changes and its share of time passing over 7 and 30 days,
+    from the records of the last 30 days (with each item's state when they began)."""
+    by_item: dict[ItemKey, list[Change]] = {}
+    # State changes only: the audit events (attested, waivers, definitions) are in the API.
+    for change in sorted((c for c in changes if c.is_state), key=lambda c: (c.at, c.id or 0)):
+        by_item.setdefault(ItemKey(change.checklist, change.item), []).append(change)
+    return {
+        key: {
+            "changes": [change_document(c, redactor) for c in reversed(found[-LAST_CHANGES:])],
+            "passing_7d": _ratio(passing_share(found, now - 7 * DAY, now)),
+            "passing_30d": _ratio(passing_share(found, now - 30 * DAY, now)),
+        }
+        for key, found in by_item.items()
+    }
+
+
+def _ratio(share: float | None) -> float | None:
+    return None if share is None else round(share, 4)
+
+
+def item_status(
+    view: ItemView, redactor: Redactor, history: Mapping[ItemKey, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     result = view.state.result
     item = view.item
     doc: dict[str, Any] = {
@@ -46,6 +100,24 @@ def item_status(view: ItemView, redactor: Redactor) -> dict[str, Any]:
             "note": attestation.note,
             "current": item.attestation_matches(attestation.fingerprint),
         }
+    if view.item.optional:
+        doc["optional"] = True
+        if view.unset_optional:
+            doc["not_applicable"] = "n/a?"
+    if view.waiver is not None:
+        waiver = view.waiver
+        doc["waived"] = describe_waiver(waiver, redactor)
+        doc["waiver"] = {
+            "id": waiver.id,
+            "reason": waiver.reason,
+            "by": waiver.by,
+            "approved_by": waiver.approved_by,
+            "expires": iso(waiver.expires),
+        }
+    if history is not None:
+        doc["history"] = history.get(
+            view.key, {"changes": [], "passing_7d": None, "passing_30d": None}
+        )
     if item.every is not None:
         doc["every"] = item.every.total_seconds()
         doc["due"] = iso(view.due)
@@ -58,9 +130,11 @@ def status_document(
     now: float,
     redactor: Redactor,
     running: Mapping[ItemKey, float] | None = None,
+    history: Mapping[ItemKey, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Every item's state; `running`: ping items whose job started and has not reported yet,
-    with when it started (the daemon's, shown as `running_since`)."""
+    with when it started (the daemon's, shown as `running_since`); `history`: each item's
+    last changes and passing shares."""
     doc: dict[str, Any] = {
         "generated_at": iso(now),
         "checklists": [
@@ -76,7 +150,7 @@ def status_document(
                         "name": s.section.name,
                         "title": redactor.text(s.section.display_title),
                         "score": round(s.score, 4),
-                        "items": [item_status(i, redactor) for i in s.items],
+                        "items": [item_status(i, redactor, history) for i in s.items],
                     }
                     for s in v.sections
                 ],

@@ -26,6 +26,8 @@ from exporter.metrics import (
     ITEM_LAST_RUN,
     ITEM_LAST_SUCCESS,
     ITEM_PASSING,
+    ITEM_WAIVED,
+    ITEM_WAIVER_EXPIRY,
     SECTION_SCORE,
 )
 from exporter.results import PASSIVE_KINDS
@@ -52,6 +54,7 @@ class ReadinessCollector(Collector):
             ITEM_INFO.gauge(),
             ITEM_FAILURE_REASON.gauge(),
         )
+        waived, waiver_expiry = ITEM_WAIVED.gauge(), ITEM_WAIVER_EXPIRY.gauge()
         section_score, checklist_score, ready, live = (
             SECTION_SCORE.gauge(),
             CHECKLIST_SCORE.gauge(),
@@ -88,6 +91,10 @@ class ReadinessCollector(Collector):
                         due.add_metric(labels, v.due)
                     if not v.passing:
                         reason.add_metric([*labels, v.reason.value], 1.0)
+                    if v.state.waivers:
+                        waived.add_metric(labels, float(v.waiver is not None))
+                    if v.waiver is not None:
+                        waiver_expiry.add_metric(labels, v.waiver.expires)
                     if v.item.depends_on:
                         blocked.add_metric(labels, float(v.blocked))
                     if v.key in named:
@@ -97,6 +104,7 @@ class ReadinessCollector(Collector):
             live.add_metric([name], float(view.live))
 
         yield from (passing, lapsed, last_run, last_success, due, duration, info, reason)
+        yield from (waived, waiver_expiry)
         yield from (section_score, checklist_score, ready, live, blocked, blocking)
 
         probed = {i.kind for c in config.checklists for s in c.sections for i in s.items}

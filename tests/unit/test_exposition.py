@@ -7,6 +7,7 @@ import math
 import zlib
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -21,7 +22,7 @@ from exporter.exposition import Exposition, help_text, label_value, sample_value
 from exporter.loader import parse_config
 from exporter.reasons import Reason
 from exporter.redact import Redactor
-from exporter.results import Attestation, ItemKey, ItemState, Result
+from exporter.results import Attestation, ItemKey, ItemState, Result, Waiver
 from tests.support.collector import ReadinessCollector
 
 T0 = 1_700_000_000.0
@@ -331,6 +332,13 @@ def test_every_family_served_is_one_of_the_table() -> None:
     clock = FixedClock(T0)
     src = Source(parse_config(CONFIG).config, clock)
     src.state = {ItemKey("shop", "port"): ItemState(ok(T0 - 5), T0 - 5, T0 - DAY)}
+    port = next(
+        i for c in src.config.checklists for s in c.sections for i in s.items if i.id == "port"
+    )
+    waiver = Waiver("shop", "port", "not here", "ann", T0 - 9, T0 + DAY, port.fingerprint)
+    src.state[ItemKey("shop", "port")] = ItemState(
+        ok(T0 - 5), T0 - 5, T0 - DAY, waivers=(replace(waiver, approved_by="bo", approved_at=T0),)
+    )
     src.state[ItemKey("shop", "backup")] = ItemState(
         Result(False, Reason.CONNECT, T0 - 3, 0.001, {}), None, T0 - DAY
     )

@@ -1,0 +1,167 @@
+"""Waivers: an item declared not applicable (or its risk accepted) until a date, asked for by
+one person and approved by another admin. The request's validation, the rules (no expiry past
+`exporter.max_waiver`, no self-approval) and how a waiver reads; shared by the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from exporter.attestations import Invalid, NotFound, plain_text
+from exporter.results import GO_LIVE_ITEM, Waiver
+from exporter.state import Store
+from exporter.times import iso, parse_instant
+from exporter.units import parse_duration
+
+if TYPE_CHECKING:
+    # Types only: the config models are built from the probe registry, which the web edge
+    # never loads.
+    from exporter.config import Config, Item
+    from exporter.redact import Redactor
+
+
+class SelfApproval(Exception):
+    """The approving token is the one that asked for the waiver (HTTP 403)."""
+
+
+class WaiverRequest(BaseModel):
+    """The body of POST /api/v1/waivers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    checklist: str = Field(min_length=1, max_length=100)
+    item: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=2000)
+    by: str = Field(min_length=1, max_length=200)
+    expires: str = Field(min_length=1, max_length=64)
+    """An ISO 8601 date or time, or a span from now (`30d`)."""
+
+    @field_validator("checklist", "item", "reason", "by", "expires")
+    @classmethod
+    def _text(cls, value: str, info: ValidationInfo) -> str:
+        return plain_text(value, multiline=info.field_name == "reason")
+
+
+def parse_request(body: bytes) -> WaiverRequest:
+    """The request in a JSON body, or Invalid naming the first field at fault."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("body", f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise Invalid("body", "must be a JSON object with checklist, item, reason, by, expires")
+    try:
+        return WaiverRequest.model_validate(data, strict=True)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        raise Invalid(field, str(error["msg"]).lower()) from None
+
+
+def expiry(text: str, now: float, config: Config) -> float:
+    """When a waiver asked for with `expires` ends: after now, at most `max_waiver` ahead."""
+    try:
+        ends = now + parse_duration(text).total_seconds()
+    except ValueError:
+        try:
+            ends = parse_instant(text)
+        except ValueError:
+            raise Invalid(
+                "expires",
+                f"{text!r} is not a date (2027-03-01, 2027-03-01T12:00:00Z) or span (30d)",
+            ) from None
+    limit = config.exporter.max_waiver.total_seconds()
+    if ends <= now:
+        raise Invalid("expires", f"{iso(ends)} is not in the future")
+    if ends > now + limit:
+        raise Invalid(
+            "expires",
+            f"{iso(ends)} is more than exporter.max_waiver ({limit / 86400:g} days) ahead",
+        )
+    return ends
+
+
+def resolve(config: Config, checklist: str, item: str) -> Item:
+    found = next((c for c in config.checklists if c.name == checklist), None)
+    if found is None:
+        names = ", ".join(c.name for c in config.checklists)
+        raise NotFound(f"no checklist named {checklist!r} (have: {names})")
+    match = next((i for s in found.sections for i in s.items if i.id == item), None)
+    if match is None:
+        hint = f" ({GO_LIVE_ITEM} is declared, not waived)" if item == GO_LIVE_ITEM else ""
+        raise NotFound(f"checklist {checklist!r} has no item {item!r}{hint}")
+    return match
+
+
+async def request(
+    store: Store, config: Config, body: WaiverRequest, token: str | None, now: float
+) -> Waiver:
+    """Records the waiver, durably; in effect at once when approval is turned off."""
+    item = resolve(config, body.checklist, body.item)
+    ends = expiry(body.expires, now, config)
+    approved = not config.exporter.waivers_need_approval
+    return await store.request_waiver(
+        Waiver(
+            checklist=body.checklist,
+            item=body.item,
+            reason=body.reason,
+            by=body.by,
+            requested_at=now,
+            expires=ends,
+            fingerprint=item.fingerprint,
+            token=token,
+            approved_by=(token or body.by) if approved else None,
+            approved_at=now if approved else None,
+        )
+    )
+
+
+async def decide(
+    store: Store,
+    id_: int,
+    decision: Literal["approve", "revoke"],
+    token: str,
+    now: float,
+) -> Waiver:
+    """Approves (by an admin token other than the requester's) or revokes a waiver."""
+    found = next(iter(await store.waivers(None, None, 1, id_)), None)
+    if found is None:
+        raise NotFound(f"no waiver {id_}")
+    if decision == "approve" and found.token == token:
+        raise SelfApproval(
+            f"waiver {id_} was asked for with token {token}: another admin must approve it"
+        )
+    try:
+        return await store.decide_waiver(id_, decision, token, now)
+    except KeyError:
+        raise NotFound(f"no waiver {id_}") from None
+
+
+def status(waiver: Waiver, now: float) -> str:
+    if waiver.revoked_at is not None:
+        return "revoked"
+    if waiver.approved_at is None:
+        return "requested"
+    return "expired" if now >= waiver.expires else "approved"
+
+
+def document(waiver: Waiver, now: float, redactor: Redactor) -> dict[str, Any]:
+    """A waiver as the API shows it."""
+    return {
+        "id": waiver.id,
+        "checklist": waiver.checklist,
+        "item": waiver.item,
+        "reason": redactor.text(waiver.reason),
+        "by": waiver.by,
+        "token": waiver.token,
+        "requested_at": iso(waiver.requested_at),
+        "expires": iso(waiver.expires),
+        "approved_by": waiver.approved_by,
+        "approved_at": iso(waiver.approved_at),
+        "revoked_by": waiver.revoked_by,
+        "revoked_at": iso(waiver.revoked_at),
+        "fingerprint": waiver.fingerprint,
+        "status": status(waiver, now),
+    }
