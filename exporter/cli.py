@@ -344,6 +344,14 @@ def _following_listen(
 
 def cmd_serve(args: argparse.Namespace) -> int:
     bound = _listen_early(args.config, args.listen)  # /health/live while the config loads
+    try:
+        return _serve(args, bound)
+    finally:
+        if bound is not None:
+            bound[0].close()  # on every way out (uvicorn has closed it when it served)
+
+
+def _serve(args: argparse.Namespace, bound: tuple[socket.socket, tuple[str, int]] | None) -> int:
     early = bound[0] if bound else None
     loaded = _following_listen(args.config, args.listen, tokens=True, apart=True, serving=early)
     if loaded is None:
