@@ -14,6 +14,8 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import compress
+from operator import is_not
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -289,6 +291,11 @@ class _Summary(Collector):
         yield from daemon_families(self.source, self.kinds)
 
 
+BLOCK = 128
+"""Items per joined block of a family's lines: a scrape joins ~80 blocks per family instead of
+10,000 lines, and a changed item re-joins only its block."""
+
+
 class Exposition:
     """What /metrics serves: the readiness families (cached per item) followed by the small
     ones and the live process_*, python_info and any `extra` collectors, rendered each scrape."""
@@ -317,7 +324,9 @@ class Exposition:
         self._seen: list[ItemState | None] = []
         """The state each item was last rendered from: compared by identity at each scrape."""
         self._columns: list[list[bytes]] = []
-        """Per item family, the lines of every item in config order: joined at each scrape."""
+        """Per item family, the lines of every item in config order."""
+        self._blocks: list[list[bytes | None]] = []
+        """Per item family, each BLOCK of its column joined; None once an item in it changed."""
         self._until = float("inf")
         """The earliest boundary of any item: until then, only new states are re-rendered."""
         self._version = 0
@@ -396,6 +405,8 @@ class Exposition:
         self._rendered = [_render(p, states.get(p.key), now) for p in self._places]
         self._seen = [r.state for r in self._rendered]
         self._columns = [[r.lines[i] for r in self._rendered] for i in range(len(ITEM_FAMILIES))]
+        blocks = -(-len(self._rendered) // BLOCK)
+        self._blocks = [[None] * blocks for _ in ITEM_FAMILIES]
         self._until = min((r.until for r in self._rendered), default=float("inf"))
         self._version += 1
 
@@ -424,18 +435,16 @@ class Exposition:
         rendered, seen = self._rendered, self._seen
         # The scan that runs at every scrape, kept to C loops: which states were replaced, and
         # (rarely) whose boundary the clock reached.
-        fresh = map(states.get, self._keys)
-        changed = [
-            i for i, (new, old) in enumerate(zip(fresh, seen, strict=True)) if new is not old
-        ]
+        changed = list(compress(range(len(seen)), map(is_not, map(states.get, self._keys), seen)))
         if now >= self._until:
             changed += [i for i, r in enumerate(rendered) if now >= r.until]
         for index in changed:
             place = self._places[index]
             done = rendered[index] = _render(place, states.get(place.key), now)
             seen[index] = done.state
-            for column, line in zip(self._columns, done.lines, strict=True):
+            for column, blocks, line in zip(self._columns, self._blocks, done.lines, strict=True):
                 column[index] = line
+                blocks[index // BLOCK] = None
             self._owner[index].dirty = True
         if changed:
             self._until = min(r.until for r in rendered)
@@ -451,8 +460,11 @@ class Exposition:
             (self._labels(i), float(behind[self._keys[i]])) for i in self._depended
         ]
         parts: list[bytes] = []
-        for family, column in zip(ITEM_FAMILIES, self._columns, strict=True):
+        for family, column, blocks in zip(ITEM_FAMILIES, self._columns, self._blocks, strict=True):
             name, doc = family.name, help_text(family.help, openmetrics)
             parts.append(f"# HELP {name} {doc}\n# TYPE {name} {family.type}\n".encode())
-            parts.extend(column)
+            for b, block in enumerate(blocks):
+                if block is None:
+                    block = blocks[b] = b"".join(column[b * BLOCK : (b + 1) * BLOCK])
+                parts.append(block)
         return parts
