@@ -343,7 +343,9 @@ def _following_listen(
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    bound = _listen_early(args.config, args.listen)  # /health/live while the config loads
+    # /health/live while the config loads; not with a web config, whose TLS or basic auth the
+    # early answers would not speak.
+    bound = None if args.web_config else _listen_early(args.config, args.listen)
     try:
         return _serve(args, bound)
     finally:

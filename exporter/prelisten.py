@@ -8,6 +8,7 @@ config loads in its forked child (exporter/forkload.py) the parent, idle otherwi
 it with one `selectors` loop: `GET /health/live` 200, every other request 503 (the daemon is
 not ready). Then the socket is handed to uvicorn, which serves the real app on it.
 
+Not done with `--web.config.file`: its TLS or basic auth is the real app's to speak.
 Nothing changes for a config that turns out bad (its errors and exit code are the loader's),
 nor for an address that cannot be bound early (nothing is bound; `serve` binds later and
 reports the error as before, after the state's own errors). The scan is a hint only: when
