@@ -20,6 +20,8 @@ from exporter.shard import ALL, Shard
 # What a verb needs is imported inside it: `--version`, `--help` and a usage error answer in a
 # few milliseconds, and `validate` never loads the web server or the Markdown parser.
 if TYPE_CHECKING:
+    import socket
+
     import uvicorn
 
     from exporter.attestations import AttestationRequest
@@ -259,18 +261,23 @@ def _positive_count(text: str) -> int:
 
 
 def _load(
-    path: str, tokens: bool = False, apart: bool = False, unset_ok: bool = False
+    path: str,
+    tokens: bool = False,
+    apart: bool = False,
+    unset_ok: bool = False,
+    serving: socket.socket | None = None,
 ) -> LoadedConfig | None:
     """The config, or None once its errors are printed; `apart` (serve) loads it in a forked
-    child so the daemon does not keep the loading's peak memory (exporter/forkload.py);
-    `unset_ok` (check --url): variables only the daemon needs may be unset here."""
+    child so the daemon does not keep the loading's peak memory (exporter/forkload.py),
+    answering /health/live on `serving` meanwhile; `unset_ok` (check --url): variables only
+    the daemon needs may be unset here."""
     from exporter.loader import ConfigError, load_config
 
     try:
         if apart:
             from exporter.forkload import load_config_apart
 
-            loaded = load_config_apart(path, tokens)
+            loaded = load_config_apart(path, tokens, serving)
         else:
             loaded = load_config(path, tokens, unset_ok)
     except ConfigError as exc:
@@ -312,13 +319,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _following_listen(
-    path: str, listen: str | None, tokens: bool = False, apart: bool = False
+    path: str,
+    listen: str | None,
+    tokens: bool = False,
+    apart: bool = False,
+    serving: socket.socket | None = None,
 ) -> LoadedConfig | None:
     """The config, its self-probes following the address this process listens on: a config
     that reaches the exporter at `${READINESS_SELF_URL:-...}` gets `http://` + the address of
     --listen, READINESS_LISTEN or `listen:` (a wildcard host as loopback), unless the
     environment sets READINESS_SELF_URL itself."""
-    loaded = _load(path, tokens, apart)
+    loaded = _load(path, tokens, apart, serving=serving)
     if loaded is None or "READINESS_SELF_URL" in os.environ:
         return loaded
     host, port = (listen or loaded.config.exporter.listen).rsplit(":", 1)
@@ -329,16 +340,31 @@ def _following_listen(
         mentioned = "READINESS_SELF_URL" in Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         mentioned = False
-    return _load(path, tokens, apart) if mentioned else loaded
+    return _load(path, tokens, apart, serving=serving) if mentioned else loaded
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    loaded = _following_listen(args.config, args.listen, tokens=True, apart=True)
+    # /health/live while the config loads; not with a web config, whose TLS or basic auth the
+    # early answers would not speak.
+    bound = None if args.web_config else _listen_early(args.config, args.listen)
+    try:
+        return _serve(args, bound)
+    finally:
+        if bound is not None:
+            bound[0].close()  # on every way out (uvicorn has closed it when it served)
+
+
+def _serve(args: argparse.Namespace, bound: tuple[socket.socket, tuple[str, int]] | None) -> int:
+    early = bound[0] if bound else None
+    loaded = _following_listen(args.config, args.listen, tokens=True, apart=True, serving=early)
     if loaded is None:
         return EXIT_CONFIG
     if args.listen:
         loaded = _with_listen(loaded, args.listen)
     settings = loaded.config.exporter
+    if bound is not None and bound[1] != (settings.host, settings.port):
+        bound[0].close()  # the scan's hint was wrong: serve binds the configured address
+        early = None
     import uvicorn
 
     from exporter import logs
@@ -381,13 +407,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         # The event loop uvicorn's own run() would pick (uvloop when installed).
         with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
-            runner.run(run(daemon, server))
+            runner.run(run(daemon, server, early))
     except StateError as exc:
         return _state_failed(exc)
     except ListenError as exc:
         print(exc, file=sys.stderr)
         return EXIT_RUNTIME
     return EXIT_READY
+
+
+def _listen_early(path: str, listen: str | None) -> tuple[socket.socket, tuple[str, int]] | None:
+    """The listen socket bound before the config is loaded, when its address is known
+    without loading it (exporter/prelisten.py); None otherwise, and serve binds as before."""
+    from exporter import prelisten
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError):
+        return None  # the loader says what is wrong with it
+    address = prelisten.early_address(text, listen, os.environ)
+    sock = prelisten.bind(*address) if address is not None else None
+    return (sock, address) if sock is not None and address is not None else None
 
 
 def _state_failed(exc: Exception) -> int:

@@ -314,8 +314,9 @@ class Item(Strict):
             )
         return self
 
-    @property
+    @cached_property
     def kind(self) -> str:
+        """Computed once (the model is frozen): every run asks for it several times."""
         return next(k for k in PROBES if getattr(self, k) is not None)
 
     @property

@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 import platform
 import zlib
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import accumulate, compress
+from operator import is_not
 from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
@@ -179,17 +182,19 @@ class _Place:
     labels: Mapping[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Rendered:
     state: ItemState | None
     until: float
     """Re-render once the clock reaches this: the item's next due or lapse boundary."""
     view: ItemView
-    lines: tuple[bytes, ...]
-    """One line per ITEM_FAMILIES entry, empty where the item has no sample."""
 
 
-def _render(place: _Place, state: ItemState | None, now: float) -> _Rendered:
+def _render(
+    place: _Place, state: ItemState | None, now: float
+) -> tuple[_Rendered, tuple[bytes, ...]]:
+    """The item's view and its lines, one per ITEM_FAMILIES entry (empty where the item has no
+    sample); the lines are kept only inside their family's block (_Blocks)."""
     v = item_view(place.checklist, place.section, place.item, state, now)
     result = v.state.result
     ran = result is not None and place.kind != MANUAL
@@ -222,7 +227,37 @@ def _render(place: _Place, state: ItemState | None, now: float) -> _Rendered:
         boundaries = (v.due, v.due + place.item.grace.total_seconds())
     boundaries += tuple(w.expires for w in v.state.waivers)
     until = min((b for b in boundaries if b >= now), default=float("inf"))
-    return _Rendered(state, until, v, lines)
+    return _Rendered(state, until, v), lines
+
+
+class _Blocks:
+    """One item family's lines, in blocks of BLOCK items joined into one bytes each, with the
+    end offset of every item's line in its block: a changed item's line is spliced into its
+    block, the text is held once (not per item and again joined), and a scrape joins ~80
+    blocks per family rather than 10,000 lines."""
+
+    __slots__ = ("blocks", "ends")
+
+    def __init__(self) -> None:
+        self.blocks: list[bytes] = []
+        self.ends: list[array[int]] = []
+
+    def append(self, lines: list[bytes]) -> None:
+        """The next block: the lines of the next BLOCK items (fewer for the last)."""
+        self.blocks.append(b"".join(lines))
+        self.ends.append(array("q", accumulate(map(len, lines))))
+
+    def replace(self, index: int, line: bytes) -> None:
+        b, j = divmod(index, BLOCK)
+        ends, block = self.ends[b], self.blocks[b]
+        start, end = ends[j - 1] if j else 0, ends[j]
+        if block[start:end] == line:
+            return
+        self.blocks[b] = b"".join((block[:start], line, block[end:]))
+        delta = len(line) - (end - start)
+        if delta:
+            for k in range(j, len(ends)):
+                ends[k] += delta
 
 
 @dataclass(frozen=True)
@@ -301,6 +336,11 @@ class _Summary(Collector):
         yield from daemon_families(self.source, self.kinds)
 
 
+BLOCK = 128
+"""Items per joined block of a family's lines: a scrape joins ~80 blocks per family instead of
+10,000 lines, and a changed item re-joins only its block."""
+
+
 class Exposition:
     """What /metrics serves: the readiness families (cached per item) followed by the small
     ones and the live process_*, python_info and any `extra` collectors, rendered each scrape."""
@@ -328,8 +368,8 @@ class Exposition:
         self._rendered: list[_Rendered] = []
         self._seen: list[ItemState | None] = []
         """The state each item was last rendered from: compared by identity at each scrape."""
-        self._columns: list[list[bytes]] = []
-        """Per item family, the lines of every item in config order: joined at each scrape."""
+        self._families: list[_Blocks] = []
+        """Per item family, the lines of every item in config order."""
         self._until = float("inf")
         """The earliest boundary of any item: until then, only new states are re-rendered."""
         self._version = 0
@@ -405,9 +445,15 @@ class Exposition:
         }
         self._depended = [i for i, key in enumerate(self._keys) if key in named]
         states = self.source.states()
-        self._rendered = [_render(p, states.get(p.key), now) for p in self._places]
+        self._rendered, self._families = [], [_Blocks() for _ in ITEM_FAMILIES]
+        # A block at a time: the lines of 10,000 items never exist at once as separate objects,
+        # whose freed memory the allocator would keep (RSS) around what lives on.
+        for start in range(0, len(self._places), BLOCK):
+            both = [_render(p, states.get(p.key), now) for p in self._places[start : start + BLOCK]]
+            self._rendered += (r for r, _ in both)
+            for i, blocks in enumerate(self._families):
+                blocks.append([lines[i] for _, lines in both])
         self._seen = [r.state for r in self._rendered]
-        self._columns = [[r.lines[i] for r in self._rendered] for i in range(len(ITEM_FAMILIES))]
         self._until = min((r.until for r in self._rendered), default=float("inf"))
         self._version += 1
 
@@ -436,18 +482,15 @@ class Exposition:
         rendered, seen = self._rendered, self._seen
         # The scan that runs at every scrape, kept to C loops: which states were replaced, and
         # (rarely) whose boundary the clock reached.
-        fresh = map(states.get, self._keys)
-        changed = [
-            i for i, (new, old) in enumerate(zip(fresh, seen, strict=True)) if new is not old
-        ]
+        changed = list(compress(range(len(seen)), map(is_not, map(states.get, self._keys), seen)))
         if now >= self._until:
             changed += [i for i, r in enumerate(rendered) if now >= r.until]
         for index in changed:
             place = self._places[index]
-            done = rendered[index] = _render(place, states.get(place.key), now)
-            seen[index] = done.state
-            for column, line in zip(self._columns, done.lines, strict=True):
-                column[index] = line
+            done, lines = _render(place, states.get(place.key), now)
+            rendered[index], seen[index] = done, done.state
+            for blocks, line in zip(self._families, lines, strict=True):
+                blocks.replace(index, line)
             self._owner[index].dirty = True
         if changed:
             self._until = min(r.until for r in rendered)
@@ -463,8 +506,8 @@ class Exposition:
             (self._labels(i), float(behind[self._keys[i]])) for i in self._depended
         ]
         parts: list[bytes] = []
-        for family, column in zip(ITEM_FAMILIES, self._columns, strict=True):
+        for family, blocks in zip(ITEM_FAMILIES, self._families, strict=True):
             name, doc = family.name, help_text(family.help, openmetrics)
             parts.append(f"# HELP {name} {doc}\n# TYPE {name} {family.type}\n".encode())
-            parts.extend(column)
+            parts.extend(blocks.blocks)
         return parts

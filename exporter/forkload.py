@@ -6,22 +6,32 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
 import threading
 
 from exporter.loader import ConfigError, LoadedConfig, load_config
 
 
-def load_config_apart(path: str, tokens: bool = False) -> LoadedConfig:
+def load_config_apart(
+    path: str, tokens: bool = False, serving: socket.socket | None = None
+) -> LoadedConfig:
     """What `load_config(path, tokens)` returns or raises, computed in a forked child. Without
     fork, with threads running (a fork would copy their locks) or when the child fails, the
-    config is loaded here instead, so every error is the one load_config gives."""
+    config is loaded here instead, so every error is the one load_config gives. Meanwhile
+    the parent answers /health/live on `serving`, if given (exporter/prelisten.py)."""
     if not hasattr(os, "fork") or threading.active_count() > 1:
         return load_config(path, tokens)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
+        if serving is not None:
+            serving.close()  # the child never answers on it
         _child(read, write, path, tokens)
     os.close(write)
+    if serving is not None:
+        from exporter.prelisten import answer_until
+
+        answer_until(serving, read)
     with os.fdopen(read, "rb") as pipe:
         sent = pipe.read()
     _, status = os.waitpid(pid, 0)

@@ -55,8 +55,11 @@ class PhasedInterval(BaseTrigger):  # type: ignore[misc]
             after = now.timestamp()
         else:
             after = previous_fire_time.timestamp() + self.interval / 2
-        slot = math.floor((after - self.phase) / self.interval) + 1
-        return datetime.fromtimestamp(self.phase + slot * self.interval, UTC)
+        return datetime.fromtimestamp(self.slot_after(after), UTC)
+
+    def slot_after(self, after: float) -> float:
+        """The first time on this trigger's grid after `after` (seconds since the epoch)."""
+        return self.phase + (math.floor((after - self.phase) / self.interval) + 1) * self.interval
 
     def __str__(self) -> str:
         return f"every {self.interval:g}s at +{self.phase:.3f}s"
@@ -242,6 +245,11 @@ class Scheduler:
     ) -> float | None:
         """The next planned time after `now`: runs missed while the process was stopped or
         starved are coalesced into the one just started."""
+        if isinstance(trigger, PhasedInterval):  # the same grid in floats, without datetimes
+            following_at = trigger.slot_after(planned + trigger.interval / 2)
+            while following_at <= now:
+                following_at = trigger.slot_after(following_at + trigger.interval / 2)
+            return following_at
         current = datetime.fromtimestamp(planned, UTC)
         at = datetime.fromtimestamp(now, UTC)
         following: datetime | None = trigger.get_next_fire_time(current, at)

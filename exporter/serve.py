@@ -146,12 +146,12 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def run(daemon: Daemon, server: uvicorn.Server) -> None:
-    """Opens the state, binds the listen address, serves, and starts the jobs once serving
-    (/health/live answers while 10,000 items are scheduled, /health/ready once they are);
-    serves until SIGTERM/SIGINT; SIGHUP reloads the config meanwhile. StateError or
-    ListenError when it cannot start (the state first: a second daemon on the same state says
-    so)."""
+async def run(daemon: Daemon, server: uvicorn.Server, bound: socket.socket | None = None) -> None:
+    """Opens the state, binds the listen address (or takes `bound`, bound before the config
+    was loaded), serves, and starts the jobs once serving (/health/live answers while 10,000
+    items are scheduled, /health/ready once they are); serves until SIGTERM/SIGINT; SIGHUP
+    reloads the config meanwhile. StateError or ListenError when it cannot start (the state
+    first: a second daemon on the same state says so)."""
     loop = asyncio.get_running_loop()
     started = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
@@ -184,7 +184,7 @@ async def run(daemon: Daemon, server: uvicorn.Server) -> None:
     try:
         await daemon.open()
         try:
-            sock = listen(server.config.host, server.config.port)
+            sock = bound or listen(server.config.host, server.config.port)
             log.info("listening", address=_address(sock), pid=os.getpid())
             scheduling = loop.create_task(schedule())
             scheduling.add_done_callback(lambda task: _stop_if_failed(task, server))

@@ -355,3 +355,35 @@ def test_every_family_served_is_one_of_the_table() -> None:
         assert key in table, key
         assert labels - {"le"} == table[key], key
     assert set(served) == set(table)
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_items_across_many_blocks_are_rendered_as_the_collector_renders(
+    openmetrics: bool,
+) -> None:
+    """The item families are joined in blocks of BLOCK items: a change in any block (first,
+    middle, last and partial) shows at the next scrape, and nothing else moves."""
+    from exporter.exposition import BLOCK
+
+    count = 2 * BLOCK + 5
+    items = "".join(
+        f"          - id: i{n}\n            title: Item {n}\n"
+        f"            tcp: {{host: 127.0.0.1, port: {1000 + n}}}\n"
+        for n in range(count)
+    )
+    config = parse_config(
+        f"checklists:\n  - name: big\n    sections:\n      - name: all\n        items:\n{items}"
+    ).config
+    source = Source(config, FixedClock(T0))
+    source.state = {
+        ItemKey("big", f"i{n}"): ItemState(ok(T0 - n), T0 - n, T0) for n in range(count)
+    }
+    exposition = Exposition(source, process=False)
+    assert fast(exposition, openmetrics) == reference(source, openmetrics)
+
+    for n in (0, BLOCK - 1, BLOCK, 2 * BLOCK + 4):
+        source.state[ItemKey("big", f"i{n}")] = ItemState(
+            Result(False, Reason.CONNECT, T0 + n, 0.001, {}, (), "refused"), None, T0
+        )
+        assert fast(exposition, openmetrics) == reference(source, openmetrics), n
+    assert fast(exposition, openmetrics).count(b"readiness_item_passing{") == count
