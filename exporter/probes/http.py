@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import functools
 import json
-import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -240,8 +239,6 @@ def _recording_connector() -> type[aiohttp.TCPConnector]:
     its public API) while the connection is held: a small body arrives with the headers, and
     aiohttp releases the connection to its pool before the response reaches the probe."""
     import aiohttp
-    from aiohttp.client_exceptions import ClientConnectorCertificateError, ClientConnectorSSLError
-    from aiohttp.helpers import ceil_timeout
 
     class RecordingConnector(aiohttp.TCPConnector):
         async def connect(self, *args: Any, **kwargs: Any) -> Connection:
@@ -249,50 +246,6 @@ def _recording_connector() -> type[aiohttp.TCPConnector]:
             if (peer := _PEER.get()) is not None:
                 peer.record(connection)
             return connection
-
-        async def _wrap_create_connection(
-            self,
-            *args: Any,
-            addr_infos: list[Any],
-            req: Any,
-            timeout: Any,
-            client_error: type[Exception] = aiohttp.ClientConnectorError,
-            **kwargs: Any,
-        ) -> Any:
-            # One address to try (what a probe's host most often resolves to): the event
-            # loop's own connect to it rather than aiohappyeyeballs' socket and `sock_connect`
-            # (a sixth of an http run's CPU on uvloop, bench/README.md). The deadline and the
-            # map from errors to aiohttp's exceptions are aiohttp's own (this method's body in
-            # aiohttp 3.x), so every reason and message stays the same.
-            family: int = addr_infos[0][0] if len(addr_infos) == 1 else 0
-            address: Any = addr_infos[0][4] if family else None
-            if self._local_addr_infos or not (
-                family == socket.AF_INET or (family == socket.AF_INET6 and not address[3])
-            ):
-                return await super()._wrap_create_connection(
-                    *args,
-                    addr_infos=addr_infos,
-                    req=req,
-                    timeout=timeout,
-                    client_error=client_error,
-                    **kwargs,
-                )
-            if kwargs.get("ssl") and self._ssl_shutdown_timeout:
-                kwargs["ssl_shutdown_timeout"] = self._ssl_shutdown_timeout
-            try:
-                async with ceil_timeout(timeout.sock_connect, timeout.ceil_threshold):
-                    connected: Any = await self._loop.create_connection(  # type: ignore[call-overload]
-                        *args, host=address[0], port=address[1], family=family, **kwargs
-                    )
-                    return connected
-            except ssl.SSLCertVerificationError as exc:  # aiohttp's cert_errors
-                raise ClientConnectorCertificateError(req.connection_key, exc) from exc
-            except ssl.SSLError as exc:  # aiohttp's ssl_errors
-                raise ClientConnectorSSLError(req.connection_key, exc) from exc
-            except OSError as exc:
-                if exc.errno is None and isinstance(exc, asyncio.TimeoutError):
-                    raise
-                raise client_error(req.connection_key, exc) from exc
 
     return RecordingConnector
 
