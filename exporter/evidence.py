@@ -16,7 +16,9 @@ from exporter.evaluate import checklist_go_live
 from exporter.history import (
     ATTESTED,
     DEFINED,
+    WAIVER_APPROVED,
     WAIVER_REQUESTED,
+    WAIVER_REVOKED,
     Change,
     broken_links,
     passing_share,
@@ -158,6 +160,9 @@ def _waiver(waiver: Waiver, redactor: Redactor) -> dict[str, Any]:
     }
 
 
+WAIVER_EVENTS = (WAIVER_REQUESTED, WAIVER_APPROVED, WAIVER_REVOKED)
+
+
 def verify(
     history: Sequence[Change], attestations: Sequence[Attestation], waivers: Sequence[Waiver]
 ) -> list[str]:
@@ -169,8 +174,8 @@ def verify(
         detail = json.loads(change.detail or "{}")
         if change.state == ATTESTED and "id" in detail:
             events[(ATTESTED, int(detail["id"]))] = change
-        elif change.state == WAIVER_REQUESTED and "waiver" in detail:
-            events[(WAIVER_REQUESTED, int(detail["waiver"]))] = change
+        elif change.state in WAIVER_EVENTS and "waiver" in detail:
+            events[(change.state, int(detail["waiver"]))] = change
     oldest = min((c.at for c in history), default=None)
     for attestation in attestations:
         event = events.get((ATTESTED, attestation.id or 0))
@@ -192,6 +197,39 @@ def verify(
         stored = (waiver.reason, waiver.by, waiver.expires, waiver.fingerprint)
         if stored != (detail["reason"], detail["by"], detail["expires"], detail["fingerprint"]):
             problems.append(f"waiver {waiver.id}: differs from history record {event.id}")
+        problems += _decisions(waiver, event, events)
+    rows = {("attestation", a.id) for a in attestations} | {("waiver", w.id) for w in waivers}
+    for (kind, id_), event in sorted(events.items(), key=lambda e: e[1].id or 0):
+        name = "attestation" if kind == ATTESTED else "waiver"
+        if kind in (ATTESTED, WAIVER_REQUESTED) and (name, id_) not in rows:
+            problems.append(f"{name} {id_}: its row is gone (history record {event.id} has it)")
+    return problems
+
+
+def _decisions(
+    waiver: Waiver, requested: Change, events: Mapping[tuple[str, int], Change]
+) -> list[str]:
+    """A waiver row's approval and revocation against the history records of them (who
+    approved a waiver, and when, matters as much as what it waives)."""
+    id_ = waiver.id or 0
+    problems = []
+    approved = events.get((WAIVER_APPROVED, id_))
+    approval: tuple[object, object] = (None, None)
+    if approved is not None:
+        approval = (json.loads(approved.detail).get("approved_by"), approved.at)
+    elif json.loads(requested.detail).get("approved_by") is not None:
+        # Approval turned off: approved at once, as it was asked for.
+        approval = (json.loads(requested.detail)["approved_by"], requested.at)
+    if (waiver.approved_by, waiver.approved_at) != approval:
+        record = (approved or requested).id
+        problems.append(f"waiver {id_}: its approval differs from history record {record}")
+    revoked = events.get((WAIVER_REVOKED, id_))
+    revocation: tuple[object, object] = (None, None)
+    if revoked is not None:
+        revocation = (json.loads(revoked.detail).get("revoked_by"), revoked.at)
+    if (waiver.revoked_by, waiver.revoked_at) != revocation:
+        record = (revoked or requested).id
+        problems.append(f"waiver {id_}: its revocation differs from history record {record}")
     return problems
 
 

@@ -118,6 +118,10 @@ async def request(
     )
 
 
+# The largest id either store can hold (SQLite INTEGER and PostgreSQL bigint are 64-bit signed).
+MAX_ID = 2**63 - 1
+
+
 async def decide(
     store: Store,
     id_: int,
@@ -126,6 +130,8 @@ async def decide(
     now: float,
 ) -> Waiver:
     """Approves (by an admin token other than the requester's) or revokes a waiver."""
+    if not 0 < id_ <= MAX_ID:
+        raise NotFound(f"no waiver {id_}")
     found = next(iter(await store.waivers(None, None, 1, id_)), None)
     if found is None:
         raise NotFound(f"no waiver {id_}")

@@ -140,6 +140,12 @@ async def post_attestation(request: Request) -> Response:
     """POST /api/v1/attestations (attest role)."""
     principal: Principal | None = request.state.principal
     parsed = attestations.parse_request(await read_body(request))
+    # Masked before it is stored: the records are append-only, so a secret pasted into a note
+    # would stay in them, and show again once a rotation drops it from the config's secrets.
+    redactor = services(request).redactor
+    parsed = parsed.model_copy(
+        update={"by": redactor.text(parsed.by), "note": redactor.text(parsed.note)}
+    )
     recorded = await services(request).attestations.attest(
         parsed, principal.name if principal else None
     )
@@ -202,6 +208,10 @@ async def post_waiver(request: Request) -> Response:
     """POST /api/v1/waivers (attest role): a requested waiver (approved at once when approval
     is turned off)."""
     parsed = waivers.parse_request(await read_body(request))
+    redactor = services(request).redactor  # masked before it is stored, as a note is
+    parsed = parsed.model_copy(
+        update={"by": redactor.text(parsed.by), "reason": redactor.text(parsed.reason)}
+    )
     audit = services(request).audit
     waiver = await audit.request_waiver(parsed, _token(request))
     log.info("waiver_requested", id=waiver.id, checklist=waiver.checklist, item=waiver.item)

@@ -180,6 +180,45 @@ def test_tampering_with_a_stored_row_fails_verify_naming_it(tmp_path: Path) -> N
     assert code == 1 and "history record 4: does not follow record 2" in err
 
 
+def test_verify_names_a_forged_approval_and_a_deleted_row(tmp_path: Path) -> None:
+    # Who approved a waiver was not checked: `UPDATE waiver SET approved_by = 'ceo'` passed
+    # --verify, and so did deleting a waiver or an attestation row outright.
+    config = tmp_path / "readiness.yaml"
+    config.write_text(CONFIG.format(dir=tmp_path))
+    asyncio.run(record_history(tmp_path / "state.db"))
+    assert evidence(config, "--verify")[0] == 0
+    with closing(sqlite3.connect(tmp_path / "state.db")) as db:
+        db.execute("UPDATE waiver SET approved_by = 'ceo' WHERE id = 1")
+        db.commit()
+    code, _, err = evidence(config, "--verify")
+    assert (code, err) == (
+        1,
+        "audit chain: waiver 1: its approval differs from history record 10\n",
+    )
+
+    with closing(sqlite3.connect(tmp_path / "state.db")) as db:
+        db.execute(
+            "UPDATE waiver SET approved_by = 'ops', revoked_by = 'x', revoked_at = 1 WHERE id = 1"
+        )
+        db.commit()
+    code, _, err = evidence(config, "--verify")
+    assert (code, err) == (
+        1,
+        "audit chain: waiver 1: its revocation differs from history record 9\n",
+    )
+
+    with closing(sqlite3.connect(tmp_path / "state.db")) as db:
+        db.execute("DELETE FROM waiver WHERE id = 1")
+        db.execute("DELETE FROM attestation WHERE id = 1")
+        db.commit()
+    code, _, err = evidence(config, "--verify")
+    assert code == 1
+    assert err.splitlines() == [
+        "audit chain: attestation 1: its row is gone (history record 8 has it)",
+        "audit chain: waiver 1: its row is gone (history record 9 has it)",
+    ]
+
+
 def test_bad_periods_are_usage_errors(tmp_path: Path) -> None:
     config = tmp_path / "readiness.yaml"
     config.write_text(CONFIG.format(dir=tmp_path))

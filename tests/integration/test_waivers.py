@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +261,25 @@ def test_two_replicas_on_one_postgresql_agree_on_a_waiver(tmp_path: Path, databa
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_secret_pasted_into_a_reason_or_note_is_masked_in_the_append_only_records(
+    exporter: Exporter, tmp_path: Path
+) -> None:
+    # The rows and their history records are never edited: a token stored there in clear would
+    # show again in /api/v1/history and the evidence once a rotation drops it from the config.
+    lead = TOKENS["I17_LEAD_TOKEN"]
+    body = {**waiver_request(), "reason": f"VMs only; was told to use token {lead}"}
+    assert api(exporter, "POST", "/api/v1/waivers", ONCALL, **body).status_code == 201
+    attested = api(
+        exporter, "POST", "/api/v1/attestations", ONCALL,
+        checklist="app", item="go-live", by="bob", note=f"checked with {lead}",
+    )  # fmt: skip
+    assert attested.status_code == 201, attested.text
+    with closing(sqlite3.connect(tmp_path / "state.db")) as db:
+        stored = db.execute(
+            "SELECT reason FROM waiver UNION ALL SELECT note FROM attestation"
+            " UNION ALL SELECT detail FROM history"
+        ).fetchall()
+    assert stored and not [row for row in stored if lead in row[0]]
+    assert "VMs only; was told to use token <redacted>" in [row[0] for row in stored]

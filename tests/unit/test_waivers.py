@@ -5,16 +5,18 @@ expiry is bounded by exporter.max_waiver."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from exporter.attestations import Invalid
+from exporter.attestations import Invalid, NotFound
 from exporter.evaluate import evaluate
 from exporter.loader import parse_config
 from exporter.reasons import Reason
 from exporter.redact import Redactor
 from exporter.results import ItemKey, ItemState, Result, Waiver
-from exporter.waivers import expiry
+from exporter.state.sqlite import SqliteStore
+from exporter.waivers import decide, expiry
 from exporter.web.status import describe_waiver as describe
 
 T0 = 1_800_000_000.0
@@ -111,3 +113,16 @@ def test_check_and_report_show_a_waived_item_as_not_applicable() -> None:
     assert f"- [ ] Kubernetes probes — {describe(approved, Redactor())}" in render.markdown(
         views, redactor=Redactor()
     )
+
+
+@pytest.mark.parametrize("id_", [0, 2**63, 10**30])
+async def test_a_waiver_id_no_store_can_hold_is_not_found(tmp_path: Path, id_: int) -> None:
+    # POST /api/v1/waivers/99999999999999999999999/approve answered 500 (an OverflowError
+    # from SQLite); an id beyond 64 bits names no waiver.
+    store = SqliteStore(str(tmp_path / "state.db"))
+    await store.open()
+    try:
+        with pytest.raises(NotFound, match=f"no waiver {id_}"):
+            await decide(store, id_, "approve", "lead", T0)
+    finally:
+        await store.close()
