@@ -148,8 +148,9 @@ def listen(host: str, port: int) -> socket.socket:
 
 async def run(daemon: Daemon, server: uvicorn.Server, bound: socket.socket | None = None) -> None:
     """Opens the state, binds the listen address (or takes `bound`, bound before the config
-    was loaded), serves, and starts the jobs once serving (/health/live answers while 10,000
-    items are scheduled, /health/ready once they are); serves until SIGTERM/SIGINT; SIGHUP
+    was loaded), serves, and starts the jobs beside it (the socket listens first, so a client
+    waits in the backlog rather than being refused; /health/ready answers once they are
+    scheduled); serves until SIGTERM/SIGINT; SIGHUP
     reloads the config meanwhile. StateError or ListenError when it cannot start (the state
     first: a second daemon on the same state says so)."""
     loop = asyncio.get_running_loop()
@@ -169,10 +170,8 @@ async def run(daemon: Daemon, server: uvicorn.Server, bound: socket.socket | Non
         task.add_done_callback(reloads.discard)
 
     async def schedule() -> None:
-        while not server.started:  # uvicorn has no event for it; a few ms at most
-            if server.should_exit:
-                return
-            await asyncio.sleep(0.005)
+        # The socket listens already: a client that connects while the jobs are scheduled
+        # waits in the backlog, so nothing needs to know when uvicorn has started.
         await daemon.start()
         started.set()
 
