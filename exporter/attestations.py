@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 MAX_BODY = 64 * 1024
 """Bytes: a larger request body is refused (413) before it is parsed."""
 HISTORY_LIMIT = 1000
+RequestT = TypeVar("RequestT", bound=BaseModel)
 
 
 class Invalid(Exception):
@@ -68,20 +69,34 @@ def plain_text(value: str, multiline: bool = False) -> str:
     return visible_lines(value) if multiline else visible(value)
 
 
-def parse_request(body: bytes) -> AttestationRequest:
-    """The request in a JSON body, or Invalid naming the first field at fault."""
+def json_request(
+    body: bytes,
+    model: type[RequestT],
+    shape: str,
+    prepare: Callable[[dict[str, Any]], None] | None = None,
+) -> RequestT:
+    """A JSON body as a `model` (strict), or Invalid naming the first field at fault: "body"
+    when it is not JSON or not an object (`shape` says which object is expected). `prepare`
+    may adjust the object first."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid("body", f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise Invalid("body", "must be a JSON object with checklist, item, by and note")
+        raise Invalid("body", f"must be a JSON object {shape}")
+    if prepare is not None:
+        prepare(data)
     try:
-        return AttestationRequest.model_validate(data, strict=True)
+        return model.model_validate(data, strict=True)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "body"
-        raise Invalid(field, str(error["msg"]).lower()) from None
+        raise Invalid(field, str(error["msg"]).lower().removeprefix("value error, ")) from None
+
+
+def parse_request(body: bytes) -> AttestationRequest:
+    """The request in a JSON body, or Invalid naming the first field at fault."""
+    return json_request(body, AttestationRequest, "with checklist, item, by and note")
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,12 @@ watches that); no success within `every` + `grace` lapses it, as any recurring i
 
 from __future__ import annotations
 
-import json
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from exporter.attestations import Invalid, NotFound
+from exporter.attestations import Invalid, NotFound, json_request
 from exporter.conditions import failing
 from exporter.reasons import Reason
 from exporter.results import PING, Facts, ItemKey, Result
@@ -46,21 +45,13 @@ class PingRequest(BaseModel):
 
 def parse_request(body: bytes) -> PingRequest:
     """The request in a JSON body, or Invalid naming the field at fault."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("body", f"not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise Invalid("body", "must be a JSON object: {checklist, item, status, ...}")
+    return json_request(body, PingRequest, ": {checklist, item, status, ...}", _whole_seconds)
+
+
+def _whole_seconds(data: dict[str, Any]) -> None:
+    """A duration sent as a whole number is a float for the strict model (not a bool)."""
     if isinstance(data.get("duration"), int) and not isinstance(data["duration"], bool):
         data["duration"] = float(data["duration"])
-    try:
-        return PingRequest.model_validate(data, strict=True)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "body"
-        message = str(error["msg"]).lower().removeprefix("value error, ")
-        raise Invalid(field, message) from None
 
 
 def ping_item(config: Config, checklist: str, item: str) -> Item:

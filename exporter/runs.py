@@ -3,13 +3,12 @@ and why an item cannot run. Shared by the API and the daemon; no web imports."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from exporter.attestations import Invalid, NotFound
+from exporter.attestations import Invalid, NotFound, json_request
 from exporter.evaluate import not_runnable
 from exporter.results import ItemKey
 
@@ -35,19 +34,7 @@ class RunRequest(BaseModel):
 
 def parse_request(body: bytes) -> RunRequest:
     """The request in a JSON body, or Invalid naming the field at fault."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("body", f"not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise Invalid("body", "must be a JSON object: {checklist} or {checklist, section|item}")
-    try:
-        return RunRequest.model_validate(data, strict=True)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "body"
-        message = str(error["msg"]).lower().removeprefix("value error, ")
-        raise Invalid(field, message) from None
+    return json_request(body, RunRequest, ": {checklist} or {checklist, section|item}")
 
 
 @dataclass(frozen=True)

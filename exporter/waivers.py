@@ -4,12 +4,11 @@ one person and approved by another admin. The request's validation, the rules (n
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from exporter.attestations import Invalid, NotFound, plain_text
+from exporter.attestations import Invalid, NotFound, json_request, plain_text
 from exporter.results import GO_LIVE_ITEM, Waiver
 from exporter.state import Store
 from exporter.times import iso, parse_instant
@@ -46,18 +45,7 @@ class WaiverRequest(BaseModel):
 
 def parse_request(body: bytes) -> WaiverRequest:
     """The request in a JSON body, or Invalid naming the first field at fault."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid("body", f"not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise Invalid("body", "must be a JSON object with checklist, item, reason, by, expires")
-    try:
-        return WaiverRequest.model_validate(data, strict=True)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "body"
-        raise Invalid(field, str(error["msg"]).lower()) from None
+    return json_request(body, WaiverRequest, "with checklist, item, reason, by, expires")
 
 
 def expiry(text: str, now: float, config: Config) -> float:
