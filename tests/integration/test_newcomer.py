@@ -404,9 +404,12 @@ def test_self_probes_of_the_default_config_follow_listen(tmp_path: Path) -> None
 
     def self_probes() -> dict[str, object] | None:
         try:
-            doc = httpx.get(f"{url}/status", timeout=2).json()
+            response = httpx.get(f"{url}/status", timeout=2)
+            doc = response.json()
         except (httpx.HTTPError, ValueError):
             return None
+        if response.status_code != 200:
+            return None  # 503 while the config loads (only /health/live answers then)
         items = {i["id"]: i for s in doc["checklists"][0]["sections"] for i in s["items"]}
         probes = {k: items[k] for k in ("health-live", "metrics-endpoint")}
         return probes if all(p["reason"] != "not_run" for p in probes.values()) else None
