@@ -461,25 +461,7 @@ class SqliteStore(StoreHealth, StateCache):
             )
 
     async def attest(self, attestation: Attestation) -> Attestation:
-        if self.fault is not None:
-            self.write_failed(self.fault, path=self.path)
-            raise StoreUnavailable(self.fault)
-        try:
-            id_, revision = await self._call(
-                self._checked, self._attest, attestation_row(attestation)
-            )
-        except TimeoutError as exc:
-            # The worker thread may still commit it after we stop waiting.
-            fault = describe(self.path, exc)
-            self.write_failed(fault, path=self.path)
-            self.failed(fault)
-            raise OutcomeUnknown(fault) from exc
-        except (sqlite3.Error, StateLost) as exc:
-            fault = describe(self.path, exc)
-            self.write_failed(fault, path=self.path)
-            if isinstance(exc, StateLost):
-                self.failed(fault)
-            raise StoreUnavailable(fault) from exc
+        id_, revision = await self._must_write(self._attest, attestation_row(attestation))
         recorded = replace(attestation, id=id_)
         self._apply(recorded)
         self._saw_revision(revision)
@@ -594,15 +576,15 @@ class SqliteStore(StoreHealth, StateCache):
                 db.execute("PRAGMA synchronous=NORMAL")
         return out, (int(revision[0]) if revision else None)
 
-    async def _audit(self, durable: bool, write: Callable[..., Any], *args: Any) -> Any:
-        """Runs an audit write; StoreUnavailable (OutcomeUnknown on a timeout) when it fails."""
+    async def _must_write(self, write: Callable[..., Any], *args: Any) -> Any:
+        """Runs a write a caller waits on (an attestation, an audit record): StoreUnavailable
+        when it cannot be made, OutcomeUnknown on a timeout (the worker thread may still
+        commit it after we stop waiting)."""
         if self.fault is not None:
             self.write_failed(self.fault, path=self.path)
             raise StoreUnavailable(self.fault)
         try:
-            out, revision = await self._call(
-                self._checked, self._audit_transaction, durable, write, *args
-            )
+            return await self._call(self._checked, write, *args)
         except TimeoutError as exc:
             fault = describe(self.path, exc)
             self.write_failed(fault, path=self.path)
@@ -614,6 +596,10 @@ class SqliteStore(StoreHealth, StateCache):
             if isinstance(exc, StateLost):
                 self.failed(fault)
             raise StoreUnavailable(fault) from exc
+
+    async def _audit(self, durable: bool, write: Callable[..., Any], *args: Any) -> Any:
+        """Runs an audit write; StoreUnavailable (OutcomeUnknown on a timeout) when it fails."""
+        out, revision = await self._must_write(self._audit_transaction, durable, write, *args)
         if revision is not None:
             self._saw_revision(revision)
         return out
