@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from exporter.history import STATES
 from tests.integration.test_postgres_replicas import admin, database  # noqa: F401 - fixture
 from tests.support.api import post_attestation
 from tests.support.cli import run_cli
@@ -32,13 +33,13 @@ TOKEN = "attest-secret-0123456789abcdef"
 ENV = {"I13_ATTEST_TOKEN": TOKEN}
 
 
-def write_config(tmp_path: Path, state: str) -> Path:
+def write_config(tmp_path: Path, state: str, interval: str = "1s") -> Path:
     (tmp_path / "present").write_text("x")
     path = tmp_path / "readiness.yaml"
     path.write_text(f"""
 exporter:
   state: "{state}"
-  default_interval: 1s
+  default_interval: {interval}
   api_tokens:
     - {{name: oncall, token_env: I13_ATTEST_TOKEN, roles: [attest, read]}}
 checklists:
@@ -141,9 +142,13 @@ def test_a_commit_without_an_answer_is_reported_as_outcome_unknown(
     database: str,  # noqa: F811 - fixture
     serve: list[Exporter],
 ) -> None:
-    exporter = Exporter(write_config(tmp_path, database), env=ENV)
+    # Items that run once at startup and then not for an hour, and that first round's history
+    # on disk before the slow commit: no other write is under way, or meets the fault the
+    # timeout marks, while the attestation hangs, so the one write error counted is its own.
+    exporter = Exporter(write_config(tmp_path, database, interval="1h"), env=ENV)
     serve.append(exporter)
     exporter.start()
+    wait_for(lambda: recorded_states(exporter) >= {"present", "on-call"}, 15, "history", exporter)
     # A deferred trigger runs at COMMIT and outlasts the store's 5s deadline.
     asyncio.run(
         admin_in(
@@ -160,6 +165,17 @@ def test_a_commit_without_an_answer_is_reported_as_outcome_unknown(
     assert "outcome unknown" in error and "nothing was recorded" not in error
     assert "GET /api/v1/attestations" in error
     assert write_errors(exporter, "postgresql") == 1
+
+
+def recorded_states(exporter: Exporter) -> set[str]:
+    """The items with a state record in the history."""
+    response = httpx.get(
+        f"{exporter.url}/api/v1/history",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    return {r["item"] for r in response.json()["history"] if r["state"] in STATES}
 
 
 async def admin_in(dsn: str, sql: str) -> None:
