@@ -62,13 +62,22 @@ def expiry(text: str, now: float, config: Config) -> float:
             ) from None
     limit = config.exporter.max_waiver.total_seconds()
     if ends <= now:
-        raise Invalid("expires", f"{iso(ends)} is not in the future")
+        raise Invalid("expires", f"expires {_shown(ends, text)} is not in the future")
     if ends > now + limit:
         raise Invalid(
             "expires",
-            f"{iso(ends)} is more than exporter.max_waiver ({limit / 86400:g} days) ahead",
+            f"expires {_shown(ends, text)} is more than exporter.max_waiver"
+            f" ({limit / 86400:g} days) ahead",
         )
     return ends
+
+
+def _shown(ends: float, text: str) -> str:
+    """The time asked for, as the API writes times; as given when no date can hold it."""
+    try:
+        return str(iso(ends))
+    except (OverflowError, OSError, ValueError):
+        return repr(text)
 
 
 def resolve(config: Config, checklist: str, item: str) -> Item:

@@ -71,7 +71,7 @@ def api(exporter: Exporter, method: str, path: str, token: str, **body: Any) -> 
     )
 
 
-def waiver_request(expires: str = "30d") -> dict[str, Any]:
+def waiver_request(expires: object = "30d") -> dict[str, Any]:
     return {
         "checklist": "app",
         "item": "k8s-probes",
@@ -162,6 +162,33 @@ def test_bad_waivers_are_refused_with_the_field(exporter: Exporter) -> None:
         headers={"Authorization": ONCALL, "Origin": "https://evil.example"},
     )
     assert foreign.status_code == 403
+
+
+def test_bad_expiries_are_a_clear_422_never_a_server_error(exporter: Exporter) -> None:
+    # `expires: 1970-01-01` answered "None is not in the future"; times beyond what a date holds
+    # (1e300, a span of 10^12 days) reached a formatter that raised.
+    for expires, says in (
+        ("1970-01-01", "expires 1970-01-01T00:00:00Z is not in the future"),
+        ("1970-01-01T00:00:00Z", "expires 1970-01-01T00:00:00Z is not in the future"),
+        ("yesterday", "'yesterday' is not a date"),
+        ("2027-13-45", "'2027-13-45' is not a date"),
+        ("-5d", "'-5d' is not a date"),
+        ("1e300", "expires '1e300' is more than exporter.max_waiver (90 days) ahead"),
+        ("-1e300", "expires '-1e300' is not in the future"),
+        ("999999999999d", "is not a date"),
+        ("9999-12-31", "expires 9999-12-31T00:00:00Z is more than exporter.max_waiver"),
+        ("nan", "'nan' is not a date"),
+        ("", "at least 1 character"),
+        (12345, "valid string"),
+        (None, "valid string"),
+        (["30d"], "valid string"),
+    ):
+        refused = api(exporter, "POST", "/api/v1/waivers", ONCALL, **waiver_request(expires))
+        assert refused.status_code == 422, (expires, refused.text)
+        assert refused.json()["field"] == "expires", (expires, refused.text)
+        assert says in refused.json()["error"], (expires, refused.text)
+    assert "Traceback" not in exporter.output()
+    assert api(exporter, "GET", "/api/v1/waivers", ONCALL).json()["waivers"] == []
 
 
 def test_a_waiver_counts_no_more_once_it_expires(exporter: Exporter) -> None:
