@@ -32,7 +32,7 @@ def add_verbs(verbs: Any) -> None:
     )
     waive.set_defaults(run=cmd_waive)
     for verb, text in (
-        ("approve", "approve a waiver (an admin token other than the one that asked)"),
+        ("approve", "approve a waiver (an admin other than who asked: not its token or its --by)"),
         ("revoke", "revoke a waiver (admin): the item counts again at once"),
     ):
         parser = verbs.add_parser(verb, help=text)

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 class SelfApproval(Exception):
-    """The approving token is the one that asked for the waiver (HTTP 403)."""
+    """The approving token is the one that asked for the waiver, or is named as the person who
+    asked (HTTP 403)."""
 
 
 class WaiverRequest(BaseModel):
@@ -126,20 +127,34 @@ async def decide(
     token: str,
     now: float,
 ) -> Waiver:
-    """Approves (by an admin token other than the requester's) or revokes a waiver."""
+    """Approves (by an admin other than the one who asked: not the requesting token, nor the
+    person named in its `by`) or revokes a waiver."""
     if not 0 < id_ <= MAX_ID:
         raise NotFound(f"no waiver {id_}")
     found = next(iter(await store.waivers(None, None, 1, id_)), None)
     if found is None:
         raise NotFound(f"no waiver {id_}")
-    if decision == "approve" and found.token == token:
+    if decision == "approve" and asked_by(found, token):
+        through = f" (token {found.token})" if found.token else ""
         raise SelfApproval(
-            f"waiver {id_} was asked for with token {token}: another admin must approve it"
+            f"waiver {id_} was asked for by {found.by}{through}: {token} may not approve it,"
+            " another admin must"
         )
     try:
         return await store.decide_waiver(id_, decision, token, now)
     except KeyError:
         raise NotFound(f"no waiver {id_}") from None
+
+
+def asked_by(waiver: Waiver, approver: str) -> bool:
+    """Whether the approving token's name is who asked for the waiver: the token it was asked
+    with, or the person it names in `by` (a person approves as their token's name, so one
+    asking through a shared token in their own name does not approve it with their own)."""
+    return _person(approver) in {_person(waiver.by), _person(waiver.token or "")}
+
+
+def _person(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def status(waiver: Waiver, now: float) -> str:

@@ -143,6 +143,33 @@ def test_a_waiver_needs_another_admin_and_takes_the_item_out_of_readiness(
     assert revocation["detail"]["revoked_by"] == "ops"
 
 
+def test_the_person_who_asked_may_not_approve_with_another_token(exporter: Exporter) -> None:
+    # Only the requesting token was refused: lead asking through the shared on-call token (by
+    # "lead") approved their own waiver with their admin token.
+    url = ["--url", exporter.url]
+    asked = api(exporter, "POST", "/api/v1/waivers", ONCALL, **{**waiver_request(), "by": "Lead "})
+    assert asked.status_code == 201, asked.text
+    approve = f"/api/v1/waivers/{asked.json()['id']}/approve"
+    refused = api(exporter, "POST", approve, LEAD)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == (
+        f"waiver {asked.json()['id']} was asked for by Lead (token oncall): lead may not approve"
+        " it, another admin must"
+    )
+    by_cli = cli("approve", *url, str(asked.json()["id"]), token=LEAD)
+    assert by_cli.returncode != 0 and "lead may not approve it, another admin must" in by_cli.stderr
+    listed = api(exporter, "GET", "/api/v1/waivers", ONCALL).json()["waivers"]
+    assert [w["status"] for w in listed] == ["requested"]
+    approved = api(exporter, "POST", approve, OPS)
+    assert approved.status_code == 200 and approved.json()["approved_by"] == "ops"
+
+    # The token that asked is refused whatever name it asked in.
+    mine = api(exporter, "POST", "/api/v1/waivers", LEAD, **{**waiver_request(), "by": "alice"})
+    refused = api(exporter, "POST", f"/api/v1/waivers/{mine.json()['id']}/approve", LEAD)
+    assert refused.status_code == 403
+    assert refused.json()["error"].endswith("lead may not approve it, another admin must")
+
+
 def test_bad_waivers_are_refused_with_the_field(exporter: Exporter) -> None:
     for body, field in (
         ({**waiver_request(), "expires": "365d"}, "expires"),
