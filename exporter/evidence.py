@@ -138,7 +138,7 @@ def _checklist(
 
 def _pick(change: Change, redactor: Redactor, *fields: str) -> dict[str, Any]:
     detail = json.loads(change.detail or "{}")
-    return {f: redactor.text(str(detail[f])) if f == "note" else detail.get(f) for f in fields}
+    return {f: redactor.optional(detail.get(f)) for f in fields}
 
 
 def _overlaps(waiver: Waiver, period: Period) -> bool:
@@ -150,12 +150,12 @@ def _waiver(waiver: Waiver, redactor: Redactor) -> dict[str, Any]:
     return {
         "id": waiver.id,
         "reason": redactor.text(waiver.reason),
-        "requested_by": waiver.by,
+        "requested_by": redactor.text(waiver.by),
         "requested_at": iso(waiver.requested_at),
-        "approved_by": waiver.approved_by,
+        "approved_by": redactor.optional(waiver.approved_by),
         "approved_at": iso(waiver.approved_at),
         "expires": iso(waiver.expires),
-        "revoked_by": waiver.revoked_by,
+        "revoked_by": redactor.optional(waiver.revoked_by),
         "revoked_at": iso(waiver.revoked_at),
     }
 

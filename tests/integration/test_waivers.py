@@ -21,6 +21,8 @@ import asyncpg
 import httpx
 import pytest
 
+from exporter.results import Attestation, Waiver
+from exporter.state.sqlite import SqliteStore
 from tests.support.exporter import Exporter, wait_for
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -337,3 +339,47 @@ def test_a_secret_pasted_into_a_reason_or_note_is_masked_in_the_append_only_reco
         ).fetchall()
     assert stored and not [row for row in stored if lead in row[0]]
     assert "VMs only; was told to use token <redacted>" in [row[0] for row in stored]
+
+
+async def record_old(path: Path, secret: str) -> None:
+    """A waiver and an attestation as a version that did not mask them wrote them."""
+    store = SqliteStore(str(path))
+    await store.open()
+    try:
+        now = time.time()
+        waiver = await store.request_waiver(
+            Waiver("app", "k8s-probes", f"VMs {secret}", f"alice {secret}", now, now + 86400,
+                   "old-definition", token="oncall")
+        )  # fmt: skip
+        assert waiver.id is not None
+        await store.decide_waiver(waiver.id, "approve", "ops", now)
+        await store.attest(Attestation("app", "go-live", f"bob {secret}", now, "fp", "n"))
+    finally:
+        await store.close()
+
+
+def test_who_asked_in_an_old_record_is_masked_as_an_attestation_is(tmp_path: Path) -> None:
+    # GET /api/v1/waivers showed `by` as stored: a record from before masking on write kept a
+    # pasted token in clear there (and in the evidence JSON), where /status masked it.
+    lead = TOKENS["I17_LEAD_TOKEN"]
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/state.db")
+    asyncio.run(record_old(tmp_path / "state.db", lead))
+    running = Exporter(config, env=TOKENS)
+    running.start()
+    try:
+        (waiver,) = api(running, "GET", "/api/v1/waivers", ONCALL).json()["waivers"]
+        (attestation,) = api(running, "GET", "/api/v1/attestations", ONCALL).json()["attestations"]
+        history = api(running, "GET", "/api/v1/history", ONCALL).text
+    finally:
+        running.stop()
+    assert (waiver["by"], waiver["reason"]) == ("alice <redacted>", "VMs <redacted>")
+    assert (waiver["token"], waiver["approved_by"]) == ("oncall", "ops")
+    assert attestation["by"] == "bob <redacted>"
+    assert lead not in history
+    evidence = subprocess.run(
+        [sys.executable, "-m", "exporter", "evidence", "--config", str(config), "--since",
+         "2020-01-01", "--format", "json"],
+        capture_output=True, text=True, timeout=30, env={**os.environ, **TOKENS},
+    )  # fmt: skip
+    assert evidence.returncode == 0, evidence.stderr
+    assert lead not in evidence.stdout and '"requested_by": "alice <redacted>"' in evidence.stdout

@@ -83,6 +83,11 @@ def test_a_waived_item_reads_as_not_applicable() -> None:
         describe(approved, Redactor())
         == "n/a: VMs only (alice, approved by ops, until 2027-01-16 08:00 UTC)"
     )
+    # `check` and `report` print it: who asked is masked as the reason is (an old record).
+    pasted = waiver(by="alice hunter2-secret", approved_by="ops", approved_at=T0)
+    assert describe(pasted, Redactor(["hunter2-secret"])).startswith(
+        "n/a: VMs only (alice <redacted>, approved by ops,"
+    )
 
 
 def test_expiry_is_in_the_future_and_within_max_waiver() -> None:
