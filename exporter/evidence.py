@@ -21,6 +21,7 @@ from exporter.history import (
     WAIVER_REVOKED,
     Change,
     broken_links,
+    lost_tail,
     passing_share,
     regressions,
 )
@@ -164,11 +165,15 @@ WAIVER_EVENTS = (WAIVER_REQUESTED, WAIVER_APPROVED, WAIVER_REVOKED)
 
 
 def verify(
-    history: Sequence[Change], attestations: Sequence[Attestation], waivers: Sequence[Waiver]
+    history: Sequence[Change],
+    attestations: Sequence[Attestation],
+    waivers: Sequence[Waiver],
+    head: tuple[int, str],
 ) -> list[str]:
-    """Every problem with the audit records, each naming the row: a broken chain, or an
-    attestation or waiver row that no longer matches the history record written with it."""
-    problems = broken_links(history)
+    """Every problem with the audit records, each naming the row: a broken chain, its newest
+    records gone (against the store's `head`, read before `history`), or an attestation or
+    waiver row that no longer matches the history record written with it."""
+    problems = broken_links(history) + lost_tail(history, head)
     events: dict[tuple[str, int], Change] = {}
     for change in history:
         detail = json.loads(change.detail or "{}")
