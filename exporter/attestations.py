@@ -174,8 +174,10 @@ def document(attestation: Attestation, redactor: Redactor) -> dict[str, Any]:
         "id": attestation.id,
         "checklist": attestation.checklist,
         "item": attestation.item,
-        "by": attestation.by,
-        # A note is free text: someone may paste a command line with its password.
+        # Free text, masked on the way out too (a record is never edited, and may predate the
+        # masking on write or a secret the config gained since): a note may hold a pasted
+        # command line with its password, a name field whatever was typed into it.
+        "by": redactor.text(attestation.by),
         "note": redactor.text(attestation.note),
         "at": iso(attestation.at),
         "fingerprint": attestation.fingerprint,

@@ -32,7 +32,7 @@ def add_verbs(verbs: Any) -> None:
     )
     waive.set_defaults(run=cmd_waive)
     for verb, text in (
-        ("approve", "approve a waiver (an admin token other than the one that asked)"),
+        ("approve", "approve a waiver (an admin other than who asked: not its token or its --by)"),
         ("revoke", "revoke a waiver (admin): the item counts again at once"),
     ):
         parser = verbs.add_parser(verb, help=text)
@@ -215,8 +215,11 @@ async def _read(config: Any, since: float, until: float, check: bool) -> tuple[A
         records = evidence.Records(history, waivers, dict(store.states()))
         if not check:
             return records, [], 0
+        # The head first: records appended after it are newer than it, not missing.
+        head = await store.history_head()
         everything = await store.history(None, None, None, None, evidence.ALL)
         attestations = await store.attestations(None, None, evidence.ALL)
-        return records, evidence.verify(everything, attestations, waivers), len(everything)
+        problems = evidence.verify(everything, attestations, waivers, head)
+        return records, problems, len(everything)
     finally:
         await store.close()

@@ -21,6 +21,7 @@ from exporter.history import (
     WAIVER_REVOKED,
     Change,
     broken_links,
+    lost_tail,
     passing_share,
     regressions,
 )
@@ -138,7 +139,7 @@ def _checklist(
 
 def _pick(change: Change, redactor: Redactor, *fields: str) -> dict[str, Any]:
     detail = json.loads(change.detail or "{}")
-    return {f: redactor.text(str(detail[f])) if f == "note" else detail.get(f) for f in fields}
+    return {f: redactor.optional(detail.get(f)) for f in fields}
 
 
 def _overlaps(waiver: Waiver, period: Period) -> bool:
@@ -150,12 +151,12 @@ def _waiver(waiver: Waiver, redactor: Redactor) -> dict[str, Any]:
     return {
         "id": waiver.id,
         "reason": redactor.text(waiver.reason),
-        "requested_by": waiver.by,
+        "requested_by": redactor.text(waiver.by),
         "requested_at": iso(waiver.requested_at),
-        "approved_by": waiver.approved_by,
+        "approved_by": redactor.optional(waiver.approved_by),
         "approved_at": iso(waiver.approved_at),
         "expires": iso(waiver.expires),
-        "revoked_by": waiver.revoked_by,
+        "revoked_by": redactor.optional(waiver.revoked_by),
         "revoked_at": iso(waiver.revoked_at),
     }
 
@@ -164,11 +165,15 @@ WAIVER_EVENTS = (WAIVER_REQUESTED, WAIVER_APPROVED, WAIVER_REVOKED)
 
 
 def verify(
-    history: Sequence[Change], attestations: Sequence[Attestation], waivers: Sequence[Waiver]
+    history: Sequence[Change],
+    attestations: Sequence[Attestation],
+    waivers: Sequence[Waiver],
+    head: tuple[int, str],
 ) -> list[str]:
-    """Every problem with the audit records, each naming the row: a broken chain, or an
-    attestation or waiver row that no longer matches the history record written with it."""
-    problems = broken_links(history)
+    """Every problem with the audit records, each naming the row: a broken chain, its newest
+    records gone (against the store's `head`, read before `history`), or an attestation or
+    waiver row that no longer matches the history record written with it."""
+    problems = broken_links(history) + lost_tail(history, head)
     events: dict[tuple[str, int], Change] = {}
     for change in history:
         detail = json.loads(change.detail or "{}")

@@ -95,6 +95,33 @@ def broken_links(records: Iterable[Change]) -> list[str]:
     return problems
 
 
+def lost_tail(records: Iterable[Change], head: tuple[int, str]) -> list[str]:
+    """What is missing at the chain's end, which no link between records shows: the store's
+    head (the newest record's id and hash, kept apart from the records) names a record that
+    is gone, or one whose hash is not the head's. Read the head before the records: those
+    appended in between are newer, not missing."""
+    last_id, last_hash = head
+    if last_id == 0:
+        return []
+    ids = {record.id or 0: record for record in records}
+    if last_id in ids:
+        if ids[last_id].hash != last_hash:
+            return [f"history record {last_id}: its hash is not the one the chain's head holds"]
+        return []
+    older = [id_ for id_ in ids if id_ < last_id]
+    if not older:
+        return [
+            f"history records up to {last_id} are gone: the chain's head names {last_id} as"
+            " the newest and none is left"
+        ]
+    left = max(older)
+    if left + 1 == last_id:
+        gone = f"record {last_id} is gone: the chain's head names it"
+    else:
+        gone = f"records {left + 1}..{last_id} are gone: the chain's head names {last_id}"
+    return [f"history {gone} as the newest (the newest left is {left})"]
+
+
 def state_of(view: ItemView) -> tuple[str, str] | None:
     """The history state of an evaluated item and its reason; None before it has any (never
     run). The order is the precedence a reader expects: a waiver covers everything; lapsed

@@ -97,6 +97,10 @@ class Redactor:
             value = _SCHEME_CREDENTIAL.sub(_scheme_credential, value)
         return value
 
+    def optional(self, value: str | None) -> str | None:
+        """`text` for a field that may be empty (who approved a waiver, if anyone)."""
+        return None if value is None else self.text(value)
+
     def known(self, text: str) -> str:
         """Masks only the registered secrets, in every written form: for a whole page or
         report whose parts went through `text` or `value` already, so a secret that reached it

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 
 def iso(ts: float | None) -> str | None:
-    """For machines (/status JSON, the audit API): ISO 8601 in UTC with `Z`; None stays None."""
-    return _utc(ts).isoformat().replace("+00:00", "Z") if ts else None
+    """For machines (/status JSON, the audit API): ISO 8601 in UTC with `Z`; None stays None
+    (Unix second 0 is 1970-01-01T00:00:00Z, a time like any other)."""
+    return _utc(ts).isoformat().replace("+00:00", "Z") if ts is not None else None
 
 
 def when(ts: float) -> str:

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 class SelfApproval(Exception):
-    """The approving token is the one that asked for the waiver (HTTP 403)."""
+    """The approving token is the one that asked for the waiver, or is named as the person who
+    asked (HTTP 403)."""
 
 
 class WaiverRequest(BaseModel):
@@ -62,13 +63,22 @@ def expiry(text: str, now: float, config: Config) -> float:
             ) from None
     limit = config.exporter.max_waiver.total_seconds()
     if ends <= now:
-        raise Invalid("expires", f"{iso(ends)} is not in the future")
+        raise Invalid("expires", f"expires {_shown(ends, text)} is not in the future")
     if ends > now + limit:
         raise Invalid(
             "expires",
-            f"{iso(ends)} is more than exporter.max_waiver ({limit / 86400:g} days) ahead",
+            f"expires {_shown(ends, text)} is more than exporter.max_waiver"
+            f" ({limit / 86400:g} days) ahead",
         )
     return ends
+
+
+def _shown(ends: float, text: str) -> str:
+    """The time asked for, as the API writes times; as given when no date can hold it."""
+    try:
+        return str(iso(ends))
+    except (OverflowError, OSError, ValueError):
+        return repr(text)
 
 
 def resolve(config: Config, checklist: str, item: str) -> Item:
@@ -117,20 +127,34 @@ async def decide(
     token: str,
     now: float,
 ) -> Waiver:
-    """Approves (by an admin token other than the requester's) or revokes a waiver."""
+    """Approves (by an admin other than the one who asked: not the requesting token, nor the
+    person named in its `by`) or revokes a waiver."""
     if not 0 < id_ <= MAX_ID:
         raise NotFound(f"no waiver {id_}")
     found = next(iter(await store.waivers(None, None, 1, id_)), None)
     if found is None:
         raise NotFound(f"no waiver {id_}")
-    if decision == "approve" and found.token == token:
+    if decision == "approve" and asked_by(found, token):
+        through = f" (token {found.token})" if found.token else ""
         raise SelfApproval(
-            f"waiver {id_} was asked for with token {token}: another admin must approve it"
+            f"waiver {id_} was asked for by {found.by}{through}: {token} may not approve it,"
+            " another admin must"
         )
     try:
         return await store.decide_waiver(id_, decision, token, now)
     except KeyError:
         raise NotFound(f"no waiver {id_}") from None
+
+
+def asked_by(waiver: Waiver, approver: str) -> bool:
+    """Whether the approving token's name is who asked for the waiver: the token it was asked
+    with, or the person it names in `by` (a person approves as their token's name, so one
+    asking through a shared token in their own name does not approve it with their own)."""
+    return _person(approver) in {_person(waiver.by), _person(waiver.token or "")}
+
+
+def _person(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 def status(waiver: Waiver, now: float) -> str:
@@ -147,14 +171,16 @@ def document(waiver: Waiver, now: float, redactor: Redactor) -> dict[str, Any]:
         "id": waiver.id,
         "checklist": waiver.checklist,
         "item": waiver.item,
+        # Masked again on the way out, as an attestation's `by` and note: a record written
+        # before masking on write (or before a secret joined the config) is never edited.
         "reason": redactor.text(waiver.reason),
-        "by": waiver.by,
+        "by": redactor.text(waiver.by),
         "token": waiver.token,
         "requested_at": iso(waiver.requested_at),
         "expires": iso(waiver.expires),
-        "approved_by": waiver.approved_by,
+        "approved_by": redactor.optional(waiver.approved_by),
         "approved_at": iso(waiver.approved_at),
-        "revoked_by": waiver.revoked_by,
+        "revoked_by": redactor.optional(waiver.revoked_by),
         "revoked_at": iso(waiver.revoked_at),
         "fingerprint": waiver.fingerprint,
         "status": status(waiver, now),

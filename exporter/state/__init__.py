@@ -87,8 +87,13 @@ class Store(Protocol):
         first each item's last state record before `since`, the state it entered the period
         in."""
 
+    async def history_head(self) -> tuple[int, str]:
+        """The id and hash of the newest record appended to the chain, as the store keeps
+        them apart from the records ((0, "") before the first): a check of the chain's end."""
+
     async def prune(self, before: float) -> int:
-        """Retention: removes the history records older than `before` (the only deletion)."""
+        """Retention: removes the history records older than `before` (the only deletion),
+        but never the newest one, which the head names."""
 
     async def request_waiver(self, waiver: Waiver) -> Waiver:
         """Records a waiver (approved already when its `approved_at` is set) and its history

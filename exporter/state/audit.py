@@ -90,6 +90,12 @@ REVOKE_WAIVER = (
 )
 
 
+HEAD = "SELECT last_id, last_hash FROM {history}_head"
+# Retention keeps the record the head names, even when older than the cut: it anchors the
+# chain's end, so a history deleted whole is not taken for one retention emptied.
+PRUNE = "DELETE FROM {history} WHERE at < ? AND id < (SELECT last_id FROM {history}_head)"
+
+
 def dollar(query: str) -> str:
     """`?` placeholders numbered `$1, $2, ...` for asyncpg; a repeated filter value is passed
     twice, so each `?` has its own number."""

@@ -533,11 +533,17 @@ class PostgresStore(StoreHealth, StateCache):
             filters = audit.filters(checklist, item, since, until)
             return [*rows, *await conn.fetch(query, *filters, limit, timeout=d)]
 
+    async def history_head(self) -> tuple[int, str]:
+        query = self._query("fetchrow", _sql(audit.HEAD), deadline=self.deadline)
+        try:
+            row = await bounded(query, self.deadline)
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
+        return int(row[0]), str(row[1])
+
     async def prune(self, before: float) -> int:
         async def delete(conn: asyncpg.Connection) -> int:
-            status = await conn.execute(
-                "DELETE FROM readiness_history WHERE at < $1", before, timeout=self.deadline
-            )
+            status = await conn.execute(_sql(audit.PRUNE), before, timeout=self.deadline)
             return int(status.split()[-1])
 
         deleted: int = await self._audit(False, delete)

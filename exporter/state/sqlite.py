@@ -647,9 +647,16 @@ class SqliteStore(StoreHealth, StateCache):
             ).fetchall()
         )
 
+    async def history_head(self) -> tuple[int, str]:
+        try:
+            row = await self._call(lambda: self.db.execute(_sql(audit.HEAD)).fetchone())
+        except (sqlite3.Error, TimeoutError) as exc:
+            raise StoreUnavailable(describe(self.path, exc)) from exc
+        return int(row[0]), str(row[1])
+
     async def prune(self, before: float) -> int:
         deleted: int = await self._audit(
-            False, lambda: self.db.execute("DELETE FROM history WHERE at < ?", (before,)).rowcount
+            False, lambda: self.db.execute(_sql(audit.PRUNE), (before,)).rowcount
         )
         return deleted
 

@@ -234,7 +234,7 @@ async def list_waivers(request: Request) -> Response:
 
 
 async def approve_waiver(request: Request) -> Response:
-    """POST /api/v1/waivers/{id}/approve (admin role, not the token that asked)."""
+    """POST /api/v1/waivers/{id}/approve (admin role, not the token or person that asked)."""
     return await _decide(request, "approve")
 
 

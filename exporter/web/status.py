@@ -20,7 +20,8 @@ DAY = 86400.0
 def describe_waiver(waiver: Waiver, redactor: Redactor) -> str:
     """How a waived item reads in /status, `check` and `report`."""
     return (
-        f"n/a: {redactor.text(waiver.reason)} ({waiver.by}, approved by {waiver.approved_by},"
+        f"n/a: {redactor.text(waiver.reason)} ({redactor.text(waiver.by)}, approved by"
+        f" {redactor.optional(waiver.approved_by)},"
         f" until {when(waiver.expires)})"
     )
 

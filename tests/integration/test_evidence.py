@@ -9,21 +9,27 @@ import asyncio
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from exporter.history import DEFINED, FAILING, PASSING, WAIVED, Change
 from exporter.results import Attestation, Waiver
+from exporter.state import Store
+from exporter.state.postgres import PostgresStore
 from exporter.state.sqlite import SqliteStore
 from tests.support.cli import run_cli
+from tests.support.services import PG_HOST, PG_PORT, pg_database, psql
 
 DAY = 86400.0
 SINCE = datetime(2026, 10, 1, tzinfo=UTC).timestamp()
 UNTIL = SINCE + 10 * DAY
 CONFIG = """
 exporter:
-  state: "sqlite:///{dir}/state.db"
+  state: "{state}"
 checklists:
   - name: app
     title: The App
@@ -47,8 +53,12 @@ checklists:
 """
 
 
-async def record_history(path: Path) -> None:
-    store = SqliteStore(str(path))
+def sqlite_config(directory: Path) -> str:
+    return CONFIG.format(state=f"sqlite:///{directory}/state.db")
+
+
+async def record_history(path: Path | Store) -> None:
+    store = SqliteStore(str(path)) if isinstance(path, Path) else path
     await store.open()
     try:
         await store.append(
@@ -88,7 +98,7 @@ def evidence(config: Path, *extra: str) -> tuple[int, str, str]:
 
 def test_the_report_of_a_period_matches_the_recorded_transitions(tmp_path: Path) -> None:
     config = tmp_path / "readiness.yaml"
-    config.write_text(CONFIG.format(dir=tmp_path))
+    config.write_text(sqlite_config(tmp_path))
     asyncio.run(record_history(tmp_path / "state.db"))
 
     code, out, err = evidence(config, "--format", "json", "--checklist", "app", "--verify")
@@ -149,7 +159,7 @@ def test_the_report_of_a_period_matches_the_recorded_transitions(tmp_path: Path)
 
 def test_tampering_with_a_stored_row_fails_verify_naming_it(tmp_path: Path) -> None:
     config = tmp_path / "readiness.yaml"
-    config.write_text(CONFIG.format(dir=tmp_path))
+    config.write_text(sqlite_config(tmp_path))
     asyncio.run(record_history(tmp_path / "state.db"))
     with closing(sqlite3.connect(tmp_path / "state.db")) as db:
         db.execute("UPDATE history SET reason = 'ok' WHERE id = 5")
@@ -184,7 +194,7 @@ def test_verify_names_a_forged_approval_and_a_deleted_row(tmp_path: Path) -> Non
     # Who approved a waiver was not checked: `UPDATE waiver SET approved_by = 'ceo'` passed
     # --verify, and so did deleting a waiver or an attestation row outright.
     config = tmp_path / "readiness.yaml"
-    config.write_text(CONFIG.format(dir=tmp_path))
+    config.write_text(sqlite_config(tmp_path))
     asyncio.run(record_history(tmp_path / "state.db"))
     assert evidence(config, "--verify")[0] == 0
     with closing(sqlite3.connect(tmp_path / "state.db")) as db:
@@ -219,9 +229,56 @@ def test_verify_names_a_forged_approval_and_a_deleted_row(tmp_path: Path) -> Non
     ]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, Callable[[str], None]]]:
+    """A state URL with record_history's records in it, and how to run SQL on it."""
+    if request.param == "sqlite":
+        asyncio.run(record_history(tmp_path / "state.db"))
+
+        def on_sqlite(sql: str) -> None:
+            with closing(sqlite3.connect(tmp_path / "state.db")) as db:
+                db.execute(sql)
+                db.commit()
+
+        yield f"sqlite:///{tmp_path}/state.db", on_sqlite
+        return
+    with pg_database(prefix="i17_evidence") as name:
+        url = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+        asyncio.run(record_history(PostgresStore(url)))
+        yield url, lambda sql: psql(sql.replace("history", "readiness_history"), name)
+
+
+def test_deleting_the_newest_records_fails_verify_naming_them(
+    tmp_path: Path, state: tuple[str, Callable[[str], None]]
+) -> None:
+    # The chain checks each record against the one before: cutting off the newest records left
+    # an intact, shorter chain that --verify passed. The head (last id and hash) says where the
+    # chain ends.
+    url, sql = state
+    config = tmp_path / "readiness.yaml"
+    config.write_text(CONFIG.format(state=url))
+    assert evidence(config, "--verify")[0] == 0
+    for cut, named in (
+        ("id = 11", "history record 11 is gone: the chain's head names it as the newest"
+                    " (the newest left is 10)"),
+        ("id >= 9", "history records 9..11 are gone: the chain's head names 11 as the newest"
+                    " (the newest left is 8)"),
+        ("id > 0", "history records up to 11 are gone: the chain's head names 11 as the newest"
+                   " and none is left"),
+    ):  # fmt: skip
+        sql(f"DELETE FROM history WHERE {cut}")
+        code, out, err = evidence(config, "--verify")
+        assert code == 1 and "Audit chain: BROKEN" in out
+        assert f"audit chain: {named}" in err.splitlines(), err
+        if cut == "id = 11":
+            assert err.count("\n") == 1, err  # the chain before it is intact
+
+
 def test_bad_periods_are_usage_errors(tmp_path: Path) -> None:
     config = tmp_path / "readiness.yaml"
-    config.write_text(CONFIG.format(dir=tmp_path))
+    config.write_text(sqlite_config(tmp_path))
     bad = run_cli("evidence", "--config", str(config), "--since", "last quarter")
     assert bad.returncode == 2 and "--since" in bad.stderr
     backwards = run_cli(

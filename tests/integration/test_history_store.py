@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from exporter.history import ATTESTED, FAILING, PASSING, Change, broken_links
+from exporter.history import ATTESTED, FAILING, PASSING, Change, broken_links, lost_tail
 from exporter.results import Attestation, ItemKey
 from exporter.state import Store
 from exporter.state.postgres import MIGRATIONS as PG_MIGRATIONS
@@ -116,6 +116,19 @@ async def test_retention_prunes_only_older_records(two: tuple[Store, Store]) -> 
     # The chain goes on from its head, not from what is left.
     added = await second.append([change(40, FAILING, "timeout")])
     assert added[0].id == 4 and added[0].prev_hash == left[-1].hash
+
+
+async def test_retention_keeps_the_newest_record_the_head_names(two: tuple[Store, Store]) -> None:
+    # The head anchors the chain's end: with the newest record pruned away too, a state whose
+    # history was deleted whole could not be told from one retention emptied.
+    first, second = two
+    assert await first.history_head() == (0, "")
+    recorded = await first.append([change(10, PASSING), change(20, FAILING, "timeout")])
+    assert await second.history_head() == (2, recorded[-1].hash)
+    assert await second.prune(1000) == 1
+    left = await first.history(None, None, None, None, 100)
+    assert [c.id for c in left] == [2]
+    assert lost_tail(left, await first.history_head()) == []
 
 
 async def test_sqlite_state_of_the_previous_schema_is_migrated_in_place(tmp_path: Path) -> None:

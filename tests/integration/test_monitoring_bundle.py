@@ -19,7 +19,9 @@ from tests.support.monitoring import (
     ROOT,
     RULES,
     RUNBOOK,
+    dashboard_queries,
     program,
+    promql,
 )
 
 RULE_TESTS = sorted((ROOT / "alerts" / "tests").glob("*.yml"))
@@ -138,6 +140,11 @@ def dashboards() -> dict[str, dict[str, Any]]:
 def test_dashboards_have_stable_uids_a_current_schema_and_their_variables() -> None:
     found = dashboards()
     assert set(found) == {"readiness-overview.json", "readiness-item.json"}
+    overview = "\n".join(
+        t["expr"] for p in found["readiness-overview.json"]["panels"] for t in p.get("targets", [])
+    )
+    for metric in ("readiness_item_waived", "readiness_item_waiver_expiry_timestamp_seconds"):
+        assert metric in overview, f"the overview shows no {metric}"
     assert {d["uid"] for d in found.values()} == {"readiness-overview", "readiness-item"}
     for name, dashboard in found.items():
         assert dashboard["schemaVersion"] >= 41, name
@@ -173,3 +180,29 @@ def test_grafana_provisioning_points_at_the_dashboards() -> None:
     providers = yaml.safe_load((provisioning / "dashboards" / "readiness.yaml").read_text())
     assert [p["type"] for p in providers["providers"]] == ["file"]
     assert providers["providers"][0]["options"]["path"]
+
+
+def check_as_rules(
+    queries: list[tuple[str, str, str]], where: Path
+) -> subprocess.CompletedProcess[str]:
+    """promtool's parser on every query, written as a recording rule each (the test of the
+    stack, test_monitoring_e2e, runs them against Prometheus and wants data)."""
+    values = {"checklist": "app", "item": "api", "__rate_interval": "1m"}
+    rules = [
+        {"record": f"dashboard_query_{n}", "expr": promql(expr, values)[0]}
+        for n, (_, _, expr) in enumerate(queries)
+    ]
+    path = where / "dashboards.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    return run(program("promtool"), "check", "rules", str(path))
+
+
+def test_every_dashboard_query_parses(tmp_path: Path) -> None:
+    queries = dashboard_queries()
+    result = check_as_rules(queries, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(queries)} rules found" in result.stdout
+    # And the check can fail: one query with an unbalanced parenthesis does not pass.
+    uid, title, expr = next(q for q in queries if "readiness_item_waived" in q[2])
+    refused = check_as_rules([*queries, (uid, title, f"({expr}")], tmp_path)
+    assert refused.returncode != 0 and "dashboard_query_" in refused.stdout + refused.stderr

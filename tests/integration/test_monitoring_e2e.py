@@ -14,17 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from tests.support.exporter import Exporter, wait_for
 from tests.support.monitoring import (
-    DASHBOARDS,
     RULES,
     Process,
     WebhookReceiver,
     alertmanager,
+    dashboard_queries,
     prometheus,
+    promql,
 )
 from tests.support.servers import HttpTarget, free_port
 
@@ -95,6 +97,9 @@ exporter:
   state: "sqlite:///{workdir}/state.db"
   default_interval: 1s
   default_timeout: 2s
+  api_tokens:
+    - {{name: oncall, token_env: E2E_ONCALL_TOKEN, roles: [attest]}}
+    - {{name: lead, token_env: E2E_LEAD_TOKEN, roles: [admin]}}
 checklists:
   - name: e2e
     title: End to end
@@ -125,6 +130,10 @@ checklists:
             title: On-call handover done
             manual: {{}}
             every: 3s
+          - id: k8s-probes
+            title: Kubernetes probes (if using Kubernetes)
+            severity: info
+            file: {{path: "{workdir}/readiness.yaml"}}
   - name: staging
     title: Not live yet
     go_live: 2099-01-01T00:00:00Z
@@ -139,6 +148,31 @@ checklists:
     return config
 
 
+TOKENS = {
+    "E2E_ONCALL_TOKEN": "e2e-oncall-0123456789abcdef",
+    "E2E_LEAD_TOKEN": "e2e-lead-0123456789abcdef01",
+}
+
+
+def waive(exporter: Exporter) -> None:
+    """A waiver on k8s-probes, asked for by on-call and approved by the lead, that ends
+    within the warning (7 days): the waiver panels and the alert have something to show."""
+    asked = httpx.post(
+        f"{exporter.url}/api/v1/waivers",
+        json={"checklist": "e2e", "item": "k8s-probes", "reason": "VMs only", "by": "alice",
+              "expires": "3d"},
+        headers={"Authorization": f"Bearer {TOKENS['E2E_ONCALL_TOKEN']}"},
+        timeout=15,
+    )  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    approved = httpx.post(
+        f"{exporter.url}/api/v1/waivers/{asked.json()['id']}/approve",
+        headers={"Authorization": f"Bearer {TOKENS['E2E_LEAD_TOKEN']}"},
+        timeout=15,
+    )
+    assert approved.status_code == 200, approved.text
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("monitoring")
@@ -149,9 +183,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         target = HttpTarget()
         target.start()
         started.append(target)
-        exporter = Exporter(write_config(workdir, target))
+        exporter = Exporter(write_config(workdir, target), env=TOKENS)
         exporter.start()
         started.append(exporter)
+        waive(exporter)
         am = alertmanager(workdir, webhook.url)
         am.start()
         started.append(am)
@@ -270,30 +305,7 @@ def test_info_items_notify_nobody(stack: Stack) -> None:
     ], f"an info item notified someone:\n{stack.webhook.summary()}"
 
 
-VARIABLE = re.compile(r"\$\{?(\w+)\}?")
 NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*(?::[a-zA-Z0-9_]+)+|\breadiness_[a-z0-9_]+")
-
-
-def substitute(expr: str, values: dict[str, str]) -> str:
-    def value(match: re.Match[str]) -> str:
-        assert match.group(1) in values, f"unknown variable {match.group(0)} in {expr!r}"
-        return values[match.group(1)]
-
-    return VARIABLE.sub(value, expr)
-
-
-def dashboard_queries() -> list[tuple[str, str, str]]:
-    """(dashboard uid, panel title, expr) of every panel target and query variable."""
-    queries = []
-    for path in sorted(DASHBOARDS.glob("*.json")):
-        dashboard = json.loads(path.read_text())
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                queries.append((dashboard["uid"], panel["title"], target["expr"]))
-        for variable in dashboard["templating"]["list"]:
-            if variable["type"] == "query":
-                queries.append((dashboard["uid"], f"${variable['name']}", variable["definition"]))
-    return queries
 
 
 def wait_for_failing_and_lapsed(stack: Stack) -> None:
@@ -308,16 +320,40 @@ def wait_for_failing_and_lapsed(stack: Stack) -> None:
     )
 
 
+def test_a_waiver_ending_soon_warns_in_chat(stack: Stack) -> None:
+    labels = {"alertname": "ReadinessWaiverExpiringSoon", "item": "k8s-probes"}
+    firing = stack.wait_alert("/chat", "firing", **labels)
+    assert firing["labels"]["severity"] == "warning"
+    assert firing["annotations"]["summary"] == "The waiver of e2e/k8s-probes expires soon."
+    assert not stack.webhook.alerts("/pager", "firing", **labels), "a waiver's end paged"
+    # The dashboards show it: one row, with its end, in the overview's table and stats, and
+    # the end on the item's page (an item without a waiver reads 0 there, "not waived").
+    ends = stack.exporter.value("readiness_item_waiver_expiry_timestamp_seconds", item="k8s-probes")
+    assert ends is not None
+    for item, shown in (("k8s-probes", ends * 1000), ("report-fresh", 0.0)):
+        (expr,) = [e for uid, title, e in dashboard_queries() if title == "Waived until"]
+        (series,) = stack.prometheus.query(promql(expr, {"checklist": "e2e", "item": item})[0])
+        assert float(series["value"][1]) == pytest.approx(shown), item
+    values = {"checklist": "e2e"}
+    for title, count in (("Waived items", 1.0), ("Waivers ending soon", 1.0)):
+        (expr,) = [e for _, t, e in dashboard_queries() if t == title]
+        found = stack.prometheus.query(promql(expr, values)[0])
+        assert [float(r["value"][1]) for r in found] == [count], (title, found)
+    table = [e for _, t, e in dashboard_queries() if t == "Waived items and when each waiver ends"]
+    rows = [stack.prometheus.query(promql(e, values)[0]) for e in table]
+    assert [[r["metric"]["item"] for r in found] for found in rows] == [["k8s-probes"]] * 3
+    assert rows[0][0]["metric"]["title"] == "Kubernetes probes (if using Kubernetes)"
+
+
 def test_every_dashboard_query_returns_data(stack: Stack) -> None:
     wait_for_failing_and_lapsed(stack)
     values = {"checklist": "e2e", "item": "report-fresh", "__rate_interval": "1m"}
     empty = []
     for uid, panel, expr in dashboard_queries():
-        label_values = re.fullmatch(r"label_values\((.+), (\w+)\)", expr)
-        query = substitute(label_values.group(1) if label_values else expr, values)
-        result = stack.prometheus.query(query)
-        if label_values:
-            result = [r for r in result if label_values.group(2) in r["metric"]]
+        query, label = promql(expr, values)
+        result = stack.prometheus.query(query)  # fails on a query Prometheus refuses
+        if label:
+            result = [r for r in result if label in r["metric"]]
         if not result:
             empty.append(f"{uid} / {panel}: {query}")
     assert not empty, "queries without data:\n" + "\n".join(empty) + stack.diagnostics()

@@ -21,6 +21,8 @@ import asyncpg
 import httpx
 import pytest
 
+from exporter.results import Attestation, Waiver
+from exporter.state.sqlite import SqliteStore
 from tests.support.exporter import Exporter, wait_for
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -71,7 +73,7 @@ def api(exporter: Exporter, method: str, path: str, token: str, **body: Any) -> 
     )
 
 
-def waiver_request(expires: str = "30d") -> dict[str, Any]:
+def waiver_request(expires: object = "30d") -> dict[str, Any]:
     return {
         "checklist": "app",
         "item": "k8s-probes",
@@ -143,6 +145,33 @@ def test_a_waiver_needs_another_admin_and_takes_the_item_out_of_readiness(
     assert revocation["detail"]["revoked_by"] == "ops"
 
 
+def test_the_person_who_asked_may_not_approve_with_another_token(exporter: Exporter) -> None:
+    # Only the requesting token was refused: lead asking through the shared on-call token (by
+    # "lead") approved their own waiver with their admin token.
+    url = ["--url", exporter.url]
+    asked = api(exporter, "POST", "/api/v1/waivers", ONCALL, **{**waiver_request(), "by": "Lead "})
+    assert asked.status_code == 201, asked.text
+    approve = f"/api/v1/waivers/{asked.json()['id']}/approve"
+    refused = api(exporter, "POST", approve, LEAD)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == (
+        f"waiver {asked.json()['id']} was asked for by Lead (token oncall): lead may not approve"
+        " it, another admin must"
+    )
+    by_cli = cli("approve", *url, str(asked.json()["id"]), token=LEAD)
+    assert by_cli.returncode != 0 and "lead may not approve it, another admin must" in by_cli.stderr
+    listed = api(exporter, "GET", "/api/v1/waivers", ONCALL).json()["waivers"]
+    assert [w["status"] for w in listed] == ["requested"]
+    approved = api(exporter, "POST", approve, OPS)
+    assert approved.status_code == 200 and approved.json()["approved_by"] == "ops"
+
+    # The token that asked is refused whatever name it asked in.
+    mine = api(exporter, "POST", "/api/v1/waivers", LEAD, **{**waiver_request(), "by": "alice"})
+    refused = api(exporter, "POST", f"/api/v1/waivers/{mine.json()['id']}/approve", LEAD)
+    assert refused.status_code == 403
+    assert refused.json()["error"].endswith("lead may not approve it, another admin must")
+
+
 def test_bad_waivers_are_refused_with_the_field(exporter: Exporter) -> None:
     for body, field in (
         ({**waiver_request(), "expires": "365d"}, "expires"),
@@ -162,6 +191,33 @@ def test_bad_waivers_are_refused_with_the_field(exporter: Exporter) -> None:
         headers={"Authorization": ONCALL, "Origin": "https://evil.example"},
     )
     assert foreign.status_code == 403
+
+
+def test_bad_expiries_are_a_clear_422_never_a_server_error(exporter: Exporter) -> None:
+    # `expires: 1970-01-01` answered "None is not in the future"; times beyond what a date holds
+    # (1e300, a span of 10^12 days) reached a formatter that raised.
+    for expires, says in (
+        ("1970-01-01", "expires 1970-01-01T00:00:00Z is not in the future"),
+        ("1970-01-01T00:00:00Z", "expires 1970-01-01T00:00:00Z is not in the future"),
+        ("yesterday", "'yesterday' is not a date"),
+        ("2027-13-45", "'2027-13-45' is not a date"),
+        ("-5d", "'-5d' is not a date"),
+        ("1e300", "expires '1e300' is more than exporter.max_waiver (90 days) ahead"),
+        ("-1e300", "expires '-1e300' is not in the future"),
+        ("999999999999d", "is not a date"),
+        ("9999-12-31", "expires 9999-12-31T00:00:00Z is more than exporter.max_waiver"),
+        ("nan", "'nan' is not a date"),
+        ("", "at least 1 character"),
+        (12345, "valid string"),
+        (None, "valid string"),
+        (["30d"], "valid string"),
+    ):
+        refused = api(exporter, "POST", "/api/v1/waivers", ONCALL, **waiver_request(expires))
+        assert refused.status_code == 422, (expires, refused.text)
+        assert refused.json()["field"] == "expires", (expires, refused.text)
+        assert says in refused.json()["error"], (expires, refused.text)
+    assert "Traceback" not in exporter.output()
+    assert api(exporter, "GET", "/api/v1/waivers", ONCALL).json()["waivers"] == []
 
 
 def test_a_waiver_counts_no_more_once_it_expires(exporter: Exporter) -> None:
@@ -283,3 +339,47 @@ def test_a_secret_pasted_into_a_reason_or_note_is_masked_in_the_append_only_reco
         ).fetchall()
     assert stored and not [row for row in stored if lead in row[0]]
     assert "VMs only; was told to use token <redacted>" in [row[0] for row in stored]
+
+
+async def record_old(path: Path, secret: str) -> None:
+    """A waiver and an attestation as a version that did not mask them wrote them."""
+    store = SqliteStore(str(path))
+    await store.open()
+    try:
+        now = time.time()
+        waiver = await store.request_waiver(
+            Waiver("app", "k8s-probes", f"VMs {secret}", f"alice {secret}", now, now + 86400,
+                   "old-definition", token="oncall")
+        )  # fmt: skip
+        assert waiver.id is not None
+        await store.decide_waiver(waiver.id, "approve", "ops", now)
+        await store.attest(Attestation("app", "go-live", f"bob {secret}", now, "fp", "n"))
+    finally:
+        await store.close()
+
+
+def test_who_asked_in_an_old_record_is_masked_as_an_attestation_is(tmp_path: Path) -> None:
+    # GET /api/v1/waivers showed `by` as stored: a record from before masking on write kept a
+    # pasted token in clear there (and in the evidence JSON), where /status masked it.
+    lead = TOKENS["I17_LEAD_TOKEN"]
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/state.db")
+    asyncio.run(record_old(tmp_path / "state.db", lead))
+    running = Exporter(config, env=TOKENS)
+    running.start()
+    try:
+        (waiver,) = api(running, "GET", "/api/v1/waivers", ONCALL).json()["waivers"]
+        (attestation,) = api(running, "GET", "/api/v1/attestations", ONCALL).json()["attestations"]
+        history = api(running, "GET", "/api/v1/history", ONCALL).text
+    finally:
+        running.stop()
+    assert (waiver["by"], waiver["reason"]) == ("alice <redacted>", "VMs <redacted>")
+    assert (waiver["token"], waiver["approved_by"]) == ("oncall", "ops")
+    assert attestation["by"] == "bob <redacted>"
+    assert lead not in history
+    evidence = subprocess.run(
+        [sys.executable, "-m", "exporter", "evidence", "--config", str(config), "--since",
+         "2020-01-01", "--format", "json"],
+        capture_output=True, text=True, timeout=30, env={**os.environ, **TOKENS},
+    )  # fmt: skip
+    assert evidence.returncode == 0, evidence.stderr
+    assert lead not in evidence.stdout and '"requested_by": "alice <redacted>"' in evidence.stdout

@@ -25,6 +25,41 @@ DASHBOARDS = ROOT / "grafana" / "dashboards"
 RUNBOOK = ROOT / "docs" / "runbook.md"
 
 
+VARIABLE = re.compile(r"\$\{?(\w+)\}?")
+LABEL_VALUES = re.compile(r"label_values\((.+), (\w+)\)")
+
+
+def substitute(expr: str, values: dict[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        assert match.group(1) in values, f"unknown variable {match.group(0)} in {expr!r}"
+        return values[match.group(1)]
+
+    return VARIABLE.sub(value, expr)
+
+
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(dashboard uid, panel title, expr) of every panel target and query variable."""
+    queries = []
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                queries.append((dashboard["uid"], panel["title"], target["expr"]))
+        for variable in dashboard["templating"]["list"]:
+            if variable["type"] == "query":
+                queries.append((dashboard["uid"], f"${variable['name']}", variable["definition"]))
+    return queries
+
+
+def promql(expr: str, values: dict[str, str]) -> tuple[str, str | None]:
+    """A dashboard query as PromQL Prometheus answers, with Grafana's variables given
+    `values`: a `label_values(QUERY, LABEL)` variable is its QUERY (and the LABEL it lists)."""
+    label_values = LABEL_VALUES.fullmatch(expr)
+    if label_values:
+        return substitute(label_values.group(1), values), label_values.group(2)
+    return substitute(expr, values), None
+
+
 def program(*names: str) -> str:
     """The path of the first of `names` on PATH (Debian names Alertmanager differently)."""
     for name in names:

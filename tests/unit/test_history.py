@@ -12,6 +12,7 @@ from exporter.history import (
     WAIVED,
     Change,
     broken_links,
+    lost_tail,
     passing_share,
     regressions,
     seal,
@@ -55,6 +56,34 @@ def test_a_rehashed_forgery_breaks_the_next_link() -> None:
     records[1] = seal(replace(records[1], reason="ok"), 2, records[0].hash)
     assert broken_links(records) == [
         "history record 3: does not follow record 2 (a record between them was removed or altered)"
+    ]
+
+
+def test_the_head_names_the_newest_records_cut_off_or_forged() -> None:
+    records = chain(change(1, PASSING), change(2, FAILING, "x"), change(3, PASSING))
+    head = (3, records[-1].hash)
+    assert lost_tail(records, head) == []
+    assert lost_tail([], (0, "")) == []  # a new store
+    # Retention left only the newest; a record appended after the head was read is newer.
+    assert lost_tail(records[2:], head) == []
+    assert lost_tail(records, (2, records[1].hash)) == []
+    # Cut off: the chain left links up fine, only the head tells.
+    assert broken_links(records[:1]) == []
+    assert lost_tail(records[:1], head) == [
+        "history records 2..3 are gone: the chain's head names 3 as the newest"
+        " (the newest left is 1)"
+    ]
+    assert lost_tail(records[:2], head) == [
+        "history record 3 is gone: the chain's head names it as the newest (the newest left is 2)"
+    ]
+    assert lost_tail([], head) == [
+        "history records up to 3 are gone: the chain's head names 3 as the newest and none is left"
+    ]
+    # The newest replaced by a forgery sealed to fit after record 2.
+    forged = seal(change(3, PASSING, "forged"), 3, records[1].hash)
+    assert broken_links([*records[:2], forged]) == []
+    assert lost_tail([*records[:2], forged], head) == [
+        "history record 3: its hash is not the one the chain's head holds"
     ]
 
 

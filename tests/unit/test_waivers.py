@@ -83,6 +83,11 @@ def test_a_waived_item_reads_as_not_applicable() -> None:
         describe(approved, Redactor())
         == "n/a: VMs only (alice, approved by ops, until 2027-01-16 08:00 UTC)"
     )
+    # `check` and `report` print it: who asked is masked as the reason is (an old record).
+    pasted = waiver(by="alice hunter2-secret", approved_by="ops", approved_at=T0)
+    assert describe(pasted, Redactor(["hunter2-secret"])).startswith(
+        "n/a: VMs only (alice <redacted>, approved by ops,"
+    )
 
 
 def test_expiry_is_in_the_future_and_within_max_waiver() -> None:
@@ -93,6 +98,24 @@ def test_expiry_is_in_the_future_and_within_max_waiver() -> None:
         with pytest.raises(Invalid) as caught:
             expiry(text, T0, config)
         assert caught.value.field == "expires"
+
+
+def test_an_expiry_in_the_past_or_too_far_names_the_time_given() -> None:
+    # `expires: 1970-01-01` answered "None is not in the future": Unix second 0 read as no time.
+    config = parse_config(CONFIG).config
+    for text, message in (
+        ("1970-01-01", "expires 1970-01-01T00:00:00Z is not in the future"),
+        ("0", "expires 1970-01-01T00:00:00Z is not in the future"),
+        ("2001-01-01", "expires 2001-01-01T00:00:00Z is not in the future"),
+        ("9999-12-31", "expires 9999-12-31T00:00:00Z is more than exporter.max_waiver (30 days)"
+                       " ahead"),
+        # Beyond what a date can hold: named as given, not an OverflowError.
+        ("1e300", "expires '1e300' is more than exporter.max_waiver (30 days) ahead"),
+        ("-1e300", "expires '-1e300' is not in the future"),
+    ):  # fmt: skip
+        with pytest.raises(Invalid) as caught:
+            expiry(text, T0, config)
+        assert (caught.value.field, caught.value.message) == ("expires", message)
 
 
 def test_check_and_report_show_a_waived_item_as_not_applicable() -> None:
