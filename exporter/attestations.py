@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
-    field_validator,
 )
 
 from exporter.clock import Clock
@@ -25,7 +24,7 @@ from exporter.text import visible, visible_lines
 from exporter.times import iso
 
 if TYPE_CHECKING:
-    from exporter.config import Config, Item
+    from exporter.config import Checklist, Config, Item
 
 MAX_BODY = 64 * 1024
 """Bytes: a larger request body is refused (413) before it is parsed."""
@@ -46,27 +45,35 @@ class NotFound(Exception):
     """No such checklist or item (HTTP 404)."""
 
 
-class AttestationRequest(BaseModel):
-    """The body of POST /api/v1/attestations."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    checklist: str = Field(min_length=1, max_length=100)
-    item: str = Field(min_length=1, max_length=100)
-    by: str = Field(min_length=1, max_length=200)
-    note: str = Field(default="", max_length=4000)
-
-    @field_validator("checklist", "item", "by", "note")
-    @classmethod
-    def _text(cls, value: str, info: ValidationInfo) -> str:
-        return plain_text(value, multiline=info.field_name == "note")
-
-
 def plain_text(value: str, multiline: bool = False) -> str:
     """Text every store keeps as is (PostgreSQL refuses NUL), a log shows on one line and a
     reader sees as stored: no control, bidi or zero-width characters (a spoofed `by`), but
     newlines and tabs in a note."""
     return visible_lines(value) if multiline else visible(value)
+
+
+def plain_lines(value: str) -> str:
+    """plain_text of a note or reason: newlines and tabs allowed."""
+    return plain_text(value, multiline=True)
+
+
+REQUEST = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+"""A person's request (an attestation, a waiver): strict, its text fields stripped."""
+Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(plain_text)]
+"""A checklist or item a person's request names."""
+Person = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(plain_text)]
+"""Who makes a request (`by`)."""
+
+
+class AttestationRequest(BaseModel):
+    """The body of POST /api/v1/attestations."""
+
+    model_config = REQUEST
+
+    checklist: Name
+    item: Name
+    by: Person
+    note: Annotated[str, Field(max_length=4000), AfterValidator(plain_lines)] = ""
 
 
 def json_request(
@@ -108,17 +115,29 @@ class Target:
     fingerprint: str
 
 
-def resolve(config: Config, checklist: str, item: str) -> Target:
-    """The manual item (or `go-live`) named; NotFound or Invalid otherwise."""
-    found = next((c for c in config.checklists if c.name == checklist), None)
+def checklist_named(config: Config, name: str) -> Checklist:
+    """The checklist a request names; NotFound (naming those there are) otherwise."""
+    found = next((c for c in config.checklists if c.name == name), None)
     if found is None:
         names = ", ".join(c.name for c in config.checklists)
-        raise NotFound(f"no checklist named {checklist!r} (have: {names})")
+        raise NotFound(f"no checklist named {name!r} (have: {names})")
+    return found
+
+
+def item_named(checklist: Checklist, item: str, hint: str = "") -> Item:
+    """The item a request names in `checklist`; NotFound (with `hint`) otherwise."""
+    match = next((i for s in checklist.sections for i in s.items if i.id == item), None)
+    if match is None:
+        raise NotFound(f"checklist {checklist.name!r} has no item {item!r}{hint}")
+    return match
+
+
+def resolve(config: Config, checklist: str, item: str) -> Target:
+    """The manual item (or `go-live`) named; NotFound or Invalid otherwise."""
+    found = checklist_named(config, checklist)
     if item == GO_LIVE_ITEM:
         return Target(checklist, item, GO_LIVE_ITEM)
-    match: Item | None = next((i for s in found.sections for i in s.items if i.id == item), None)
-    if match is None:
-        raise NotFound(f"checklist {checklist!r} has no item {item!r}")
+    match = item_named(found, item)
     if match.kind != MANUAL:
         raise Invalid(
             "item",

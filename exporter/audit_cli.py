@@ -9,14 +9,20 @@ import os
 import sys
 from typing import Any
 
+from exporter.arguments import checklists, token_env, verb
+
 EXIT_OK, EXIT_USAGE, EXIT_RUNTIME = 0, 2, 3
 TIMEOUT = 10.0
 
 
 def add_verbs(verbs: Any) -> None:
     """Adds the audit verbs to the CLI's subparsers."""
-    waive = verbs.add_parser(
-        "waive", help="ask for a waiver: an item not applicable (or its risk accepted) until a date"
+    waive = verb(
+        verbs,
+        "waive",
+        cmd_waive,
+        config=False,
+        help="ask for a waiver: an item not applicable (or its risk accepted) until a date",
     )
     _api_args(waive)
     waive.add_argument("checklist", metavar="CHECKLIST")
@@ -30,24 +36,25 @@ def add_verbs(verbs: Any) -> None:
         help="a date (2027-03-01), a time (2027-03-01T12:00:00Z) or a span from now (30d);"
         " at most exporter.max_waiver ahead",
     )
-    waive.set_defaults(run=cmd_waive)
-    for verb, text in (
+    for decision, text in (
         ("approve", "approve a waiver (an admin other than who asked: not its token or its --by)"),
         ("revoke", "revoke a waiver (admin): the item counts again at once"),
     ):
-        parser = verbs.add_parser(verb, help=text)
+        parser = verb(verbs, decision, cmd_decide, config=False, help=text)
         _api_args(parser)
         parser.add_argument("id", metavar="ID", type=int, help="the waiver's id (from waive)")
-        parser.set_defaults(run=cmd_decide, decision=verb)
+        parser.set_defaults(decision=decision)
 
-    evidence = verbs.add_parser(
+    evidence = verb(
+        verbs,
         "evidence",
+        cmd_evidence,
+        config=True,
         help="the audit document of a period: time passing, regressions, attestations, waivers",
     )
-    evidence.add_argument("--config", required=True, help="config YAML file")
     evidence.add_argument("--since", required=True, metavar="DATE", help="start (2026-10-01)")
     evidence.add_argument("--until", metavar="DATE", help="end, exclusive (default: now)")
-    evidence.add_argument("--checklist", action="append", help="only this checklist (repeatable)")
+    checklists(evidence)
     evidence.add_argument("--format", choices=["markdown", "html", "json"], default="markdown")
     evidence.add_argument(
         "--verify",
@@ -60,19 +67,13 @@ def add_verbs(verbs: Any) -> None:
         metavar="FILE|DIR",
         help="write here, not to stdout; a directory gets one document per checklist",
     )
-    evidence.set_defaults(run=cmd_evidence)
 
 
 def _api_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url", required=True, help="the exporter's base URL, e.g. http://127.0.0.1:9840"
     )
-    parser.add_argument(
-        "--token-env",
-        default="READINESS_TOKEN",
-        metavar="NAME",
-        help="environment variable holding the API token (default READINESS_TOKEN)",
-    )
+    token_env(parser, "environment variable holding the API token (default READINESS_TOKEN)")
 
 
 def cmd_waive(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exporter import __version__, audit_cli
+from exporter.arguments import checklists, token_env, verb
 from exporter.clock import SystemClock
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
@@ -56,8 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = verbs.add_parser("serve", help="run the daemon")
-    serve.add_argument("--config", required=True, help="config YAML file")
+    serve = verb(verbs, "serve", cmd_serve, config=True, help="run the daemon")
     serve.add_argument("--listen", help="host:port, overrides exporter.listen")
     serve.add_argument(
         "--web.config.file",
@@ -82,12 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         " the probes' share, at most 4096)",
     )
     _add_shard(serve)
-    serve.set_defaults(run=cmd_serve)
 
-    check = verbs.add_parser("check", help="run every probe once and print the result")
-    check.add_argument("--config", required=True, help="config YAML file")
+    check = verb(
+        verbs, "check", cmd_check, config=True, help="run every probe once and print the result"
+    )
     check.add_argument("--format", choices=["table", "json", "markdown", "junit"], default="table")
-    check.add_argument("--checklist", action="append", help="only this checklist (repeatable)")
+    checklists(check)
     check.add_argument(
         "--fail-under",
         type=_ratio,
@@ -116,33 +116,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask the daemon running at URL to run the checklists (POST /api/v1/runs) instead of"
         " probing from here; its token (attest role) is read from $READINESS_TOKEN",
     )
-    check.add_argument(
-        "--token-env",
-        default="READINESS_TOKEN",
-        metavar="NAME",
-        help="with --url: the environment variable holding the API token (READINESS_TOKEN)",
-    )
+    token_env(check, "with --url: the environment variable holding the API token (READINESS_TOKEN)")
     _add_shard(check)
-    check.set_defaults(run=cmd_check)
 
-    validate = verbs.add_parser("validate", help="check a config file and report every error")
-    validate.add_argument("--config", required=True, help="config YAML file")
-    validate.set_defaults(run=cmd_validate)
+    validate = "check a config file and report every error"
+    verb(verbs, "validate", cmd_validate, config=True, help=validate)
 
-    attest = verbs.add_parser(
+    attest = verb(
+        verbs,
         "attest",
+        cmd_attest,
+        config=True,
         help="record that a person did a manual item (or, for item go-live, that a checklist"
         " went live)",
     )
-    attest.add_argument("--config", required=True, help="config YAML file")
     attest.add_argument("checklist", metavar="CHECKLIST")
     attest.add_argument("item", metavar="ITEM", help="a manual item's id, or go-live")
     attest.add_argument("--by", required=True, metavar="NAME", help="who did it")
     attest.add_argument("--note", default="", metavar="TEXT", help="what was done, a link")
-    attest.set_defaults(run=cmd_attest)
 
-    importer = verbs.add_parser(
-        "import", help="turn a Markdown checklist (- [ ] items under headings) into config YAML"
+    importer = verb(
+        verbs,
+        "import",
+        cmd_import,
+        config=False,
+        help="turn a Markdown checklist (- [ ] items under headings) into config YAML",
     )
     importer.add_argument("checklist", metavar="CHECKLIST.md", help="the Markdown document")
     importer.add_argument("--name", help="the checklist's name (default: from the file name)")
@@ -178,48 +176,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="fill a placeholder of the suggested probes, e.g. BASE_URL=https://api.example.com "
         "(repeatable; secrets go in the environment instead)",
     )
-    importer.set_defaults(run=cmd_import)
 
-    report = verbs.add_parser(
-        "report", help="the live checklist from the stored state, in the document's shape"
+    report = verb(
+        verbs,
+        "report",
+        cmd_report,
+        config=True,
+        help="the live checklist from the stored state, in the document's shape",
     )
-    report.add_argument("--config", required=True, help="config YAML file")
     report.add_argument("--format", choices=["markdown", "html"], default="markdown")
-    report.add_argument("--checklist", action="append", help="only this checklist (repeatable)")
+    checklists(report)
     report.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
-    report.set_defaults(run=cmd_report)
 
-    job = verbs.add_parser(
+    job = verb(
+        verbs,
         "run",
+        cmd_run,
+        config=False,
         help="run a job and report it to a ping item: start, then success or fail with its exit"
         " code, duration and output tail; exits with the job's code",
         usage="readiness-exporter run --url URL [--token-env NAME] CHECKLIST ITEM -- COMMAND...",
     )
     job.add_argument("--url", required=True, help="the daemon, e.g. http://127.0.0.1:9840")
-    job.add_argument(
-        "--token-env",
-        default="READINESS_TOKEN",
-        metavar="NAME",
-        help="the environment variable holding the API token (attest role; READINESS_TOKEN)",
-    )
+    token_env(job, "the environment variable holding the API token (attest role; READINESS_TOKEN)")
     job.add_argument("checklist", metavar="CHECKLIST")
     job.add_argument("item", metavar="ITEM", help="a ping item's id")
     job.add_argument("job", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
-    job.set_defaults(run=cmd_run)
-    explain = verbs.add_parser(
+    explain = verb(
+        verbs,
         "explain",
+        cmd_explain,
+        config=True,
         help="one item: its probe, conditions with the last measured values, why it fails,"
         " its attestation and when it is due, from the stored state",
     )
-    explain.add_argument("--config", required=True, help="config YAML file")
     explain.add_argument(
         "target", metavar="CHECKLIST/ITEM", help="e.g. stock-collector/health-endpoint"
     )
-    explain.set_defaults(run=cmd_explain)
 
-    completion = verbs.add_parser("completion", help="print a shell completion script")
+    completion = verb(
+        verbs, "completion", cmd_completion, config=False, help="print a shell completion script"
+    )
     completion.add_argument("shell", choices=["bash", "zsh"])
-    completion.set_defaults(run=cmd_completion)
     audit_cli.add_verbs(verbs)
     return parser
 

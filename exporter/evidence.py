@@ -164,6 +164,26 @@ def _waiver(waiver: Waiver, redactor: Redactor) -> dict[str, Any]:
 WAIVER_EVENTS = (WAIVER_REQUESTED, WAIVER_APPROVED, WAIVER_REVOKED)
 
 
+def _row(
+    name: str,
+    id_: int | None,
+    at: float,
+    stored: dict[str, Any],
+    event: Change | None,
+    oldest: float | None,
+) -> list[str]:
+    """An attestation or waiver row against the history record written with it: `stored`, its
+    fields as the record's detail names them (`at`: the record's own time)."""
+    if event is None:
+        if oldest is not None and at >= oldest:
+            return [f"{name} {id_}: no history record of it"]
+        return []
+    recorded = {**json.loads(event.detail), "at": event.at}
+    if any(value != recorded[field] for field, value in stored.items()):
+        return [f"{name} {id_}: differs from history record {event.id}"]
+    return []
+
+
 def verify(
     history: Sequence[Change],
     attestations: Sequence[Attestation],
@@ -182,27 +202,18 @@ def verify(
         elif change.state in WAIVER_EVENTS and "waiver" in detail:
             events[(change.state, int(detail["waiver"]))] = change
     oldest = min((c.at for c in history), default=None)
-    for attestation in attestations:
-        event = events.get((ATTESTED, attestation.id or 0))
-        if event is None:
-            if oldest is not None and attestation.at >= oldest:
-                problems.append(f"attestation {attestation.id}: no history record of it")
-            continue
-        detail = json.loads(event.detail)
-        stored = (attestation.by, attestation.note, attestation.at, attestation.fingerprint)
-        if stored != (detail["by"], detail["note"], event.at, detail["fingerprint"]):
-            problems.append(f"attestation {attestation.id}: differs from history record {event.id}")
-    for waiver in waivers:
-        event = events.get((WAIVER_REQUESTED, waiver.id or 0))
-        if event is None:
-            if oldest is not None and waiver.requested_at >= oldest:
-                problems.append(f"waiver {waiver.id}: no history record of it")
-            continue
-        detail = json.loads(event.detail)
-        stored = (waiver.reason, waiver.by, waiver.expires, waiver.fingerprint)
-        if stored != (detail["reason"], detail["by"], detail["expires"], detail["fingerprint"]):
-            problems.append(f"waiver {waiver.id}: differs from history record {event.id}")
-        problems += _decisions(waiver, event, events)
+    for a in attestations:
+        event = events.get((ATTESTED, a.id or 0))
+        stored: dict[str, Any] = {"by": a.by, "note": a.note, "at": a.at}
+        stored["fingerprint"] = a.fingerprint
+        problems += _row("attestation", a.id, a.at, stored, event, oldest)
+    for w in waivers:
+        event = events.get((WAIVER_REQUESTED, w.id or 0))
+        stored = {"reason": w.reason, "by": w.by, "expires": w.expires}
+        stored["fingerprint"] = w.fingerprint
+        problems += _row("waiver", w.id, w.requested_at, stored, event, oldest)
+        if event is not None:
+            problems += _decisions(w, event, events)
     rows = {("attestation", a.id) for a in attestations} | {("waiver", w.id) for w in waivers}
     for (kind, id_), event in sorted(events.items(), key=lambda e: e[1].id or 0):
         name = "attestation" if kind == ATTESTED else "waiver"

@@ -62,22 +62,10 @@ ITEM_LAST_SUCCESS = Family(
     "When the item last passed (or was last attested).",
     ITEM,
 )
-ITEM_BLOCKING = Family(
-    "readiness_item_blocking",
-    "gauge",
-    "Items named in a depends_on: how many failing items are blocked behind this one.",
-    ITEM,
-)
 ITEM_DUE = Family(
     "readiness_item_due_timestamp_seconds",
     "gauge",
     "Recurring items: when the item lapses without a new success.",
-    ITEM,
-)
-ITEM_BLOCKING = Family(
-    "readiness_item_blocking",
-    "gauge",
-    "Items named in a depends_on: how many failing items are blocked behind this one.",
     ITEM,
 )
 ITEM_DURATION = Family(

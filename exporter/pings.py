@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from exporter.attestations import Invalid, NotFound, json_request
+from exporter.attestations import Invalid, checklist_named, item_named, json_request
 from exporter.conditions import failing
 from exporter.reasons import Reason
 from exporter.results import PING, Facts, ItemKey, Result
@@ -56,13 +56,7 @@ def _whole_seconds(data: dict[str, Any]) -> None:
 
 def ping_item(config: Config, checklist: str, item: str) -> Item:
     """The `ping` item named; NotFound, or Invalid for an item of another kind."""
-    found = next((c for c in config.checklists if c.name == checklist), None)
-    if found is None:
-        names = ", ".join(c.name for c in config.checklists)
-        raise NotFound(f"no checklist named {checklist!r} (have: {names})")
-    match = next((i for s in found.sections for i in s.items if i.id == item), None)
-    if match is None:
-        raise NotFound(f"checklist {checklist!r} has no item {item!r}")
+    match = item_named(checklist_named(config, checklist), item)
     if match.kind != PING:
         raise Invalid(
             "item", f"{checklist}/{item} is a {match.kind} item: only ping items take pings"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from exporter.attestations import Invalid, NotFound, json_request
+from exporter.attestations import Invalid, NotFound, checklist_named, json_request
 from exporter.evaluate import not_runnable
 from exporter.results import ItemKey
 
@@ -49,10 +49,7 @@ class Selection:
 def select(config: Config, request: RunRequest) -> Selection:
     """The items of the request; NotFound for an unknown checklist, section or item, Invalid
     when the one item named cannot run."""
-    checklist = next((c for c in config.checklists if c.name == request.checklist), None)
-    if checklist is None:
-        names = ", ".join(c.name for c in config.checklists)
-        raise NotFound(f"no checklist named {request.checklist!r} (have: {names})")
+    checklist = checklist_named(config, request.checklist)
     sections = checklist.sections
     if request.section is not None:
         sections = tuple(s for s in sections if s.name == request.section)

@@ -4,11 +4,22 @@ one person and approved by another admin. The request's validation, the rules (n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
-from exporter.attestations import Invalid, NotFound, json_request, plain_text
+from exporter.attestations import (
+    REQUEST,
+    Invalid,
+    Name,
+    NotFound,
+    Person,
+    checklist_named,
+    item_named,
+    json_request,
+    plain_lines,
+    plain_text,
+)
 from exporter.results import GO_LIVE_ITEM, Waiver
 from exporter.state import Store
 from exporter.times import iso, parse_instant
@@ -29,19 +40,14 @@ class SelfApproval(Exception):
 class WaiverRequest(BaseModel):
     """The body of POST /api/v1/waivers."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = REQUEST
 
-    checklist: str = Field(min_length=1, max_length=100)
-    item: str = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=2000)
-    by: str = Field(min_length=1, max_length=200)
-    expires: str = Field(min_length=1, max_length=64)
+    checklist: Name
+    item: Name
+    reason: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(plain_lines)]
+    by: Person
+    expires: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(plain_text)]
     """An ISO 8601 date or time, or a span from now (`30d`)."""
-
-    @field_validator("checklist", "item", "reason", "by", "expires")
-    @classmethod
-    def _text(cls, value: str, info: ValidationInfo) -> str:
-        return plain_text(value, multiline=info.field_name == "reason")
 
 
 def parse_request(body: bytes) -> WaiverRequest:
@@ -82,15 +88,8 @@ def _shown(ends: float, text: str) -> str:
 
 
 def resolve(config: Config, checklist: str, item: str) -> Item:
-    found = next((c for c in config.checklists if c.name == checklist), None)
-    if found is None:
-        names = ", ".join(c.name for c in config.checklists)
-        raise NotFound(f"no checklist named {checklist!r} (have: {names})")
-    match = next((i for s in found.sections for i in s.items if i.id == item), None)
-    if match is None:
-        hint = f" ({GO_LIVE_ITEM} is declared, not waived)" if item == GO_LIVE_ITEM else ""
-        raise NotFound(f"checklist {checklist!r} has no item {item!r}{hint}")
-    return match
+    hint = f" ({GO_LIVE_ITEM} is declared, not waived)" if item == GO_LIVE_ITEM else ""
+    return item_named(checklist_named(config, checklist), item, hint)
 
 
 async def request(

@@ -119,38 +119,43 @@ def _http(url: str) -> dict[str, Any]:
     return {"url": url}
 
 
+def _health(
+    endpoint: str, path: str, names: tuple[str, ...], unless: tuple[str, ...] = ()
+) -> Check:
+    """The service's `endpoint` (health, readiness, liveness) answers 200, at `path` unless
+    the item names another."""
+    return Check(
+        f"{endpoint}-endpoint",
+        f"the service's {endpoint} endpoint answers 200",
+        "http",
+        _http("${BASE_URL}<path>"),
+        ("status == <status>",),
+        names,
+        unless=unless,
+        params={"path": path, "status": "200"},
+        extract="path",
+    )
+
+
 _POSTGRES = {"dsn": "${DATABASE_URL}"}
 _REDIS = {"url": "${REDIS_URL}"}
 _SYSTEMCTL = "systemctl"
 
 CHECKS: tuple[Check, ...] = (
     # --- the service's own HTTP endpoints ---------------------------------------------------
-    Check(
-        "readiness-endpoint",
-        "the service's readiness endpoint answers 200",
-        "http",
-        _http("${BASE_URL}<path>"),
-        ("status == <status>",),
+    _health(
+        "readiness",
+        "/health/ready",
         ("readiness probe", "readiness endpoint", "readiness check", "ready endpoint"),
-        params={"path": "/health/ready", "status": "200"},
-        extract="path",
     ),
-    Check(
-        "liveness-endpoint",
-        "the service's liveness endpoint answers 200",
-        "http",
-        _http("${BASE_URL}<path>"),
-        ("status == <status>",),
+    _health(
+        "liveness",
+        "/health/live",
         ("liveness probe", "liveness endpoint", "liveness check", "live endpoint"),
-        params={"path": "/health/live", "status": "200"},
-        extract="path",
     ),
-    Check(
-        "health-endpoint",
-        "the service's health endpoint answers 200",
-        "http",
-        _http("${BASE_URL}<path>"),
-        ("status == <status>",),
+    _health(
+        "health",
+        "/health",
         (
             "health check",
             "healthcheck",
@@ -163,8 +168,6 @@ CHECKS: tuple[Check, ...] = (
             "health status endpoint",
         ),
         unless=("database", "db", "postgres", "redis", "disk", "dashboard"),
-        params={"path": "/health", "status": "200"},
-        extract="path",
     ),
     Check(
         "metrics-endpoint",

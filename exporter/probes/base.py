@@ -9,9 +9,9 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from exporter.clock import Clock, SystemClock
 from exporter.reasons import Reason
@@ -20,6 +20,7 @@ from exporter.redact import credentials
 # Re-exported: the probes take the plain data from here, with the rest of what they share.
 from exporter.results import Facts as Facts
 from exporter.results import FactValue as FactValue
+from exporter.units import parse_duration
 
 T = TypeVar("T")
 
@@ -29,6 +30,16 @@ can still return the facts it has (`connected: false`) before the runner's hard 
 MIN_WAIT = 0.001
 """Seconds a step still gets when the deadline has passed: zero would mean "no limit" to some
 clients."""
+
+
+def _seconds(value: object) -> object:
+    return parse_duration(value).total_seconds() if isinstance(value, str) else value
+
+
+ConnectTimeout = Annotated[
+    float, BeforeValidator(_seconds), Field(gt=0, description="seconds, or a duration")
+]
+"""A spec's `connect_timeout`: seconds (5.0 by default in the specs), or a duration (`3s`)."""
 
 
 class ProbeSpec(BaseModel):

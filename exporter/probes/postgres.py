@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import Field, field_validator
 
 from exporter.probes.base import (
+    ConnectTimeout,
     Facts,
     FactValue,
     ProbeContext,
@@ -23,7 +24,6 @@ from exporter.probes.base import (
     socket_failure,
 )
 from exporter.reasons import Reason
-from exporter.units import parse_duration
 
 # asyncpg is imported inside the functions that use it: most configs never probe this kind,
 # and loading it costs every exporter process several MB of RSS.
@@ -110,7 +110,7 @@ class Spec(ProbeSpec):
     extensions: tuple[str, ...] = ()
     settings: tuple[str, ...] = Field(default=(), description="read as setting.<name>")
     query: str | None = Field(default=None, min_length=1, description="its first value: `value`")
-    connect_timeout: float = Field(default=5.0, gt=0, description="seconds, or a duration")
+    connect_timeout: ConnectTimeout = 5.0
 
     @field_validator("dsn")
     @classmethod
@@ -130,11 +130,6 @@ class Spec(ProbeSpec):
     @classmethod
     def _identifiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _names(value, _SETTING, "a name such as `pg_trgm` or `statement_timeout`")
-
-    @field_validator("connect_timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        return parse_duration(value).total_seconds() if isinstance(value, str) else value
 
 
 def _names(value: tuple[str, ...], pattern: str, example: str) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from exporter.probes.base import (
+    ConnectTimeout,
     Facts,
     FactValue,
     ProbeContext,
@@ -19,7 +20,6 @@ from exporter.probes.base import (
     socket_failure,
 )
 from exporter.reasons import Reason
-from exporter.units import parse_duration
 
 # redis-py is imported inside the functions that use it: most configs never probe this kind,
 # and loading it costs every exporter process several MB of RSS.
@@ -47,7 +47,7 @@ _DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+")
 
 class Spec(ProbeSpec):
     url: str = Field(min_length=1, description="redis://[user:${PASSWORD}@]host:6379/0, rediss://")
-    connect_timeout: float = Field(default=5.0, gt=0, description="seconds, or a duration")
+    connect_timeout: ConnectTimeout = 5.0
 
     @field_validator("url")
     @classmethod
@@ -57,11 +57,6 @@ class Spec(ProbeSpec):
                 "the url must be redis://host:6379/0, rediss:// for TLS, or unix:///path.sock"
             )
         return value
-
-    @field_validator("connect_timeout", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> object:
-        return parse_duration(value).total_seconds() if isinstance(value, str) else value
 
 
 async def probe(spec: Spec, ctx: ProbeContext) -> Facts:

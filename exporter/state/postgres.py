@@ -3,26 +3,22 @@ every attestation made through any of them by its next scrape."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import replace
-from typing import Any, Literal
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
 
-from exporter.history import WAIVER_APPROVED, WAIVER_REQUESTED, WAIVER_REVOKED, Change, seal
 from exporter.redact import Redactor
-from exporter.results import Attestation, ItemKey, Result, Waiver
-from exporter.state import Conflict, OutcomeUnknown, StateError, StoreUnavailable, audit
+from exporter.results import ItemKey, Result
+from exporter.state import OutcomeUnknown, StateError, StoreUnavailable, audit
 from exporter.state.batch import Batch, GroupCommit
-from exporter.state.cache import (
-    StateCache,
-    attestation_of,
-    attestation_row,
-    result_row,
-)
+from exporter.state.cache import attestation_of, result_row
 from exporter.state.health import DEADLINE, PING_DEADLINE, StoreHealth, bounded
+from exporter.state.records import AuditRecords, Query
+
+T = TypeVar("T")
 
 MIGRATIONS = (
     """
@@ -102,11 +98,6 @@ CREATE INDEX readiness_waiver_item ON readiness_waiver (checklist, item, id);
 SCHEMA_VERSION = len(MIGRATIONS)
 _LOCK = 0x7265616479  # pg_advisory_xact_lock key: one replica migrates at a time
 
-_LATEST = (
-    "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
-    " FROM readiness_attestation WHERE id IN"
-    " (SELECT max(id) FROM readiness_attestation GROUP BY checklist, item)"
-)
 _DRIVER_ERRORS = (
     OSError,
     TimeoutError,
@@ -126,8 +117,12 @@ _CLOSED_CONNECTION = (
 log = structlog.get_logger("exporter.state")
 
 
+_TABLES = {name: f"readiness_{name}" for name in ("attestation", "history", "revision", "waiver")}
+
+
 def _sql(query: str) -> str:
-    return audit.dollar(query.format(history="readiness_history", waiver="readiness_waiver"))
+    """Audit SQL in PostgreSQL's spelling: its table names and `$n` placeholders."""
+    return audit.dollar(query.format(lock=" FOR UPDATE", **_TABLES))
 
 
 def _where(dsn: str) -> str:
@@ -142,7 +137,7 @@ def _failure(exc: BaseException, redactor: Redactor) -> str:
     return f"PostgreSQL: {redactor.text(str(exc)) or type(exc).__name__}"
 
 
-class PostgresStore(StoreHealth, StateCache):
+class PostgresStore(StoreHealth, AuditRecords):
     """Every call is bounded by `deadline`: a server that accepts connections and never answers
     costs a probe result (counted), never a hung scrape, probe or shutdown."""
 
@@ -151,7 +146,7 @@ class PostgresStore(StoreHealth, StateCache):
     def __init__(
         self, dsn: str, deadline: float = DEADLINE, redactor: Redactor | None = None
     ) -> None:
-        StateCache.__init__(self)
+        AuditRecords.__init__(self)
         StoreHealth.__init__(self)
         self._results = GroupCommit(self._commit)
         self.dsn = dsn
@@ -209,8 +204,8 @@ class PostgresStore(StoreHealth, StateCache):
         d = self.deadline
         async with self.pool.acquire(timeout=d) as conn:
             # The counter first: a write landing between the two reads is reloaded next time.
-            revision = await conn.fetchval("SELECT n FROM readiness_revision", timeout=d)
-            latest = await conn.fetch(_LATEST, timeout=d)
+            revision = await conn.fetchval(_sql(audit.REVISION), timeout=d)
+            latest = await conn.fetch(_sql(audit.LATEST_ATTESTATIONS), timeout=d)
             waivers = await conn.fetch(_sql(audit.OPEN_WAIVERS), timeout=d)
         for row in latest:
             self._apply(attestation_of(row))
@@ -330,78 +325,6 @@ class PostgresStore(StoreHealth, StateCache):
             )
         await self._write_or_count(write, item=str(key))
 
-    async def attest(self, attestation: Attestation) -> Attestation:
-        if self.fault is not None:
-            self.write_failed(self.fault)
-            raise StoreUnavailable(self.fault)
-        committing: list[bool] = []
-        try:
-            try:
-                id_, revision = await bounded(self._attest(attestation, committing), self.deadline)
-            except _CLOSED_CONNECTION:
-                if committing:
-                    raise
-                # Closed before COMMIT was sent: nothing was recorded, safe to send again.
-                await self.pool.expire_connections()
-                id_, revision = await bounded(self._attest(attestation, committing), self.deadline)
-        except _DRIVER_ERRORS as exc:
-            fault = _failure(exc, self.redactor)
-            self.write_failed(fault)
-            if isinstance(exc, TimeoutError):
-                self.failed(fault)
-            if committing:
-                raise OutcomeUnknown(f"{fault} (after COMMIT was sent)") from exc
-            raise StoreUnavailable(fault) from exc
-        recorded = replace(attestation, id=id_)
-        self._apply(recorded)
-        self._saw_revision(revision)
-        return recorded
-
-    async def _attest(self, attestation: Attestation, committing: list[bool]) -> tuple[int, int]:
-        """Appends to `committing` once COMMIT is on its way: from then on a failure leaves the
-        outcome unknown."""
-        d = self.deadline
-        async with self.pool.acquire(timeout=d) as conn:
-            # Plain BEGIN/COMMIT, each with the deadline (asyncpg's transaction() has none); a
-            # connection given back mid-transaction is rolled back by the pool.
-            await conn.execute("BEGIN", timeout=d)
-            # The counter's row lock orders attestations: ids are then in commit order, so
-            # "the latest per item" is the same on every replica.
-            revision = await conn.fetchval(
-                "UPDATE readiness_revision SET n = n + 1 RETURNING n", timeout=d
-            )
-            id_ = await conn.fetchval(
-                "INSERT INTO readiness_attestation"
-                " (checklist, item, by_name, note, at, fingerprint, token)"
-                " VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id",
-                *attestation_row(attestation),
-                timeout=d,
-            )
-            await self._chain(conn, [audit.attested(replace(attestation, id=int(id_)))])
-            committing.append(True)
-            await conn.execute("COMMIT", timeout=d)
-        return int(id_), int(revision)
-
-    async def attestations(
-        self, checklist: str | None, item: str | None, limit: int
-    ) -> list[Attestation]:
-        query = self._query(
-            "fetch",
-            "SELECT id, checklist, item, by_name, note, at, fingerprint, token"
-            " FROM readiness_attestation"
-            " WHERE ($1::text IS NULL OR checklist = $1) AND ($2::text IS NULL OR item = $2)"
-            " ORDER BY id DESC LIMIT $3",
-            checklist,
-            item,
-            limit,
-            deadline=self.deadline,
-        )
-        try:
-            rows: list[Any] = await bounded(query, self.deadline)
-        except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
-        return [attestation_of(row) for row in rows]
-
     async def refresh(self) -> None:
         if self.fault is not None:
             return
@@ -413,71 +336,38 @@ class PostgresStore(StoreHealth, StateCache):
             raise
 
     async def _refresh(self) -> None:
-        revision = await self._query(
-            "fetchval", "SELECT n FROM readiness_revision", deadline=PING_DEADLINE
-        )
+        revision = await self._query("fetchval", _sql(audit.REVISION), deadline=PING_DEADLINE)
         if revision != self._revision:
             await self._reload_attestations()
 
-    # --- the audit records: history chain and waivers -------------------------------------
-    async def _chain(self, conn: asyncpg.Connection, changes: Sequence[Change]) -> list[Change]:
-        """Inside a transaction: seals and inserts `changes` after the chain's head, whose row
-        lock orders the writers of every replica."""
-        d = self.deadline
-        head = await conn.fetchrow(
-            "SELECT last_id, last_hash FROM readiness_history_head FOR UPDATE", timeout=d
-        )
-        last_id, last_hash = int(head[0]), str(head[1])
-        recorded = []
-        for change in changes:
-            if change.repeats_drop:
-                last = await conn.fetchrow(
-                    _sql(audit.last_of_kind(change)), change.checklist, change.item, timeout=d
-                )
-                if tuple(last or ()) == (change.state, change.reason):
-                    continue
-            last_id += 1
-            sealed = seal(change, last_id, last_hash)
-            await conn.execute(_sql(audit.INSERT_CHANGE), *audit.change_row(sealed), timeout=d)
-            last_hash = sealed.hash
-            recorded.append(sealed)
-        if recorded:
-            await conn.execute(
-                "UPDATE readiness_history_head SET last_id = $1, last_hash = $2",
-                last_id,
-                last_hash,
-                timeout=d,
-            )
-        return recorded
+    # --- the audit records (exporter/state/records.py) ------------------------------------
+    async def _read(self, *queries: Query) -> list[Any]:
+        try:
+            return await bounded(self._fetch(queries), self.deadline)
+        except _DRIVER_ERRORS as exc:
+            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
 
-    async def _transaction(
-        self,
-        durable: bool,
-        write: Callable[..., Awaitable[Any]],
-        *args: Any,
-        committing: list[bool],
-    ) -> Any:
+    async def _fetch(self, queries: Sequence[Query]) -> list[Any]:
         d = self.deadline
         async with self.pool.acquire(timeout=d) as conn:
-            await conn.execute("BEGIN", timeout=d)
-            out = await write(conn, *args)
-            if durable:
-                await conn.execute("UPDATE readiness_revision SET n = n + 1", timeout=d)
-            committing.append(True)
-            await conn.execute("COMMIT", timeout=d)
-        return out
+            return [row for q, a in queries for row in await conn.fetch(_sql(q), *a, timeout=d)]
 
-    async def _audit(self, durable: bool, write: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        """Runs an audit write in one transaction; StoreUnavailable when it did not commit,
-        OutcomeUnknown when COMMIT was sent and its answer lost."""
+    async def _transact(
+        self, durable: bool, steps: Callable[[], audit.Steps[T]]
+    ) -> tuple[T, int | None]:
         if self.fault is not None:
             self.write_failed(self.fault)
             raise StoreUnavailable(self.fault)
         committing: list[bool] = []
         try:
-            out = await bounded(
-                self._transaction(durable, write, *args, committing=committing), self.deadline
-            )
+            try:
+                return await bounded(self._run(durable, steps(), committing), self.deadline)
+            except _CLOSED_CONNECTION:
+                if committing:
+                    raise
+                # Closed before COMMIT was sent: nothing was recorded, safe to send again.
+                await self.pool.expire_connections()
+                return await bounded(self._run(durable, steps(), committing), self.deadline)
         except _DRIVER_ERRORS as exc:
             fault = _failure(exc, self.redactor)
             self.write_failed(fault)
@@ -486,121 +376,34 @@ class PostgresStore(StoreHealth, StateCache):
             if committing:
                 raise OutcomeUnknown(f"{fault} (after COMMIT was sent)") from exc
             raise StoreUnavailable(fault) from exc
-        if durable:
-            await self._reload_attestations()
-        return out
 
-    async def append(self, changes: Sequence[Change], durable: bool = False) -> list[Change]:
-        if not changes:
-            return []
-        recorded: list[Change] = await self._audit(durable, self._chain, list(changes))
-        return recorded
-
-    async def history(
-        self,
-        checklist: str | None,
-        item: str | None,
-        since: float | None,
-        until: float | None,
-        limit: int,
-        prior: bool = False,
-    ) -> list[Change]:
-        try:
-            rows: list[Any] = await bounded(
-                self._read_history(checklist, item, since, until, limit, prior), self.deadline
-            )
-        except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
-        return [audit.change_of(row) for row in rows]
-
-    async def _read_history(
-        self,
-        checklist: str | None,
-        item: str | None,
-        since: float | None,
-        until: float | None,
-        limit: int,
-        prior: bool,
-    ) -> list[Any]:
+    async def _run(
+        self, durable: bool, steps: audit.Steps[T], committing: list[bool]
+    ) -> tuple[T, int | None]:
+        """Appends to `committing` once COMMIT is on its way: from then on a failure leaves the
+        outcome unknown."""
         d = self.deadline
         async with self.pool.acquire(timeout=d) as conn:
-            rows = []
-            if prior and since is not None:
-                rows = await conn.fetch(
-                    _sql(audit.PRIOR), since, checklist, checklist, item, item, timeout=d
-                )
-            query = _sql(audit.HISTORY)
-            filters = audit.filters(checklist, item, since, until)
-            return [*rows, *await conn.fetch(query, *filters, limit, timeout=d)]
+            # Plain BEGIN/COMMIT, each with the deadline (asyncpg's transaction() has none); a
+            # connection given back mid-transaction is rolled back by the pool.
+            await conn.execute("BEGIN", timeout=d)
+            transaction = audit.transaction(steps, durable)
+            step, done = audit.run(transaction)
+            while step is not None:
+                step, done = audit.run(transaction, await self._step(conn, step))
+            committing.append(True)
+            await conn.execute("COMMIT", timeout=d)
+        out: tuple[T, int | None] = done
+        return out
 
-    async def history_head(self) -> tuple[int, str]:
-        query = self._query("fetchrow", _sql(audit.HEAD), deadline=self.deadline)
-        try:
-            row = await bounded(query, self.deadline)
-        except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
-        return int(row[0]), str(row[1])
+    async def _step(self, conn: asyncpg.Connection, step: audit.Step) -> Any:
+        query, d = _sql(step.query), self.deadline
+        if step.answer == "row":
+            return await conn.fetchrow(query, *step.args, timeout=d)
+        if step.answer == "id":
+            return await conn.fetchval(f"{query} RETURNING id", *step.args, timeout=d)
+        status: str = await conn.execute(query, *step.args, timeout=d)
+        return int(status.split()[-1])
 
-    async def prune(self, before: float) -> int:
-        async def delete(conn: asyncpg.Connection) -> int:
-            status = await conn.execute(_sql(audit.PRUNE), before, timeout=self.deadline)
-            return int(status.split()[-1])
-
-        deleted: int = await self._audit(False, delete)
-        return deleted
-
-    async def request_waiver(self, waiver: Waiver) -> Waiver:
-        async def insert(conn: asyncpg.Connection) -> Waiver:
-            id_ = await conn.fetchval(
-                _sql(audit.INSERT_WAIVER) + " RETURNING id",
-                *audit.waiver_row(waiver),
-                timeout=self.deadline,
-            )
-            recorded = replace(waiver, id=int(id_))
-            event = audit.waiver_event(recorded, WAIVER_REQUESTED, recorded.requested_at)
-            await self._chain(conn, [event])
-            return recorded
-
-        recorded: Waiver = await self._audit(True, insert)
-        return recorded
-
-    async def decide_waiver(
-        self, id_: int, decision: Literal["approve", "revoke"], by: str, at: float
-    ) -> Waiver:
-        d = self.deadline
-
-        async def decide(conn: asyncpg.Connection) -> Waiver:
-            row = await conn.fetchrow(_sql(audit.WAIVER_BY_ID), id_, timeout=d)
-            if row is None:
-                raise KeyError(id_)
-            update = audit.APPROVE_WAIVER if decision == "approve" else audit.REVOKE_WAIVER
-            if await conn.execute(_sql(update), by, at, id_, timeout=d) == "UPDATE 0":
-                raise Conflict(audit.conflict(audit.waiver_of(row)))
-            decided = audit.waiver_of(await conn.fetchrow(_sql(audit.WAIVER_BY_ID), id_, timeout=d))
-            event = WAIVER_APPROVED if decision == "approve" else WAIVER_REVOKED
-            await self._chain(conn, [audit.waiver_event(decided, event, at)])
-            return decided
-
-        decided: Waiver = await self._audit(True, decide)
-        return decided
-
-    async def waivers(
-        self, checklist: str | None, item: str | None, limit: int, id_: int | None = None
-    ) -> list[Waiver]:
-        query = self._query(
-            "fetch",
-            _sql(audit.WAIVERS),
-            checklist,
-            checklist,
-            item,
-            item,
-            id_,
-            id_,
-            limit,
-            deadline=self.deadline,
-        )
-        try:
-            rows: list[Any] = await bounded(query, self.deadline)
-        except _DRIVER_ERRORS as exc:
-            raise StoreUnavailable(_failure(exc, self.redactor)) from exc
-        return [audit.waiver_of(row) for row in rows]
+    async def _reload(self) -> None:
+        await self._reload_attestations()

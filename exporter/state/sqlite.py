@@ -13,25 +13,19 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import structlog
 
-from exporter.history import WAIVER_APPROVED, WAIVER_REQUESTED, WAIVER_REVOKED, Change, seal
-from exporter.results import Attestation, ItemKey, Result, Waiver
-from exporter.state import Conflict, OutcomeUnknown, StateError, StoreUnavailable, audit
+from exporter.results import ItemKey, Result
+from exporter.state import OutcomeUnknown, StateError, StoreUnavailable, audit
 from exporter.state.batch import Batch, GroupCommit
-from exporter.state.cache import (
-    StateCache,
-    attestation_of,
-    attestation_row,
-    result_row,
-)
+from exporter.state.cache import attestation_of, result_row
 from exporter.state.health import DEADLINE, PING_DEADLINE, StoreHealth, bounded
+from exporter.state.records import AuditRecords, Query
 from exporter.times import when
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -118,19 +112,18 @@ CREATE TABLE waiver (
 list of single statements, run one at a time inside the migrating transaction (sqlite3's
 executescript would commit that transaction first)."""
 SCHEMA_VERSION = len(MIGRATIONS)
+T = TypeVar("T")
 log = structlog.get_logger("exporter.state")
 _MAGIC = b"SQLite format 3\x00"
 INTEGRITY_EVERY = 5.0
 """Seconds between integrity checks of the file on disk (a fresh connection's quick_check)."""
 
-_LATEST = (
-    "SELECT id, checklist, item, by_name, note, at, fingerprint, token FROM attestation WHERE id IN"
-    " (SELECT max(id) FROM attestation GROUP BY checklist, item)"
-)
-
 
 def _sql(query: str) -> str:
-    return query.format(history="history", waiver="waiver")
+    """Audit SQL in SQLite's spelling: its table names (an IMMEDIATE transaction locks)."""
+    return query.format(
+        attestation="attestation", history="history", revision="revision", waiver="waiver", lock=""
+    )
 
 
 class StateLost(Exception):
@@ -171,13 +164,13 @@ def describe(path: str, exc: BaseException) -> str:
     return f"state {path}: {exc}"
 
 
-class SqliteStore(StoreHealth, StateCache):
+class SqliteStore(StoreHealth, AuditRecords):
     store_name = "sqlite"
 
     def __init__(
         self, path: str, deadline: float = DEADLINE, integrity_every: float = INTEGRITY_EVERY
     ) -> None:
-        StateCache.__init__(self)
+        AuditRecords.__init__(self)
         StoreHealth.__init__(self)
         self.path = path
         self.deadline = deadline
@@ -299,8 +292,8 @@ class SqliteStore(StoreHealth, StateCache):
 
     def _latest(self) -> tuple[int, list[tuple[Any, ...]]]:
         # The counter first: a write landing between the two reads is reloaded next time.
-        revision = self.db.execute("SELECT n FROM revision").fetchone()[0]
-        latest = self.db.execute(_LATEST).fetchall()
+        revision = self.db.execute(_sql(audit.REVISION)).fetchone()[0]
+        latest = self.db.execute(_sql(audit.LATEST_ATTESTATIONS)).fetchall()
         self._open_waivers = self.db.execute(_sql(audit.OPEN_WAIVERS)).fetchall()
         return revision, latest
 
@@ -414,19 +407,31 @@ class SqliteStore(StoreHealth, StateCache):
         )
 
     def _transaction(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        """`statement` for every row in one transaction (the connection is in autocommit mode,
-        where `with db:` would commit each row on its own)."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        """`statement` for every row in one transaction."""
+        with self._immediate() as db:
             db.executemany(statement, rows)
-            db.execute("COMMIT")
-        except BaseException:
-            # SQLite rolls back by itself on some errors (disk full): a second ROLLBACK
-            # would replace the real error with "no transaction is active".
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+
+    @contextlib.contextmanager
+    def _immediate(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction (the connection is in autocommit mode, where `with db:`
+        would commit each statement on its own); `durable`: synced to disk at COMMIT."""
+        db = self.db
+        if durable:
+            db.execute("PRAGMA synchronous=FULL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                # SQLite rolls back by itself on some errors (disk full): a second ROLLBACK
+                # would replace the real error with "no transaction is active".
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        finally:
+            if durable:
+                db.execute("PRAGMA synchronous=NORMAL")
 
     async def track(self, keys: Iterable[ItemKey], now: float) -> None:
         new = self._untracked(keys)
@@ -460,58 +465,6 @@ class SqliteStore(StoreHealth, StateCache):
                 [(key.checklist, key.item, at)],
             )
 
-    async def attest(self, attestation: Attestation) -> Attestation:
-        id_, revision = await self._must_write(self._attest, attestation_row(attestation))
-        recorded = replace(attestation, id=id_)
-        self._apply(recorded)
-        self._saw_revision(revision)
-        return recorded
-
-    def _attest(self, row: tuple[Any, ...]) -> tuple[int, int]:
-        db = self.db
-        # An attestation is a person's word: synced to disk before the API answers, not
-        # merely written to the WAL as probe results are.
-        db.execute("PRAGMA synchronous=FULL")
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                revision = db.execute("UPDATE revision SET n = n + 1 RETURNING n").fetchone()[0]
-                cursor = db.execute(
-                    "INSERT INTO attestation"
-                    " (checklist, item, by_name, note, at, fingerprint, token)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    row,
-                )
-                recorded = attestation_of((cursor.lastrowid, *row))
-                self._chain([audit.attested(recorded)])
-                db.execute("COMMIT")
-            except BaseException:
-                # SQLite rolls back by itself on some errors (disk full): a second ROLLBACK
-                # would replace the real error with "no transaction is active".
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        finally:
-            db.execute("PRAGMA synchronous=NORMAL")
-        return int(cursor.lastrowid or 0), int(revision)
-
-    async def attestations(
-        self, checklist: str | None, item: str | None, limit: int
-    ) -> list[Attestation]:
-        try:
-            rows = await self._call(self._history, checklist, item, limit)
-        except (sqlite3.Error, TimeoutError) as exc:
-            raise StoreUnavailable(describe(self.path, exc)) from exc
-        return [attestation_of(row) for row in rows]
-
-    def _history(self, checklist: str | None, item: str | None, limit: int) -> list[Any]:
-        return self.db.execute(
-            "SELECT id, checklist, item, by_name, note, at, fingerprint, token FROM attestation"
-            " WHERE (?1 IS NULL OR checklist = ?1) AND (?2 IS NULL OR item = ?2)"
-            " ORDER BY id DESC LIMIT ?3",
-            (checklist, item, limit),
-        ).fetchall()
-
     async def _reload(self) -> None:
         """After our own waiver write: the open waivers as they now are."""
         self._revision = None
@@ -523,7 +476,7 @@ class SqliteStore(StoreHealth, StateCache):
         # Before every scrape: a worker busy behind another process's write lock costs the
         # scrape the ping deadline at most; the attestations then show at the next one.
         revision = await self._call(
-            lambda: self.db.execute("SELECT n FROM revision").fetchone()[0], deadline=PING_DEADLINE
+            lambda: self.db.execute(_sql(audit.REVISION)).fetchone()[0], deadline=PING_DEADLINE
         )
         if revision == self._revision:
             return
@@ -533,51 +486,43 @@ class SqliteStore(StoreHealth, StateCache):
         self._set_waivers(audit.by_item(audit.waiver_of(row) for row in self._open_waivers))
         self._revision = revision
 
-    # --- the audit records: history chain and waivers -------------------------------------
-    def _chain(self, changes: Sequence[Change]) -> list[Change]:
-        """Inside a write transaction: seals and inserts `changes` after the chain's head."""
-        db = self.db
-        last_id, last_hash = db.execute("SELECT last_id, last_hash FROM history_head").fetchone()
-        recorded = []
-        for change in changes:
-            if change.repeats_drop:
-                last = db.execute(_sql(audit.last_of_kind(change)), (change.checklist, change.item))
-                if tuple(last.fetchone() or ()) == (change.state, change.reason):
-                    continue
-            last_id += 1
-            sealed = seal(change, last_id, last_hash)
-            db.execute(_sql(audit.INSERT_CHANGE), audit.change_row(sealed))
-            last_hash = sealed.hash
-            recorded.append(sealed)
-        if recorded:
-            db.execute("UPDATE history_head SET last_id = ?, last_hash = ?", (last_id, last_hash))
-        return recorded
-
-    def _audit_transaction(self, durable: bool, write: Callable[..., Any], *args: Any) -> Any:
-        """`write` in one IMMEDIATE transaction; `durable`: synced to disk before it returns
-        (a person's word), and the revision counter moves so other processes reload."""
-        db = self.db
-        if durable:
-            db.execute("PRAGMA synchronous=FULL")
+    # --- the audit records (exporter/state/records.py) ------------------------------------
+    async def _read(self, *queries: Query) -> list[Any]:
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                out = write(*args)
-                revision = None
-                if durable:
-                    revision = db.execute("UPDATE revision SET n = n + 1 RETURNING n").fetchone()
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        finally:
-            if durable:
-                db.execute("PRAGMA synchronous=NORMAL")
-        return out, (int(revision[0]) if revision else None)
+            rows: list[Any] = await self._call(self._fetch, queries)
+        except (sqlite3.Error, TimeoutError) as exc:
+            raise StoreUnavailable(describe(self.path, exc)) from exc
+        return rows
+
+    def _fetch(self, queries: Sequence[Query]) -> list[Any]:
+        return [row for q, args in queries for row in self.db.execute(_sql(q), args).fetchall()]
+
+    async def _transact(
+        self, durable: bool, steps: Callable[[], audit.Steps[T]]
+    ) -> tuple[T, int | None]:
+        out: tuple[T, int | None] = await self._must_write(self._run, durable, steps())
+        return out
+
+    def _run(self, durable: bool, steps: audit.Steps[T]) -> tuple[T, int | None]:
+        """The write in one IMMEDIATE transaction; `durable`: synced to disk before it returns
+        (a person's word), not merely written to the WAL as probe results are."""
+        with self._immediate(durable) as db:
+            transaction = audit.transaction(steps, durable)
+            step, done = audit.run(transaction)
+            while step is not None:
+                step, done = audit.run(transaction, self._step(db, step))
+        out: tuple[T, int | None] = done
+        return out
+
+    @staticmethod
+    def _step(db: sqlite3.Connection, step: audit.Step) -> Any:
+        cursor = db.execute(_sql(step.query), step.args)
+        if step.answer == "row":
+            return cursor.fetchone()
+        return cursor.lastrowid if step.answer == "id" else cursor.rowcount
 
     async def _must_write(self, write: Callable[..., Any], *args: Any) -> Any:
-        """Runs a write a caller waits on (an attestation, an audit record): StoreUnavailable
+        """Runs a write a caller waits on (an audit record): StoreUnavailable
         when it cannot be made, OutcomeUnknown on a timeout (the worker thread may still
         commit it after we stop waiting)."""
         if self.fault is not None:
@@ -596,109 +541,3 @@ class SqliteStore(StoreHealth, StateCache):
             if isinstance(exc, StateLost):
                 self.failed(fault)
             raise StoreUnavailable(fault) from exc
-
-    async def _audit(self, durable: bool, write: Callable[..., Any], *args: Any) -> Any:
-        """Runs an audit write; StoreUnavailable (OutcomeUnknown on a timeout) when it fails."""
-        out, revision = await self._must_write(self._audit_transaction, durable, write, *args)
-        if revision is not None:
-            self._saw_revision(revision)
-        return out
-
-    async def append(self, changes: Sequence[Change], durable: bool = False) -> list[Change]:
-        if not changes:
-            return []
-        recorded: list[Change] = await self._audit(durable, self._chain, list(changes))
-        return recorded
-
-    async def history(
-        self,
-        checklist: str | None,
-        item: str | None,
-        since: float | None,
-        until: float | None,
-        limit: int,
-        prior: bool = False,
-    ) -> list[Change]:
-        try:
-            rows = await self._call(self._read_history, checklist, item, since, until, limit, prior)
-        except (sqlite3.Error, TimeoutError) as exc:
-            raise StoreUnavailable(describe(self.path, exc)) from exc
-        return [audit.change_of(row) for row in rows]
-
-    def _read_history(
-        self,
-        checklist: str | None,
-        item: str | None,
-        since: float | None,
-        until: float | None,
-        limit: int,
-        prior: bool,
-    ) -> list[Any]:
-        rows = []
-        if prior and since is not None:
-            rows = self.db.execute(
-                _sql(audit.PRIOR), (since, checklist, checklist, item, item)
-            ).fetchall()
-        query = _sql(audit.HISTORY)
-        return (
-            rows
-            + self.db.execute(
-                query, (*audit.filters(checklist, item, since, until), limit)
-            ).fetchall()
-        )
-
-    async def history_head(self) -> tuple[int, str]:
-        try:
-            row = await self._call(lambda: self.db.execute(_sql(audit.HEAD)).fetchone())
-        except (sqlite3.Error, TimeoutError) as exc:
-            raise StoreUnavailable(describe(self.path, exc)) from exc
-        return int(row[0]), str(row[1])
-
-    async def prune(self, before: float) -> int:
-        deleted: int = await self._audit(
-            False, lambda: self.db.execute(_sql(audit.PRUNE), (before,)).rowcount
-        )
-        return deleted
-
-    async def request_waiver(self, waiver: Waiver) -> Waiver:
-        recorded: Waiver = await self._audit(True, self._request_waiver, waiver)
-        await self._reload()
-        return recorded
-
-    def _request_waiver(self, waiver: Waiver) -> Waiver:
-        cursor = self.db.execute(_sql(audit.INSERT_WAIVER), audit.waiver_row(waiver))
-        recorded = replace(waiver, id=int(cursor.lastrowid or 0))
-        self._chain([audit.waiver_event(recorded, WAIVER_REQUESTED, recorded.requested_at)])
-        return recorded
-
-    async def decide_waiver(
-        self, id_: int, decision: Literal["approve", "revoke"], by: str, at: float
-    ) -> Waiver:
-        decided: Waiver = await self._audit(True, self._decide_waiver, id_, decision, by, at)
-        await self._reload()
-        return decided
-
-    def _decide_waiver(
-        self, id_: int, decision: Literal["approve", "revoke"], by: str, at: float
-    ) -> Waiver:
-        row = self.db.execute(_sql(audit.WAIVER_BY_ID), (id_,)).fetchone()
-        if row is None:
-            raise KeyError(id_)
-        update = audit.APPROVE_WAIVER if decision == "approve" else audit.REVOKE_WAIVER
-        if self.db.execute(_sql(update), (by, at, id_)).rowcount == 0:
-            raise Conflict(audit.conflict(audit.waiver_of(row)))
-        decided = audit.waiver_of(self.db.execute(_sql(audit.WAIVER_BY_ID), (id_,)).fetchone())
-        event = WAIVER_APPROVED if decision == "approve" else WAIVER_REVOKED
-        self._chain([audit.waiver_event(decided, event, at)])
-        return decided
-
-    async def waivers(
-        self, checklist: str | None, item: str | None, limit: int, id_: int | None = None
-    ) -> list[Waiver]:
-        query = _sql(audit.WAIVERS)
-        args = (checklist, checklist, item, item, id_, id_, limit)
-        try:
-            rows = await self._call(lambda: self.db.execute(query, args).fetchall())
-        except (sqlite3.Error, TimeoutError) as exc:
-            raise StoreUnavailable(describe(self.path, exc)) from exc
-        return [audit.waiver_of(row) for row in rows]

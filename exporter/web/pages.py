@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from html import escape
 from importlib.resources import files
 from typing import Any
@@ -27,6 +28,20 @@ from exporter.web.status import item_status
 # Titles are Markdown (`**Name**: text`, `code`); raw HTML in them is shown, never run.
 _INLINE = MarkdownIt("commonmark", {"html": False})
 History = Mapping[ItemKey, dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class _Render:
+    """What every part of one page is rendered with."""
+
+    now: float
+    live: bool
+    """The live page (sections with problems open, forms), not a report."""
+    attest: bool
+    redactor: Redactor
+    history: History = None
+
+
 """Each item's last changes and passing shares (web/status.py), when the store gave them."""
 _WAITING = frozenset({Reason.NOT_RUN, Reason.NOT_ATTESTED, Reason.UNCONFIGURED})
 FACT_CHARS = 400
@@ -127,7 +142,8 @@ def _page(
         if live
         else "report"
     )
-    body = "".join(_checklist(v, now, live, attest, redactor, history) for v in views)
+    render = _Render(now, live, attest, redactor, history)
+    body = "".join(_checklist(v, render) for v in views)
     script = "<script src='static/status.js'></script>" if live else ""
     style = f"<style>{STATUS_CSS}</style>"
     if live:
@@ -157,24 +173,21 @@ def _tone(view: ChecklistView) -> str:
     return "bad" if any(state(v) == "bad" for v in view.items) else "warn"
 
 
-def _checklist(
-    view: ChecklistView,
-    now: float,
-    live: bool,
-    attest: bool,
-    redactor: Redactor,
-    history: History = None,
-) -> str:
-    checklist = view.checklist
-    parts = headings(checklist.display_title)
-    counts = {"ok": 0, "warn": 0, "bad": 0}
-    for item in view.items:
-        counts[state(item)] += 1
-    total = max(len(view.items), 1)
-    bar = "".join(
-        f"<i class='{k}' style='width:{counts[k] * 100 / total:.2f}%'></i>"
+def _bar(states: list[str]) -> str:
+    """The passing, waiting and failing shares of `states` as a bar's segments."""
+    total = max(len(states), 1)
+    return "".join(
+        f"<i class='{k}' style='width:{states.count(k) * 100 / total:.2f}%'></i>"
         for k in ("ok", "warn", "bad")
     )
+
+
+def _checklist(view: ChecklistView, render: _Render) -> str:
+    checklist = view.checklist
+    parts = headings(checklist.display_title)
+    states = [state(item) for item in view.items]
+    counts = {k: states.count(k) for k in ("ok", "warn", "bad")}
+    bar = _bar(states)
     badges = [
         f"<span class='badge {'ok' if view.ready else 'bad'}'>"
         f"{'READY' if view.ready else 'NOT READY'}</span>"
@@ -208,47 +221,26 @@ def _checklist(
             f"<h{min(depth + 2, 6)} class='group'>{escape(text)}</h{min(depth + 2, 6)}>"
             for depth, text in shown
         )
-        sections.append(
-            groups
-            + (
-                _section(view, section, now, live, attest, redactor, history)
-                if section.items
-                else ""
-            )
-        )
+        sections.append(groups + (_section(view, section, render) if section.items else ""))
     return head + "".join(sections) + "</section>"
 
 
-def _section(
-    checklist: ChecklistView,
-    section: SectionView,
-    now: float,
-    live: bool,
-    attest: bool,
-    redactor: Redactor,
-    history: History = None,
-) -> str:
+def _section(checklist: ChecklistView, section: SectionView, render: _Render) -> str:
     states = [state(v) for v in section.items]
     all_ok = all(s == "ok" for s in states)
     passing = sum(v.passing for v in section.items)
     leaf = headings(section.section.display_title)[-1]
-    is_open = " open" if not live or not all_ok else ""
-    items = "".join(
-        _item(checklist, v, depth, now, attest, redactor, history) for v, depth in nested(section)
-    )
+    is_open = " open" if not render.live or not all_ok else ""
+    items = "".join(_item(checklist, v, depth, render) for v, depth in nested(section))
     runnable = any(not_runnable(v.item) is None for v in section.items)
-    if attest and runnable:
+    if render.attest and runnable:
         items = (
             "<li class='runs'>"
             + _run_form(checklist.checklist.name, section=section.section.name)
             + "</li>"
             + items
         )
-    total = max(len(states), 1)
-    mini = "".join(
-        f"<i class='{k}' style='width:{states.count(k) * 100 / total:.2f}%'></i>"
-        for k in ("ok", "warn", "bad")
-    )
+    mini = _bar(states)
     return (
         f"<details class='section{' all-ok' if all_ok else ''}'{is_open}>"
         f"<summary><h3>{escape(leaf)}</h3><span class='sscore'>{passing}/{len(states)}</span>"
@@ -257,15 +249,8 @@ def _section(
     )
 
 
-def _item(
-    checklist: ChecklistView,
-    view: ItemView,
-    depth: int,
-    now: float,
-    attest: bool,
-    redactor: Redactor,
-    history: History = None,
-) -> str:
+def _item(checklist: ChecklistView, view: ItemView, depth: int, render: _Render) -> str:
+    now, attest, redactor = render.now, render.attest, render.redactor
     tone = state(view)
     item = view.item
     why = ""
@@ -282,7 +267,7 @@ def _item(
         f"</span><span class='right'>{_when(view, now)}"
         f"<span class='kind'>{escape(item.kind)}</span></span></summary>"
     )
-    evidence = _evidence(view, now, redactor, history)
+    evidence = _evidence(view, now, redactor, render.history)
     if attest and item.kind == MANUAL:
         evidence += _attest_form(checklist.checklist.name, item.id)
     elif attest and not_runnable(item) is None:

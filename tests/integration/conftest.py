@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support.exporter import Exporter, wait_for
-from tests.support.services import AppMetrics, PrometheusServer
+from tests.support.services import AppMetrics, PrometheusServer, pg_database, pg_url
 
 READINESS_CONFIG = """
 exporter:
@@ -30,6 +30,15 @@ checklists:
             severity: critical
             file: {{path: "{dir}/absent"}}
 """
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh, empty database in the machine's PostgreSQL, dropped with its sessions after:
+    its DSN."""
+    with pg_database(prefix="readiness_test") as name:
+        yield pg_url(name)
+
 
 RULES = """
 groups:

@@ -5,9 +5,7 @@ last changes and the share of time passing."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -15,12 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from tests.support.exporter import Exporter, wait_for
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONFIG = """
 exporter:
   state: "{state}"
@@ -36,23 +32,12 @@ checklists:
 """
 
 
-async def admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/state.db"
         return
-    name = f"i17_daemon_{secrets.token_hex(6)}"
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    yield request.getfixturevalue("database")
 
 
 def states(exporter: Exporter) -> list[dict[str, Any]]:

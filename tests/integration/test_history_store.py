@@ -5,7 +5,6 @@ many replicas see it, retention pruning only what is older, and a tampered row n
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import closing
@@ -21,31 +20,13 @@ from exporter.state.postgres import MIGRATIONS as PG_MIGRATIONS
 from exporter.state.postgres import PostgresStore
 from exporter.state.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteStore
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-async def admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    name = f"i17_history_{secrets.token_hex(6)}"
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
     if request.param == "sqlite":
         yield lambda: SqliteStore(str(tmp_path / "state.db"))
         return
-    dsn = request.getfixturevalue("pg_database")
+    dsn = request.getfixturevalue("database")
     yield lambda: PostgresStore(dsn)
 
 
@@ -158,9 +139,9 @@ async def test_sqlite_state_of_the_previous_schema_is_migrated_in_place(tmp_path
 
 
 async def test_postgres_state_of_the_previous_schema_is_migrated_in_place(
-    pg_database: str,
+    database: str,
 ) -> None:
-    conn = await asyncpg.connect(pg_database)
+    conn = await asyncpg.connect(database)
     try:
         await conn.execute(PG_MIGRATIONS[0])
         await conn.execute("CREATE TABLE readiness_schema (version INTEGER)")
@@ -171,7 +152,7 @@ async def test_postgres_state_of_the_previous_schema_is_migrated_in_place(
         )
     finally:
         await conn.close()
-    store = PostgresStore(pg_database)
+    store = PostgresStore(database)
     await store.open()
     try:
         attestation = store.states()[ItemKey("app", "rota")].attestation

@@ -16,23 +16,11 @@ import httpx
 import pytest
 import yaml
 
+from tests.support.cli import run_cli as run
 from tests.support.exporter import Exporter, wait_for
 from tests.support.servers import HttpTarget, free_port
 
 REPO = Path(__file__).parents[2]
-
-
-def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
 
 
 def write(tmp_path: Path, items: str, name: str = "c.yaml") -> Path:

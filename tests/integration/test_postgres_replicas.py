@@ -5,10 +5,9 @@ through either is served by the other's very next scrape."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -21,9 +20,9 @@ from exporter.state.postgres import SCHEMA_VERSION, PostgresStore
 from tests.support.api import post_attestation
 from tests.support.cli import run_cli
 from tests.support.exporter import Exporter
-from tests.support.services import PG_HOST, PG_PORT, TcpProxy
+from tests.support.services import PG_HOST, PG_PORT, TcpProxy, pg_url
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+ADMIN_DSN = pg_url("postgres")
 TOKENS = {"I4_ATTEST_TOKEN": "attest-secret-0123456789abcdef"}
 ATTEST = {"Authorization": f"Bearer {TOKENS['I4_ATTEST_TOKEN']}"}
 
@@ -34,16 +33,6 @@ async def admin(sql: str, *args: object) -> object:
         return await conn.fetchval(sql, *args)
     finally:
         await conn.close()
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A fresh database `issue4_<random>`, dropped afterwards; yields its DSN."""
-    name = f"issue4_{secrets.token_hex(6)}"
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
-"""Replicas and shards on one real PostgreSQL database (127.0.0.1:5432, `issue8_<random>`,
+"""Replicas and shards on one real PostgreSQL database (127.0.0.1:5432, a fresh one
 dropped after), configured as the deployments configure them: the state URL comes from
 READINESS_STATE in the environment (the Kubernetes Secret, the systemd env file), overriding
 the file's SQLite line."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,18 +13,11 @@ import pytest
 from exporter.shard import owner
 from tests.support.api import post_attestation
 from tests.support.exporter import Exporter
-from tests.support.services import PG_HOST, PG_PORT, pg_database
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "issue8-attest-0123456789abcdef"
 FIRST, SECOND = "payments", "identity"  # shard 0/2 and shard 1/2
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    with pg_database(prefix="issue8") as name:
-        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
 
 
 def write_config(tmp_path: Path) -> Path:

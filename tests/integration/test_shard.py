@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import run
+from tests.support.cli import run_cli as run
 from tests.support.exporter import Exporter, wait_for
 
 pytestmark = pytest.mark.slow

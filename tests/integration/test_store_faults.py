@@ -20,7 +20,6 @@ import httpx
 import pytest
 
 from exporter.history import STATES
-from tests.integration.test_postgres_replicas import admin, database  # noqa: F401 - fixture
 from tests.support.api import post_attestation
 from tests.support.cli import run_cli
 from tests.support.exporter import Exporter, wait_for
@@ -89,7 +88,7 @@ def serve(tmp_path: Path) -> Iterator[list[Exporter]]:
 
 def test_a_postgresql_that_never_answers_hangs_nothing(
     tmp_path: Path,
-    database: str,  # noqa: F811 - fixture
+    database: str,
     proxy: TcpProxy,
     serve: list[Exporter],
 ) -> None:
@@ -139,7 +138,7 @@ def test_a_postgresql_that_never_answers_hangs_nothing(
 
 def test_a_commit_without_an_answer_is_reported_as_outcome_unknown(
     tmp_path: Path,
-    database: str,  # noqa: F811 - fixture
+    database: str,
     serve: list[Exporter],
 ) -> None:
     # Items that run once at startup and then not for an hour, and that first round's history
@@ -364,7 +363,7 @@ def test_an_unreachable_postgresql_is_exit_3_naming_it_without_its_password(
 
 def test_attestations_during_connection_cuts_answer_what_really_happened(
     tmp_path: Path,
-    database: str,  # noqa: F811 - fixture
+    database: str,
     serve: list[Exporter],
 ) -> None:
     """While the database's connections are cut again and again (a failover), every 201 is in

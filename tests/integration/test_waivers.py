@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,6 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
@@ -25,7 +23,6 @@ from exporter.results import Attestation, Waiver
 from exporter.state.sqlite import SqliteStore
 from tests.support.exporter import Exporter, wait_for
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKENS = {
     "I17_ONCALL_TOKEN": "oncall-secret-0123456789abcdef",
     "I17_LEAD_TOKEN": "lead-secret-0123456789abcdef01",
@@ -274,22 +271,6 @@ def test_without_approval_a_waiver_holds_at_once(tmp_path: Path) -> None:
         assert readiness(running)[2] == 1.0
     finally:
         running.stop()
-
-
-async def admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    name = f"i17_waivers_{secrets.token_hex(6)}"
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_two_replicas_on_one_postgresql_agree_on_a_waiver(tmp_path: Path, database: str) -> None:

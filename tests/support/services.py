@@ -64,6 +64,11 @@ def psql(sql: str, database: str = "postgres") -> str:
     return done.stdout.strip()
 
 
+def pg_url(database: str) -> str:
+    """The superuser's DSN of `database` in the machine's PostgreSQL."""
+    return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{database}"
+
+
 @contextlib.contextmanager
 def pg_database(schema: str = "", prefix: str = "issue3") -> Iterator[str]:
     """A new database `<prefix>_<random>` with `schema` applied; dropped, with its sessions,

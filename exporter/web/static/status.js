@@ -25,13 +25,16 @@ if (linked && linked.matches('li.item')) {
   document.getElementById('forget').addEventListener('click', () => {
     s.removeItem('rt-token'); on();
   });
-  document.querySelectorAll('form.attest').forEach(f => f.addEventListener('submit', async e => {
+  // Posts to the API at `path` what `body()` makes of form `f`: its button disabled meanwhile,
+  // its output saying `busy`, then what `done` makes of the answer (the page reloads after
+  // `reload` ms) or what went wrong.
+  const post = (f, path, busy, reload, body, done) => f.addEventListener('submit', async e => {
     e.preventDefault();
     const out = f.querySelector('output'), button = f.querySelector('button');
-    button.disabled = true; out.textContent = 'sending…';
+    button.disabled = true; out.textContent = busy;
     try {
       // Without the user:password@ a page opened that way has in its URL: fetch refuses those.
-      const api = new URL('api/v1/attestations', location.href);
+      const api = new URL(path, location.href);
       api.username = api.password = '';
       const r = await fetch(api, {
         method: 'POST',
@@ -39,38 +42,28 @@ if (linked && linked.matches('li.item')) {
           ? {'Authorization': 'Bearer ' + s.getItem('rt-token')}
           : csrf ? {'X-CSRF-Token': csrf.content} : {}),
         credentials: 'same-origin',
-        body: JSON.stringify({checklist: f.dataset.checklist, item: f.dataset.item,
-                              by: localStorage.getItem('rt-by') || 'status page',
-                              note: f.note.value})});
-      if (r.ok) { out.textContent = 'attested'; setTimeout(() => location.reload(), 600); return; }
-      out.textContent = r.status + ' ' + ((await r.text()).slice(0, 200) || r.statusText);
-    } catch (err) { out.textContent = String(err); }
-    button.disabled = false;
-  }));
-  // "Run now" (POST /api/v1/runs): the item, or every probed item of the section, at once.
-  document.querySelectorAll('form.run').forEach(f => f.addEventListener('submit', async e => {
-    e.preventDefault();
-    const out = f.querySelector('output'), button = f.querySelector('button');
-    button.disabled = true; out.textContent = 'running…';
-    try {
-      const api = new URL('api/v1/runs', location.href);
-      api.username = api.password = '';
-      const scope = f.dataset.item ? {item: f.dataset.item} : {section: f.dataset.section};
-      const r = await fetch(api, {
-        method: 'POST',
-        headers: Object.assign({'Content-Type': 'application/json'}, s.getItem('rt-token')
-          ? {'Authorization': 'Bearer ' + s.getItem('rt-token')}
-          : csrf ? {'X-CSRF-Token': csrf.content} : {}),
-        credentials: 'same-origin',
-        body: JSON.stringify(Object.assign({checklist: f.dataset.checklist}, scope))});
+        body: JSON.stringify(body())});
       if (r.ok) {
-        const done = await r.json(), failing = done.results.filter(x => !x.passing).length;
-        out.textContent = failing ? failing + ' failing' : 'passing';
-        setTimeout(() => location.reload(), 800); return;
+        out.textContent = await done(r);
+        setTimeout(() => location.reload(), reload); return;
       }
       out.textContent = r.status + ' ' + ((await r.text()).slice(0, 200) || r.statusText);
     } catch (err) { out.textContent = String(err); }
     button.disabled = false;
-  }));
+  });
+  document.querySelectorAll('form.attest').forEach(f => post(
+    f, 'api/v1/attestations', 'sending…', 600,
+    () => ({checklist: f.dataset.checklist, item: f.dataset.item,
+            by: localStorage.getItem('rt-by') || 'status page', note: f.note.value}),
+    async () => 'attested'));
+  // "Run now" (POST /api/v1/runs): the item, or every probed item of the section, at once.
+  document.querySelectorAll('form.run').forEach(f => post(
+    f, 'api/v1/runs', 'running…', 800,
+    () => Object.assign({checklist: f.dataset.checklist},
+                        f.dataset.item ? {item: f.dataset.item} : {section: f.dataset.section}),
+    async r => {
+      const done = await r.json(), failing = done.results.filter(x => !x.passing).length;
+      return failing ? failing + ' failing' : 'passing';
+    }));
   on();
 })();

@@ -1,0 +1,95 @@
+"""The audit records both stores keep the same way: attestations, the history chain and waivers,
+read and written through three primitives each store implements in its dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+from exporter.history import Change
+from exporter.results import Attestation, Waiver
+from exporter.state import audit
+from exporter.state.cache import StateCache, attestation_of
+
+Query = tuple[str, tuple[Any, ...]]
+T = TypeVar("T")
+
+
+class AuditRecords(StateCache):
+    async def _read(self, *queries: Query) -> list[Any]:
+        """The rows of `queries` (audit SQL) read together, within the store's deadline;
+        StoreUnavailable when they cannot be."""
+        raise NotImplementedError
+
+    async def _transact(
+        self, durable: bool, steps: Callable[[], audit.Steps[T]]
+    ) -> tuple[T, int | None]:
+        """Runs the audit write `steps()` makes (audit.transaction) in one transaction, synced
+        before it returns when `durable`; StoreUnavailable when it did not commit,
+        OutcomeUnknown when it may have."""
+        raise NotImplementedError
+
+    async def _audit(self, durable: bool, steps: Callable[[], audit.Steps[T]]) -> T:
+        out, revision = await self._transact(durable, steps)
+        if revision is not None:
+            self._saw_revision(revision)
+        return out
+
+    async def _reload(self) -> None:
+        """After our own waiver write: the open waivers as they now are."""
+        raise NotImplementedError
+
+    async def attest(self, attestation: Attestation) -> Attestation:
+        recorded = await self._audit(True, lambda: audit.attest(attestation))
+        self._apply(recorded)
+        return recorded
+
+    async def attestations(
+        self, checklist: str | None, item: str | None, limit: int
+    ) -> list[Attestation]:
+        rows = await self._read((audit.ATTESTATIONS, (checklist, checklist, item, item, limit)))
+        return [attestation_of(row) for row in rows]
+
+    async def append(self, changes: Sequence[Change], durable: bool = False) -> list[Change]:
+        if not changes:
+            return []
+        return await self._audit(durable, lambda: audit.chain(list(changes)))
+
+    async def history(
+        self,
+        checklist: str | None,
+        item: str | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+        prior: bool = False,
+    ) -> list[Change]:
+        queries = [(audit.HISTORY, (*audit.filters(checklist, item, since, until), limit))]
+        if prior and since is not None:
+            queries.insert(0, (audit.PRIOR, (since, checklist, checklist, item, item)))
+        return [audit.change_of(row) for row in await self._read(*queries)]
+
+    async def history_head(self) -> tuple[int, str]:
+        [(last_id, last_hash)] = await self._read((audit.HEAD, ()))
+        return int(last_id), str(last_hash)
+
+    async def prune(self, before: float) -> int:
+        return await self._audit(False, lambda: audit.prune(before))
+
+    async def request_waiver(self, waiver: Waiver) -> Waiver:
+        recorded = await self._audit(True, lambda: audit.request_waiver(waiver))
+        await self._reload()
+        return recorded
+
+    async def decide_waiver(
+        self, id_: int, decision: Literal["approve", "revoke"], by: str, at: float
+    ) -> Waiver:
+        decided = await self._audit(True, lambda: audit.decide_waiver(id_, decision, by, at))
+        await self._reload()
+        return decided
+
+    async def waivers(
+        self, checklist: str | None, item: str | None, limit: int, id_: int | None = None
+    ) -> list[Waiver]:
+        args = (checklist, checklist, item, item, id_, id_, limit)
+        return [audit.waiver_of(row) for row in await self._read((audit.WAIVERS, args))]
