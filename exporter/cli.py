@@ -758,6 +758,11 @@ def _updated(updated: Updated, target: str, prune: bool) -> None:
         lines.append(
             f"  no longer in the document ({len(updated.removed)}): {ids(updated.removed)}; {where}"
         )
+    if updated.own:
+        lines.append(
+            f"  yours (not from the document), left as they are ({len(updated.own)}):"
+            f" {ids(updated.own)}"
+        )
     print("\n".join(lines), file=sys.stderr)
 
 

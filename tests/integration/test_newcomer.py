@@ -267,10 +267,10 @@ def test_import_update_keeps_hand_edits_adds_new_items_and_lists_removed_ones(
         ("state: sqlite:///./shop-state.db", f"state: sqlite:///{tmp_path}/mine.db"),
         ("    title: Shop\n", "    title: Shop\n    ready_min_score: 0.5\n"),
         (
-            "          - id: on-call-rotation-established\n"
+            "          - id: on-call-rotation-established  # imported\n"
             "            title: On-call rotation established\n",
             "          # owner: the ops team\n"
-            "          - id: on-call-rotation-established\n"
+            "          - id: on-call-rotation-established  # imported\n"
             "            title: On-call rotation established\n"
             "            severity: critical\n"
             "            runbook_url: https://wiki.example.com/oncall\n",
@@ -307,9 +307,12 @@ def test_import_update_keeps_hand_edits_adds_new_items_and_lists_removed_ones(
         "https://wiki.example.com/oncall",
     )
     assert (
-        "          # owner: the ops team\n          - id: on-call-rotation-established" in updated
+        "          # owner: the ops team\n          - id: on-call-rotation-established  # imported"
+        in updated
     )
-    assert "# - id: runbook-written\n#   title: Runbook written\n#   manual: {}" in updated
+    assert (
+        "# - id: runbook-written  # imported\n#   title: Runbook written\n#   manual: {}" in updated
+    )
     assert run("validate", "--config", str(config)).returncode == 0
 
     # Again: nothing changes, the removed item stays listed once. With --prune it goes.
@@ -319,6 +322,74 @@ def test_import_update_keeps_hand_edits_adds_new_items_and_lists_removed_ones(
     assert "runbook-written" not in config.read_text()
     assert "dropped (--prune)" not in pruned.stderr  # nothing left to drop: listed before
     assert yaml.safe_load(config.read_text())["checklists"] == doc_yaml["checklists"]
+
+
+def test_import_update_leaves_items_added_by_hand_where_they_are(tmp_path: Path) -> None:
+    doc = tmp_path / "shop.md"
+    doc.write_text(DOCUMENT)
+    config = tmp_path / "shop.yaml"
+    assert run("import", str(doc), "-o", str(config)).returncode == 0
+    text = config.read_text()
+    mine = (
+        "          # ours, not the document's\n"
+        "          - id: status-page-linked\n"
+        "            title: Status page linked from the wiki\n"
+        "            manual: {}\n"
+    )
+    first_daily = "          - id: review-error-logs"
+    assert "            manual: {}\n          - id: runbook-written" in text
+    assert first_daily in text
+    text = text.replace(
+        "          - id: runbook-written", mine + "          - id: runbook-written"
+    ).replace(
+        first_daily,
+        "          - {id: coffee, title: Coffee machine cleaned, manual: {}}\n" + first_daily,
+    )
+    text += (
+        "\n      - name: extras\n        title: Extras\n        items:\n"
+        "          - id: team-photo\n            title: Team photo taken\n"
+        "            manual: {}\n"
+    )
+    config.write_text(text)
+    assert run("validate", "--config", str(config)).returncode == 0
+    doc.write_text(DOCUMENT.replace("- [ ] Runbook written", "- [ ] Backups verified"))
+
+    for prune in ([], ["--prune"]):
+        done = run("import", str(doc), "--update", str(config), *prune)
+        assert done.returncode == 0, done.stderr
+        removed = [line for line in done.stderr.splitlines() if "no longer in the" in line]
+        # The second run: runbook-written was listed (and commented out) by the first.
+        assert removed == (
+            []
+            if prune
+            else [
+                "  no longer in the document (1): runbook-written; kept at the end of"
+                f" {config}, commented out"
+            ]
+        )
+        assert (
+            "yours (not from the document), left as they are (3):"
+            " status-page-linked, coffee, team-photo" in done.stderr
+        )
+        updated = config.read_text()
+        sections = yaml.safe_load(updated)["checklists"][0]["sections"]
+        assert [(s["name"], [i["id"] for i in s["items"]]) for s in sections] == [
+            (
+                "ops",
+                [
+                    "health-endpoint-returns-200",
+                    "on-call-rotation-established",
+                    "status-page-linked",
+                    "backups-verified",
+                ],
+            ),
+            ("daily", ["coffee", "review-error-logs"]),
+            ("extras", ["team-photo"]),
+        ]
+        assert mine in updated  # the lines as typed, the comment above included
+        assert "# - id: status-page-linked" not in updated
+        assert run("validate", "--config", str(config)).returncode == 0
+    assert "runbook-written" not in config.read_text()
 
 
 # --- attestations attest what was attested ---------------------------------------------------
