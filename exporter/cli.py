@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from exporter import __version__, audit_cli
 from exporter.clock import SystemClock
+from exporter.completion import Parser
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
@@ -48,13 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="readiness-exporter",
         description="Turns a production-readiness checklist into live Prometheus gauges.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    verbs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    verbs = parser.add_verbs(dest="command", metavar="COMMAND")
 
     serve = verbs.add_parser("serve", help="run the daemon")
     serve.add_argument("--config", required=True, help="config YAML file")
@@ -224,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_shard(verb: argparse.ArgumentParser) -> None:
+def _add_shard(verb: Parser) -> None:
     def shard(text: str) -> Shard:
         try:
             return Shard.parse(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -183,6 +184,53 @@ def test_bash_completion_completes_verbs_flags_and_choices(tmp_path: Path) -> No
     assert complete("completion", "z") == ["zsh"]
     zsh = run("completion", "zsh").stdout
     assert zsh.startswith("#compdef readiness-exporter\n") and "bashcompinit" in zsh
+
+
+def test_zsh_completion_completes_verbs_flags_and_choices_in_a_real_zsh(tmp_path: Path) -> None:
+    zsh = shutil.which("zsh")
+    assert zsh, "zsh is missing: scripts/test installs Debian's zsh"
+    script = tmp_path / "completion.zsh"
+    script.write_text(run("completion", "zsh").stdout)
+    assert subprocess.run([zsh, "-n", str(script)], capture_output=True).returncode == 0
+    registered = subprocess.run(
+        [
+            zsh,
+            "-f",
+            "-i",
+            "-c",
+            f"autoload -U compinit && compinit -u -D; source {script};"
+            " print -r -- $_comps[readiness-exporter]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert registered.stdout.strip(), registered.stderr
+
+    def complete(line: str) -> list[str]:
+        done = subprocess.run(
+            [zsh, "-f", str(REPO / "tests/support/complete.zsh"), str(script), line],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        offered = done.stdout.split("\0")
+        assert len(offered) >= 3, done.stdout + done.stderr  # the hooks ran: a completion
+        return sorted(
+            hit.removeprefix("<hit>").strip()
+            for hit in offered[1].splitlines()
+            if hit.startswith("<hit>")
+        )
+
+    assert complete("readiness-exporter ex") == ["explain"]
+    assert "check" in complete("readiness-exporter ")
+    assert complete("readiness-exporter check --only") == ["--only-failing"]
+    assert complete("readiness-exporter check --format j") == ["json", "junit"]
+    assert complete("readiness-exporter import x.md --up") == ["--update"]
+    assert complete("readiness-exporter completion z") == ["zsh"]
+    (tmp_path / "stock.yaml").write_text("")
+    assert complete("readiness-exporter validate --config sto") == ["stock.yaml"]
 
 
 def test_a_critical_item_that_starts_failing_logs_a_warning(tmp_path: Path) -> None:
