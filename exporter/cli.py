@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from exporter.attestations import AttestationRequest
     from exporter.config import Config
     from exporter.evaluate import ChecklistView
+    from exporter.history import Change
     from exporter.importing.importer import Imported
     from exporter.importing.update import Updated
     from exporter.loader import LoadedConfig
@@ -616,13 +617,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     redactor = Redactor(loaded.secrets)
     try:
-        states, history = asyncio.run(_item_state(loaded, key, redactor))
+        states, history, changes = asyncio.run(_item_state(loaded, key, redactor))
     except (StateError, StoreUnavailable) as exc:
         return _state_failed(exc)
     now = SystemClock().now()
     views = evaluate(loaded.config, states, now)
     view = next(v for c in views for v in c.items if v.key == key)
-    sys.stdout.write(redactor.text(explain(view, loaded.config, now, history)))
+    sys.stdout.write(redactor.text(explain(view, loaded.config, now, history, changes)))
     return EXIT_READY
 
 
@@ -860,14 +861,20 @@ async def _stored_states(loaded: LoadedConfig, redactor: Redactor) -> dict[ItemK
 
 async def _item_state(
     loaded: LoadedConfig, key: ItemKey, redactor: Redactor
-) -> tuple[dict[ItemKey, ItemState], list[Attestation]]:
-    """The stored states, and the item's latest attestations (for `explain`)."""
+) -> tuple[dict[ItemKey, ItemState], list[Attestation], list[Change]]:
+    """The stored states, and the item's latest attestations and state changes, newest first
+    (for `explain`)."""
+    from exporter.history import LAST_CHANGES
     from exporter.state import open_store
 
     store = open_store(loaded.config.exporter.state, redactor)
     await store.open()
     try:
-        return dict(store.states()), await store.attestations(key.checklist, key.item, 5)
+        attestations = await store.attestations(key.checklist, key.item, 5)
+        # The newest records, events (definitions, attestations, waivers) among them.
+        records = await store.history(key.checklist, key.item, None, None, 200)
+        changes = [c for c in records if c.is_state][-LAST_CHANGES:][::-1]
+        return dict(store.states()), attestations, changes
     finally:
         await store.close()
 

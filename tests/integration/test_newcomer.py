@@ -4,8 +4,10 @@ self-probes that follow --listen, and the log level of an item that starts faili
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -153,6 +155,47 @@ def test_explain_says_what_an_item_checks_what_it_saw_and_why_it_fails(tmp_path:
     assert wrong.returncode == 2
     assert "checklist 'app' has no item 'helth' (did you mean health?)" in wrong.stderr
     assert run("explain", "--config", str(config), "app").returncode == 2
+
+
+def test_explain_shows_the_last_state_changes_from_the_history(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    flag.write_text("up")
+    config = write(
+        tmp_path,
+        f"          - {{id: flag, title: Flag file, interval: 1s, file: {{path: {flag}}}}}\n",
+    )
+    before = run("explain", "--config", str(config), "app/flag")
+    assert before.returncode == 0, before.stderr
+    assert "  changes       none recorded yet (serve records them)\n" in before.stdout
+
+    def states() -> list[str]:
+        got = exporter.get("/api/v1/history", params={"checklist": "app", "item": "flag"})
+        return [r["state"] for r in got.json()["history"] if r["state"] in ("passing", "failing")]
+
+    exporter = Exporter(config)
+    exporter.start()
+    try:
+        wait_for(lambda: states() == ["passing"], 15, "the first state", exporter)
+        for n in range(2, 7):  # six changes in all: explain shows the last five
+            flag.unlink() if flag.exists() else flag.write_text("up")
+            wait_for(lambda n=n: len(states()) == n, 15, f"change {n}", exporter)
+    finally:
+        exporter.stop()
+    out = run("explain", "--config", str(config), "app/flag").stdout
+    lines = out.splitlines()
+    start = lines.index("  changes       newest first")
+    shown = list(itertools.takewhile(lambda line: line.startswith("    "), lines[start + 1 :]))
+    # Five, newest first: the first change (passing) is left out.
+    assert [line.split(" at ")[0] for line in shown] == [
+        "    failing (condition)",
+        "    passing",
+        "    failing (condition)",
+        "    passing",
+        "    failing (condition)",
+    ]
+    assert all(
+        re.search(r" at 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+ s ago\)$", x) for x in shown
+    )
 
 
 def test_bash_completion_completes_verbs_flags_and_choices(tmp_path: Path) -> None:
