@@ -326,18 +326,20 @@ def _following_listen(
     tokens: bool = False,
     apart: bool = False,
     serving: socket.socket | None = None,
+    tls: bool = False,
 ) -> LoadedConfig | None:
     """The config, its self-probes following the address this process listens on: a config
-    that reaches the exporter at `${READINESS_SELF_URL:-...}` gets `http://` + the address of
-    --listen, READINESS_LISTEN or `listen:` (a wildcard host as loopback), unless the
-    environment sets READINESS_SELF_URL itself."""
+    that reaches the exporter at `${READINESS_SELF_URL:-...}` gets `http://` (`https://` with
+    `tls`, as a web config serves it) + the address of --listen, READINESS_LISTEN or `listen:`
+    (a wildcard host as loopback), unless the environment sets READINESS_SELF_URL itself."""
     loaded = _load(path, tokens, apart, serving=serving)
     if loaded is None or "READINESS_SELF_URL" in os.environ:
         return loaded
     host, port = (listen or loaded.config.exporter.listen).rsplit(":", 1)
     wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104 - read, not bound
     host = wildcard.get(host, host)
-    os.environ["READINESS_SELF_URL"] = f"http://{host}:{port}"  # reloads read it too
+    scheme = "https" if tls else "http"
+    os.environ["READINESS_SELF_URL"] = f"{scheme}://{host}:{port}"  # reloads read it too
     try:
         mentioned = "READINESS_SELF_URL" in Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -358,7 +360,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, bound: tuple[socket.socket, tuple[str, int]] | None) -> int:
     early = bound[0] if bound else None
-    loaded = _following_listen(args.config, args.listen, tokens=True, apart=True, serving=early)
+    from exporter.loader import ConfigError
+
+    web = None
+    if args.web_config:  # first: whether it turns TLS on decides the self-probes' scheme
+        from exporter.web.webconfig import load_web_config
+
+        try:
+            web = load_web_config(args.web_config)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            return EXIT_CONFIG
+    tls = web is not None and web.tls_server_config is not None
+    loaded = _following_listen(
+        args.config, args.listen, tokens=True, apart=True, serving=early, tls=tls
+    )
     if loaded is None:
         return EXIT_CONFIG
     if args.listen:
@@ -371,15 +388,13 @@ def _serve(args: argparse.Namespace, bound: tuple[socket.socket, tuple[str, int]
 
     from exporter import logs
     from exporter.daemon import Daemon, load_tokens
-    from exporter.loader import ConfigError
     from exporter.memory import release_large_blocks
     from exporter.serve import ListenError, run, web_app
     from exporter.web.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
-    from exporter.web.webconfig import load_web_config, uvicorn_tls
+    from exporter.web.webconfig import uvicorn_tls
 
     try:
         tokens = load_tokens(loaded)
-        web = load_web_config(args.web_config) if args.web_config else None
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
