@@ -136,6 +136,14 @@ def update(old: str, new: str, source: str, prune: bool) -> Updated:
     old_blocks = _blocks(old_lines)
     if not old_blocks:
         raise UpdateError("has no items (`- id: ...`): is it a config written by import?")
+    sections = _sections(old)
+    starts = {b.at for b in old_blocks}
+    unknown = [n for s in sections for n in s.item_lines if n not in starts]
+    if unknown:
+        raise UpdateError(
+            f"line {unknown[0] + 1}: an item that does not start with `- id:` (nor is one line"
+            " `- {id: ...}`): move its id first, so its lines are known and kept"
+        )
     mine = {b.id: b for b in old_blocks}
     fresh = _settings(old_lines, new.splitlines())
     fresh_blocks = _blocks(fresh)
@@ -143,7 +151,7 @@ def update(old: str, new: str, source: str, prune: bool) -> Updated:
     # A file written before imports marked their items: every item in it came from one.
     marked = any(b.imported for b in old_blocks)
     removed = [b for b in old_blocks if b.id not in in_document and (b.imported or not marked)]
-    own = _Own(old_lines, old_blocks, {b.id for b in removed}, in_document)
+    own = _Own(old_lines, sections, old_blocks, {b.id for b in removed}, in_document)
     fresh_sections = {s.items_at: s.name for s in _sections("\n".join(fresh))}
     result: list[str] = []
     kept, added = [], []
@@ -197,10 +205,14 @@ class _Own:
     section (skipping items the document dropped), or first in its section."""
 
     def __init__(
-        self, lines: list[str], blocks: list[_Block], removed: set[str], in_document: set[str]
+        self,
+        lines: list[str],
+        sections: list[_Section],
+        blocks: list[_Block],
+        removed: set[str],
+        in_document: set[str],
     ) -> None:
-        self.lines = lines
-        self.sections = _sections("\n".join(lines))
+        self.lines, self.sections = lines, sections
         section_of = {at: s for s in self.sections for at in s.item_lines}
         self.after: dict[str, list[_Block]] = {}
         self.at_start: dict[str, list[_Block]] = {}

@@ -116,7 +116,16 @@ def _items(text: str) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize(
     ("old", "message"),
-    [("a: [unclosed", "is not valid YAML"), ("exporter: {}\n", "has no items")],
+    [
+        ("a: [unclosed", "is not valid YAML"),
+        ("exporter: {}\n", "has no items"),
+        (
+            config(
+                item("a"), "          - title: Mine\n            id: mine\n            manual: {}\n"
+            ),
+            "line 15: an item that does not start with `- id:`",
+        ),
+    ],
 )
 def test_a_file_that_cannot_be_updated_says_why(old: str, message: str) -> None:
     with pytest.raises(UpdateError, match=message):
