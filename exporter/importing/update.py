@@ -129,9 +129,15 @@ def update(old: str, new: str, source: str, prune: bool) -> Updated:
     when added by hand (no IMPORTED_MARK), and the rest (imported once, no longer in the
     document) listed, and kept at the end commented out unless `prune`."""
     try:
-        yaml.safe_load(old)
+        doc = yaml.safe_load(old)
     except yaml.YAMLError as exc:
         raise UpdateError(f"is not valid YAML ({exc}): fix it first, or import with -o") from None
+    checklists = doc.get("checklists") if isinstance(doc, dict) else None
+    if isinstance(checklists, list) and len(checklists) > 1:
+        raise UpdateError(
+            f"has {len(checklists)} checklists: an update works on the one an import wrote;"
+            " keep the others in a file of their own"
+        )
     old_lines = old.splitlines()
     old_blocks = _blocks(old_lines)
     if not old_blocks:
@@ -217,7 +223,7 @@ class _Own:
         self.after: dict[str, list[_Block]] = {}
         self.at_start: dict[str, list[_Block]] = {}
         self.ids: list[str] = []
-        before: dict[str, str | None] = {}  # section -> the last item placed in it
+        before: dict[str, str] = {}  # section -> the last item placed in it
         for block in blocks:
             section = section_of.get(block.at)
             if block.id in removed or section is None:

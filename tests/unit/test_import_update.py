@@ -100,6 +100,7 @@ def test_items_added_by_hand_stay_after_the_item_they_followed_or_first_in_their
         ["mine-in-empty"],
     ]
     assert "          - id: mine-first\n" in done.text  # not marked: still the user's
+    assert update(done.text, new, "doc.md", prune=False).text == done.text  # settled
 
 
 def test_a_file_written_before_the_mark_counts_every_item_as_imported() -> None:
@@ -119,6 +120,7 @@ def _items(text: str) -> list[dict[str, object]]:
     [
         ("a: [unclosed", "is not valid YAML"),
         ("exporter: {}\n", "has no items"),
+        (config(item("a")) + "  - name: mine\n    sections: []\n", "has 2 checklists"),
         (
             config(
                 item("a"), "          - title: Mine\n            id: mine\n            manual: {}\n"
