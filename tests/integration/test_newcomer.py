@@ -177,7 +177,10 @@ def test_explain_shows_the_last_state_changes_from_the_history(tmp_path: Path) -
     try:
         wait_for(lambda: states() == ["passing"], 15, "the first state", exporter)
         for n in range(2, 7):  # six changes in all: explain shows the last five
-            flag.unlink() if flag.exists() else flag.write_text("up")
+            if flag.exists():
+                flag.unlink()
+            else:
+                flag.write_text("up")
             wait_for(lambda n=n: len(states()) == n, 15, f"change {n}", exporter)
     finally:
         exporter.stop()
