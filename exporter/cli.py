@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from exporter import __version__, audit_cli
 from exporter.arguments import checklists, token_env, verb
 from exporter.clock import SystemClock
+from exporter.completion import Parser
 from exporter.results import ItemKey, ItemState
 from exporter.shard import ALL, Shard
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from exporter.attestations import AttestationRequest
     from exporter.config import Config
     from exporter.evaluate import ChecklistView
+    from exporter.history import Change
     from exporter.importing.importer import Imported
     from exporter.importing.update import Updated
     from exporter.loader import LoadedConfig
@@ -49,13 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="readiness-exporter",
         description="Turns a production-readiness checklist into live Prometheus gauges.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    verbs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    verbs = parser.add_verbs(dest="command", metavar="COMMAND")
 
     serve = verb(verbs, "serve", cmd_serve, config=True, help="run the daemon")
     serve.add_argument("--listen", help="host:port, overrides exporter.listen")
@@ -222,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_shard(verb: argparse.ArgumentParser) -> None:
+def _add_shard(verb: Parser) -> None:
     def shard(text: str) -> Shard:
         try:
             return Shard.parse(text)
@@ -322,18 +324,20 @@ def _following_listen(
     tokens: bool = False,
     apart: bool = False,
     serving: socket.socket | None = None,
+    tls: bool = False,
 ) -> LoadedConfig | None:
     """The config, its self-probes following the address this process listens on: a config
-    that reaches the exporter at `${READINESS_SELF_URL:-...}` gets `http://` + the address of
-    --listen, READINESS_LISTEN or `listen:` (a wildcard host as loopback), unless the
-    environment sets READINESS_SELF_URL itself."""
+    that reaches the exporter at `${READINESS_SELF_URL:-...}` gets `http://` (`https://` with
+    `tls`, as a web config serves it) + the address of --listen, READINESS_LISTEN or `listen:`
+    (a wildcard host as loopback), unless the environment sets READINESS_SELF_URL itself."""
     loaded = _load(path, tokens, apart, serving=serving)
     if loaded is None or "READINESS_SELF_URL" in os.environ:
         return loaded
     host, port = (listen or loaded.config.exporter.listen).rsplit(":", 1)
     wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104 - read, not bound
     host = wildcard.get(host, host)
-    os.environ["READINESS_SELF_URL"] = f"http://{host}:{port}"  # reloads read it too
+    scheme = "https" if tls else "http"
+    os.environ["READINESS_SELF_URL"] = f"{scheme}://{host}:{port}"  # reloads read it too
     try:
         mentioned = "READINESS_SELF_URL" in Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -354,7 +358,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, bound: tuple[socket.socket, tuple[str, int]] | None) -> int:
     early = bound[0] if bound else None
-    loaded = _following_listen(args.config, args.listen, tokens=True, apart=True, serving=early)
+    from exporter.loader import ConfigError
+
+    web = None
+    if args.web_config:  # first: whether it turns TLS on decides the self-probes' scheme
+        from exporter.web.webconfig import load_web_config
+
+        try:
+            web = load_web_config(args.web_config)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            return EXIT_CONFIG
+    tls = web is not None and web.tls_server_config is not None
+    loaded = _following_listen(
+        args.config, args.listen, tokens=True, apart=True, serving=early, tls=tls
+    )
     if loaded is None:
         return EXIT_CONFIG
     if args.listen:
@@ -367,15 +386,13 @@ def _serve(args: argparse.Namespace, bound: tuple[socket.socket, tuple[str, int]
 
     from exporter import logs
     from exporter.daemon import Daemon, load_tokens
-    from exporter.loader import ConfigError
     from exporter.memory import release_large_blocks
     from exporter.serve import ListenError, run, web_app
     from exporter.web.serving import ConnectionGuard, connection_cap, raise_fd_limit, server_options
-    from exporter.web.webconfig import load_web_config, uvicorn_tls
+    from exporter.web.webconfig import uvicorn_tls
 
     try:
         tokens = load_tokens(loaded)
-        web = load_web_config(args.web_config) if args.web_config else None
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -613,13 +630,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     redactor = Redactor(loaded.secrets)
     try:
-        states, history = asyncio.run(_item_state(loaded, key, redactor))
+        states, history, changes = asyncio.run(_item_state(loaded, key, redactor))
     except (StateError, StoreUnavailable) as exc:
         return _state_failed(exc)
     now = SystemClock().now()
     views = evaluate(loaded.config, states, now)
     view = next(v for c in views for v in c.items if v.key == key)
-    sys.stdout.write(redactor.text(explain(view, loaded.config, now, history)))
+    sys.stdout.write(redactor.text(explain(view, loaded.config, now, history, changes)))
     return EXIT_READY
 
 
@@ -756,6 +773,11 @@ def _updated(updated: Updated, target: str, prune: bool) -> None:
         lines.append(
             f"  no longer in the document ({len(updated.removed)}): {ids(updated.removed)}; {where}"
         )
+    if updated.own:
+        lines.append(
+            f"  yours (not from the document), left as they are ({len(updated.own)}):"
+            f" {ids(updated.own)}"
+        )
     print("\n".join(lines), file=sys.stderr)
 
 
@@ -852,14 +874,20 @@ async def _stored_states(loaded: LoadedConfig, redactor: Redactor) -> dict[ItemK
 
 async def _item_state(
     loaded: LoadedConfig, key: ItemKey, redactor: Redactor
-) -> tuple[dict[ItemKey, ItemState], list[Attestation]]:
-    """The stored states, and the item's latest attestations (for `explain`)."""
+) -> tuple[dict[ItemKey, ItemState], list[Attestation], list[Change]]:
+    """The stored states, and the item's latest attestations and state changes, newest first
+    (for `explain`)."""
+    from exporter.history import LAST_CHANGES
     from exporter.state import open_store
 
     store = open_store(loaded.config.exporter.state, redactor)
     await store.open()
     try:
-        return dict(store.states()), await store.attestations(key.checklist, key.item, 5)
+        attestations = await store.attestations(key.checklist, key.item, 5)
+        # The newest records, events (definitions, attestations, waivers) among them.
+        records = await store.history(key.checklist, key.item, None, None, 200)
+        changes = [c for c in records if c.is_state][-LAST_CHANGES:][::-1]
+        return dict(store.states()), attestations, changes
     finally:
         await store.close()
 

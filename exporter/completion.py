@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Callable
+from typing import Any
 
 PROG = "readiness-exporter"
 
@@ -12,18 +14,42 @@ PROG = "readiness-exporter"
 _FILE_OPTIONS = ("--config", "-o", "--output", "--update", "--web.config.file")
 
 
-def _verbs(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:  # argparse has no public walk of its parsers
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that keeps what was added to it, its verbs and its arguments: argparse
+    has no public walk of a parser, and completion is written from this one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.verbs: dict[str, Parser] = {}
+        self.arguments: list[argparse.Action] = []  # before __init__, which adds --help
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.arguments.append(action)
+        return action
+
+    def add_verbs(self, **kwargs: Any) -> Verbs:
+        """add_subparsers, whose parsers are kept in `verbs` (by name) as they are added."""
+        return Verbs(self.add_subparsers(parser_class=Parser, **kwargs).add_parser, self.verbs)
 
 
-def _options(verb: argparse.ArgumentParser) -> tuple[list[str], dict[str, list[str]]]:
+class Verbs:
+    """The one method of argparse's subparsers object the CLI uses: add_parser."""
+
+    def __init__(self, add: Callable[..., Parser], verbs: dict[str, Parser]) -> None:
+        self._add, self._verbs = add, verbs
+
+    def add_parser(self, name: str, **kwargs: Any) -> Parser:
+        verb = self._add(name, **kwargs)
+        self._verbs[name] = verb
+        return verb
+
+
+def _options(verb: Parser) -> tuple[list[str], dict[str, list[str]]]:
     """The verb's flags, and the fixed choices of those (and of positionals) that have some."""
     flags: list[str] = []
     choices: dict[str, list[str]] = {}
-    for action in verb._actions:
+    for action in verb.arguments:
         flags += action.option_strings
         if action.choices is not None:
             for name in action.option_strings or [""]:
@@ -31,7 +57,7 @@ def _options(verb: argparse.ArgumentParser) -> tuple[list[str], dict[str, list[s
     return flags, choices
 
 
-def script(parser: argparse.ArgumentParser, shell: str) -> str:
+def script(parser: Parser, shell: str) -> str:
     bash = _bash(parser)
     if shell == "zsh":
         # zsh runs bash completion functions through bashcompinit: one script for both shells.
@@ -39,8 +65,8 @@ def script(parser: argparse.ArgumentParser, shell: str) -> str:
     return bash
 
 
-def _bash(parser: argparse.ArgumentParser) -> str:
-    verbs = _verbs(parser)
+def _bash(parser: Parser) -> str:
+    verbs = parser.verbs
     cases = []
     for name, verb in verbs.items():
         flags, choices = _options(verb)

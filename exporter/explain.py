@@ -1,5 +1,6 @@
 """`explain CHECKLIST/ITEM`: one item in words, from the config and the stored state: what it
-checks, what it saw last, why it fails, who attested it and when it is due."""
+checks, what it saw last, why it fails, who attested it, when it is due and its last state
+changes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
     from exporter.config import Config
     from exporter.evaluate import ItemView
+    from exporter.history import Change
     from exporter.results import Attestation
 
 
@@ -47,7 +49,15 @@ def find(config: Config, target: str) -> ItemKey:
     raise Unknown(f"checklist {name!r} has no item {wanted!r}{hint}")
 
 
-def explain(view: ItemView, config: Config, now: float, history: Sequence[Attestation] = ()) -> str:
+def explain(
+    view: ItemView,
+    config: Config,
+    now: float,
+    history: Sequence[Attestation] = (),
+    changes: Sequence[Change] = (),
+) -> str:
+    """The item in words; `history`: its latest attestations, `changes`: its latest state
+    changes, both newest first."""
     item = view.item
     result = view.state.result
     rows: list[tuple[str, str]] = [
@@ -93,6 +103,14 @@ def explain(view: ItemView, config: Config, now: float, history: Sequence[Attest
             lines.append(f"  {'lapsed':<13} at {_at(view.due + grace, now)}")
         else:
             lines.append(f"  {'due':<13} {_at(view.due, now)}; lapses {_span(grace)} later")
+    if changes:
+        lines.append(f"  {'changes':<13} newest first")
+        lines += [
+            f"    {c.state}{f' ({c.reason})' if c.reason else ''} at {_at(c.at, now)}"
+            for c in changes
+        ]
+    else:
+        lines.append(f"  {'changes':<13} none recorded yet (serve records them)")
     if item.runbook_url:
         lines.append(f"  {'runbook':<13} {item.runbook_url}")
     if item.description:

@@ -34,6 +34,8 @@ EVENTS = (DEFINED, ATTESTED, WAIVER_REQUESTED, WAIVER_APPROVED, WAIVER_REVOKED)
 NOT_PASSING = (FAILING, LAPSED, BLOCKED)
 """States that count as a regression after go-live (waived and unconfigured do not)."""
 DEFAULT_RETENTION_DAYS = 400
+LAST_CHANGES = 5
+"""State changes of an item that /status and `explain` show (the API has them all)."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import yaml
 from exporter.config import NAME_PATTERN
 from exporter.importing import mdchecklist
 from exporter.importing.recognise import Suggestion, Text, suggest
+from exporter.importing.update import IMPORTED_MARK
 from exporter.redact import SECRET_NAME, has_url_password, replace_url_passwords
 from exporter.text import without_hidden
 
@@ -398,6 +399,10 @@ def _header(imported: Imported, path: str) -> list[str]:
         f"  readiness-exporter import {imported.source} --update {path}   (after the document"
         " changed: keeps your edits)",
         "",
+        f"`{IMPORTED_MARK}` marks the items of the document: an update keeps your edits of those"
+        " still in it and lists those no longer in it. Items you add (without the mark) stay as"
+        " you wrote them.",
+        "",
         "Each suggested probe says above it what it checks and what to fill in. Its target is a",
         "placeholder, ${NAME:?example}: until NAME is set (in the environment, or written in with",
         "`import --set NAME=VALUE`, or the target edited) the item is unconfigured: it never runs",
@@ -428,7 +433,10 @@ def _header(imported: Imported, path: str) -> list[str]:
 
 
 def _item(item: ImportedItem, pad: str) -> list[str]:
-    out = [f"{pad[:-2]}- id: {_scalar(item.id)}", f"{pad}title: {_text(item.title)}"]
+    out = [
+        f"{pad[:-2]}- id: {_scalar(item.id)}  {IMPORTED_MARK}",
+        f"{pad}title: {_text(item.title)}",
+    ]
     if item.parent:
         out.append(f"{pad}parent: {_scalar(item.parent)}")
     if item.severity:

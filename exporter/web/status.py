@@ -7,13 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exporter.evaluate import ChecklistView, ItemView
-from exporter.history import Change, passing_share
+from exporter.history import LAST_CHANGES, Change, passing_share
 from exporter.redact import Redactor
 from exporter.results import MANUAL, ItemKey, Waiver
 from exporter.times import iso, when
 
-LAST_CHANGES = 5
-"""State changes of each item /status shows (the API has them all)."""
 DAY = 86400.0
 
 

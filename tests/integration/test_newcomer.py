@@ -4,8 +4,11 @@ self-probes that follow --listen, and the log level of an item that starts faili
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -142,6 +145,50 @@ def test_explain_says_what_an_item_checks_what_it_saw_and_why_it_fails(tmp_path:
     assert run("explain", "--config", str(config), "app").returncode == 2
 
 
+def test_explain_shows_the_last_state_changes_from_the_history(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    flag.write_text("up")
+    config = write(
+        tmp_path,
+        f"          - {{id: flag, title: Flag file, interval: 1s, file: {{path: {flag}}}}}\n",
+    )
+    before = run("explain", "--config", str(config), "app/flag")
+    assert before.returncode == 0, before.stderr
+    assert "  changes       none recorded yet (serve records them)\n" in before.stdout
+
+    def states() -> list[str]:
+        got = exporter.get("/api/v1/history", params={"checklist": "app", "item": "flag"})
+        return [r["state"] for r in got.json()["history"] if r["state"] in ("passing", "failing")]
+
+    exporter = Exporter(config)
+    exporter.start()
+    try:
+        wait_for(lambda: states() == ["passing"], 15, "the first state", exporter)
+        for n in range(2, 7):  # six changes in all: explain shows the last five
+            if flag.exists():
+                flag.unlink()
+            else:
+                flag.write_text("up")
+            wait_for(lambda n=n: len(states()) == n, 15, f"change {n}", exporter)
+    finally:
+        exporter.stop()
+    out = run("explain", "--config", str(config), "app/flag").stdout
+    lines = out.splitlines()
+    start = lines.index("  changes       newest first")
+    shown = list(itertools.takewhile(lambda line: line.startswith("    "), lines[start + 1 :]))
+    # Five, newest first: the first change (passing) is left out.
+    assert [line.split(" at ")[0] for line in shown] == [
+        "    failing (condition)",
+        "    passing",
+        "    failing (condition)",
+        "    passing",
+        "    failing (condition)",
+    ]
+    assert all(
+        re.search(r" at 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+ s ago\)$", x) for x in shown
+    )
+
+
 def test_bash_completion_completes_verbs_flags_and_choices(tmp_path: Path) -> None:
     script = tmp_path / "completion.bash"
     done = run("completion", "bash")
@@ -171,6 +218,53 @@ def test_bash_completion_completes_verbs_flags_and_choices(tmp_path: Path) -> No
     assert complete("completion", "z") == ["zsh"]
     zsh = run("completion", "zsh").stdout
     assert zsh.startswith("#compdef readiness-exporter\n") and "bashcompinit" in zsh
+
+
+def test_zsh_completion_completes_verbs_flags_and_choices_in_a_real_zsh(tmp_path: Path) -> None:
+    zsh = shutil.which("zsh")
+    assert zsh, "zsh is missing: scripts/test installs Debian's zsh"
+    script = tmp_path / "completion.zsh"
+    script.write_text(run("completion", "zsh").stdout)
+    assert subprocess.run([zsh, "-n", str(script)], capture_output=True).returncode == 0
+    registered = subprocess.run(
+        [
+            zsh,
+            "-f",
+            "-i",
+            "-c",
+            f"autoload -U compinit && compinit -u -D; source {script};"
+            " print -r -- $_comps[readiness-exporter]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert registered.stdout.strip(), registered.stderr
+
+    def complete(line: str) -> list[str]:
+        done = subprocess.run(
+            [zsh, "-f", str(REPO / "tests/support/complete.zsh"), str(script), line],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        offered = done.stdout.split("\0")
+        assert len(offered) >= 3, done.stdout + done.stderr  # the hooks ran: a completion
+        return sorted(
+            hit.removeprefix("<hit>").strip()
+            for hit in offered[1].splitlines()
+            if hit.startswith("<hit>")
+        )
+
+    assert complete("readiness-exporter ex") == ["explain"]
+    assert "check" in complete("readiness-exporter ")
+    assert complete("readiness-exporter check --only") == ["--only-failing"]
+    assert complete("readiness-exporter check --format j") == ["json", "junit"]
+    assert complete("readiness-exporter import x.md --up") == ["--update"]
+    assert complete("readiness-exporter completion z") == ["zsh"]
+    (tmp_path / "stock.yaml").write_text("")
+    assert complete("readiness-exporter validate --config sto") == ["stock.yaml"]
 
 
 def test_a_critical_item_that_starts_failing_logs_a_warning(tmp_path: Path) -> None:
@@ -255,10 +349,10 @@ def test_import_update_keeps_hand_edits_adds_new_items_and_lists_removed_ones(
         ("state: sqlite:///./shop-state.db", f"state: sqlite:///{tmp_path}/mine.db"),
         ("    title: Shop\n", "    title: Shop\n    ready_min_score: 0.5\n"),
         (
-            "          - id: on-call-rotation-established\n"
+            "          - id: on-call-rotation-established  # imported\n"
             "            title: On-call rotation established\n",
             "          # owner: the ops team\n"
-            "          - id: on-call-rotation-established\n"
+            "          - id: on-call-rotation-established  # imported\n"
             "            title: On-call rotation established\n"
             "            severity: critical\n"
             "            runbook_url: https://wiki.example.com/oncall\n",
@@ -295,9 +389,12 @@ def test_import_update_keeps_hand_edits_adds_new_items_and_lists_removed_ones(
         "https://wiki.example.com/oncall",
     )
     assert (
-        "          # owner: the ops team\n          - id: on-call-rotation-established" in updated
+        "          # owner: the ops team\n          - id: on-call-rotation-established  # imported"
+        in updated
     )
-    assert "# - id: runbook-written\n#   title: Runbook written\n#   manual: {}" in updated
+    assert (
+        "# - id: runbook-written  # imported\n#   title: Runbook written\n#   manual: {}" in updated
+    )
     assert run("validate", "--config", str(config)).returncode == 0
 
     # Again: nothing changes, the removed item stays listed once. With --prune it goes.
@@ -307,6 +404,74 @@ def test_import_update_keeps_hand_edits_adds_new_items_and_lists_removed_ones(
     assert "runbook-written" not in config.read_text()
     assert "dropped (--prune)" not in pruned.stderr  # nothing left to drop: listed before
     assert yaml.safe_load(config.read_text())["checklists"] == doc_yaml["checklists"]
+
+
+def test_import_update_leaves_items_added_by_hand_where_they_are(tmp_path: Path) -> None:
+    doc = tmp_path / "shop.md"
+    doc.write_text(DOCUMENT)
+    config = tmp_path / "shop.yaml"
+    assert run("import", str(doc), "-o", str(config)).returncode == 0
+    text = config.read_text()
+    mine = (
+        "          # ours, not the document's\n"
+        "          - id: status-page-linked\n"
+        "            title: Status page linked from the wiki\n"
+        "            manual: {}\n"
+    )
+    first_daily = "          - id: review-error-logs"
+    assert "            manual: {}\n          - id: runbook-written" in text
+    assert first_daily in text
+    text = text.replace(
+        "          - id: runbook-written", mine + "          - id: runbook-written"
+    ).replace(
+        first_daily,
+        "          - {id: coffee, title: Coffee machine cleaned, manual: {}}\n" + first_daily,
+    )
+    text += (
+        "\n      - name: extras\n        title: Extras\n        items:\n"
+        "          - id: team-photo\n            title: Team photo taken\n"
+        "            manual: {}\n"
+    )
+    config.write_text(text)
+    assert run("validate", "--config", str(config)).returncode == 0
+    doc.write_text(DOCUMENT.replace("- [ ] Runbook written", "- [ ] Backups verified"))
+
+    for prune in ([], ["--prune"]):
+        done = run("import", str(doc), "--update", str(config), *prune)
+        assert done.returncode == 0, done.stderr
+        removed = [line for line in done.stderr.splitlines() if "no longer in the" in line]
+        # The second run: runbook-written was listed (and commented out) by the first.
+        assert removed == (
+            []
+            if prune
+            else [
+                "  no longer in the document (1): runbook-written; kept at the end of"
+                f" {config}, commented out"
+            ]
+        )
+        assert (
+            "yours (not from the document), left as they are (3):"
+            " status-page-linked, coffee, team-photo" in done.stderr
+        )
+        updated = config.read_text()
+        sections = yaml.safe_load(updated)["checklists"][0]["sections"]
+        assert [(s["name"], [i["id"] for i in s["items"]]) for s in sections] == [
+            (
+                "ops",
+                [
+                    "health-endpoint-returns-200",
+                    "on-call-rotation-established",
+                    "status-page-linked",
+                    "backups-verified",
+                ],
+            ),
+            ("daily", ["coffee", "review-error-logs"]),
+            ("extras", ["team-photo"]),
+        ]
+        assert mine in updated  # the lines as typed, the comment above included
+        assert "# - id: status-page-linked" not in updated
+        assert run("validate", "--config", str(config)).returncode == 0
+    assert "runbook-written" not in config.read_text()
 
 
 # --- attestations attest what was attested ---------------------------------------------------

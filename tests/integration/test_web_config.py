@@ -4,6 +4,7 @@ and a clear FILE:LINE error (exit 2) for each mistake in the file."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import ssl
 import subprocess
@@ -17,9 +18,10 @@ import httpx
 import pytest
 import trustme
 
-from tests.support.exporter import Exporter
+from tests.support.exporter import Exporter, wait_for
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).parents[2]
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "read-secret-0123456789abcdef"
@@ -180,6 +182,42 @@ def test_a_client_certificate_is_required_when_configured(pki: Pki, tmp_path: Pa
             httpx.get(f"{exporter.url}/metrics", verify=tls12, timeout=5)
     finally:
         exporter.stop()
+
+
+def test_self_probes_of_the_default_config_use_https_when_tls_is_on(
+    pki: Pki, tmp_path: Path
+) -> None:
+    config = tmp_path / "readiness.yaml"
+    shutil.copy(REPO / "config/readiness.example.yaml", config)
+    web_config = pki.directory / f"web-{tmp_path.name}.yml"
+    web_config.write_text("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+    exporter = TlsExporter(
+        config,
+        # The self-probes trust the test's CA as a user's would trust theirs.
+        env={
+            "READINESS_STATE": f"sqlite:///{tmp_path}/s.db",
+            "SSL_CERT_FILE": str(pki.directory / "ca.crt"),
+        },
+        args=("--web.config.file", str(web_config)),
+    )
+    exporter.env.pop("READINESS_SELF_URL", None)  # derived by serve, not given
+    exporter.verify = pki.verify()
+
+    def self_probes() -> list[dict[str, object]] | None:
+        doc = exporter.https("/status", auth=None, headers={"Accept": "application/json"}).json()
+        items = [i for s in doc["checklists"][0]["sections"] for i in s["items"]]
+        probes = [i for i in items if i["id"] in ("health-live", "metrics-endpoint")]
+        return probes if all(p["reason"] != "not_run" for p in probes) else None
+
+    exporter.start()
+    try:
+        probes = wait_for(self_probes, 30, "the self-probes to run", exporter)
+    finally:
+        exporter.stop()
+    assert len(probes) == 2
+    for item in probes:
+        assert item["passing"], item
+        assert f"https://127.0.0.1:{exporter.port}/" in json.dumps(item)
 
 
 BAD = [

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from exporter.importing.update import REMOVED_MARKER, UpdateError, checklist_name, update
+from exporter.importing.update import (
+    IMPORTED_MARK,
+    REMOVED_MARKER,
+    UpdateError,
+    checklist_name,
+    update,
+)
 
 
 def config(*items: str, state: str = "sqlite:///./x-state.db") -> str:
@@ -18,8 +24,9 @@ def config(*items: str, state: str = "sqlite:///./x-state.db") -> str:
     )
 
 
-def item(id_: str, *extra: str) -> str:
-    lines = [f"          - id: {id_}\n", f"            title: {id_.title()}\n"]
+def item(id_: str, *extra: str, mark: str = f"  {IMPORTED_MARK}") -> str:
+    """An item as import writes it (with the mark), or as a user adds it (mark="")."""
+    lines = [f"          - id: {id_}{mark}\n", f"            title: {id_.title()}\n"]
     lines += [f"            {line}\n" for line in extra]
     return "".join(lines) + "            manual: {}\n"
 
@@ -35,7 +42,7 @@ def test_kept_items_keep_their_lines_and_comments_new_ones_come_from_the_import(
     done = update(old, new, "doc.md", prune=False)
     assert (done.kept, done.added, done.removed) == (("a", "b"), ("c",), ())
     assert "state: sqlite:////var/lib/mine.db" in done.text
-    assert "          # owner: ops\n          - id: a\n" in done.text
+    assert "          # owner: ops\n          - id: a  # imported\n" in done.text
     assert "            # a note inside\n" in done.text
     items = yaml.safe_load(done.text)["checklists"][0]["sections"][0]["items"]
     assert [i["id"] for i in items] == ["a", "c", "b"]
@@ -47,7 +54,8 @@ def test_removed_items_are_kept_commented_once_per_update_and_pruned_on_request(
     first = update(old, config(item("a"), item("b")), "doc.md", prune=False)
     assert first.removed == ("gone",)
     assert first.text.count(REMOVED_MARKER) == 1
-    assert "# - id: gone\n#   title: Gone\n#   severity: info\n#   manual: {}\n" in first.text
+    removed = "# - id: gone  # imported\n#   title: Gone\n#   severity: info\n#   manual: {}\n"
+    assert removed in first.text
     yaml.safe_load(first.text)  # still a valid file
 
     second = update(first.text, config(item("a")), "doc.md", prune=False)
@@ -66,8 +74,40 @@ def test_a_block_indented_otherwise_is_moved_to_the_imports_indent() -> None:
     old += "          manual: {}\n"
     assert _items(old)[0]["severity"] == "critical"
     done = update(old, config(item("a")), "doc.md", prune=False)
-    assert "          - id: a\n            title: A\n            severity: critical\n" in done.text
+    moved = "          - id: a  # imported\n            title: A\n            severity: critical\n"
+    assert moved in done.text
     assert _items(done.text)[0]["severity"] == "critical"
+
+
+def test_items_added_by_hand_stay_after_the_item_they_followed_or_first_in_their_section() -> None:
+    old = config(
+        item("mine-first", mark=""),
+        item("a"),
+        item("gone"),
+        item("mine-after-gone", mark=""),
+        "          - {id: mine-flow, title: Flow, manual: {}}\n",
+    )
+    old += "      - name: empty\n        title: Empty\n        items:\n"
+    old += "          - {id: mine-in-empty, title: E, manual: {}}\n"
+    new = config(item("new"), item("a")) + "      - name: empty\n        title: Empty\n"
+    new += "        items: []\n"
+    done = update(old, new, "doc.md", prune=False)
+    assert (done.kept, done.added, done.removed) == (("a",), ("new",), ("gone",))
+    assert done.own == ("mine-first", "mine-after-gone", "mine-flow", "mine-in-empty")
+    sections = yaml.safe_load(done.text)["checklists"][0]["sections"]
+    assert [[i["id"] for i in s["items"]] for s in sections] == [
+        ["mine-first", "new", "a", "mine-after-gone", "mine-flow"],
+        ["mine-in-empty"],
+    ]
+    assert "          - id: mine-first\n" in done.text  # not marked: still the user's
+    assert update(done.text, new, "doc.md", prune=False).text == done.text  # settled
+
+
+def test_a_file_written_before_the_mark_counts_every_item_as_imported() -> None:
+    old = config(item("a", mark=""), item("b", mark=""))
+    done = update(old, config(item("a")), "doc.md", prune=False)
+    assert (done.kept, done.removed, done.own) == (("a",), ("b",), ())
+    assert "          - id: a  # imported\n" in done.text  # marked from now on
 
 
 def _items(text: str) -> list[dict[str, object]]:
@@ -77,7 +117,17 @@ def _items(text: str) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize(
     ("old", "message"),
-    [("a: [unclosed", "is not valid YAML"), ("exporter: {}\n", "has no items")],
+    [
+        ("a: [unclosed", "is not valid YAML"),
+        ("exporter: {}\n", "has no items"),
+        (config(item("a")) + "  - name: mine\n    sections: []\n", "has 2 checklists"),
+        (
+            config(
+                item("a"), "          - title: Mine\n            id: mine\n            manual: {}\n"
+            ),
+            "line 15: an item that does not start with `- id:`",
+        ),
+    ],
 )
 def test_a_file_that_cannot_be_updated_says_why(old: str, message: str) -> None:
     with pytest.raises(UpdateError, match=message):
