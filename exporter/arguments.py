@@ -7,12 +7,14 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from exporter.completion import Parser, Verbs
+
 
 def verb(
-    verbs: Any, name: str, run: Callable[[argparse.Namespace], int], config: bool, **kw: Any
-) -> argparse.ArgumentParser:
+    verbs: Verbs, name: str, run: Callable[[argparse.Namespace], int], config: bool, **kw: Any
+) -> Parser:
     """The parser of verb `name`, which runs `run`; with `config`, its required --config."""
-    parser: argparse.ArgumentParser = verbs.add_parser(name, **kw)
+    parser = verbs.add_parser(name, **kw)
     if config:
         parser.add_argument("--config", required=True, help="config YAML file")
     parser.set_defaults(run=run)
