@@ -78,7 +78,10 @@ class Daemon:
             loaded.config.exporter.max_concurrency, self.clock, redactor=self.redactor
         )
         self.scheduler = Scheduler(self.run_item, self.clock, rng or random.Random())
-        self._items: dict[ItemKey, Item] = dict(config_items(loaded.config))
+        self._items: dict[ItemKey, Item] = {}
+        self._probed: dict[ItemKey, tuple[Item, float]] = {}
+        """What run_item reads per run: each probed, configured item with its timeout."""
+        self._index(loaded.config)
         self.opened = False
         self.started = False
         self._reload_ok = True
@@ -233,7 +236,7 @@ class Daemon:
         self.loaded = loaded
         self.tokens = tokens
         self.reload_errors = []
-        self._items = dict(config_items(loaded.config))
+        self._index(loaded.config)
         await self._forget_gone_starts()
         self.redactor.update(loaded.secrets)
         await self._apply()
@@ -242,15 +245,22 @@ class Daemon:
         log.info("config_reloaded", items=len(self._items))
         return True
 
+    def _index(self, config: Config) -> None:
+        self._items = dict(config_items(config))
+        default = config.exporter.default_timeout
+        self._probed = {
+            key: (item, (item.timeout or default).total_seconds())
+            for key, item in self._items.items()
+            if item.kind not in PASSIVE_KINDS and not item.unconfigured
+        }
+
     async def run_all(self, checklists: set[str] | None = None) -> None:
         """Runs every probed item once, concurrently within the bound (for `check`)."""
         await asyncio.gather(
             *(
                 self.run_item(key)
-                for key, item in self._items.items()
-                if item.kind not in PASSIVE_KINDS
-                and not item.unconfigured
-                and (checklists is None or key.checklist in checklists)
+                for key in self._probed
+                if checklists is None or key.checklist in checklists
             )
         )
 
@@ -340,10 +350,10 @@ class Daemon:
 
     # --- one job -------------------------------------------------------------------------
     async def run_item(self, key: ItemKey) -> None:
-        item = self._items.get(key)
-        if item is None or item.unconfigured:
+        probed = self._probed.get(key)
+        if probed is None:  # gone, passive or unconfigured since it was scheduled
             return
-        timeout = (item.timeout or self.config.exporter.default_timeout).total_seconds()
+        item, timeout = probed
         before = self.store.states().get(key)
         result = await self.runner.run(item, timeout)
         await self.store.record(key, result)

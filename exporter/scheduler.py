@@ -30,6 +30,11 @@ FIRST_RUNS_PER_SECOND = 2000.0
 """Above 2,000 jobs the first runs spread further, at this rate (at most half an interval):
 10,000 runs started within one second waited in 10,000 tasks at once, a peak of memory the
 process kept (RSS 112 MB, then 93 MB), for a first round no shorter (bench/README.md)."""
+TICK = 0.02
+"""Due runs start together on a grid of ticks: the timer wakes at the earliest due time
+rounded up to the next tick and starts every run due by then, so 500 runs a second cost ~50
+wake-ups, not 500 (each an epoll cycle, a timer handle and the heap's bookkeeping). A run
+starts at most one tick late; readiness_scheduler_lag_seconds includes it (bench/README.md)."""
 MAX_SLEEP = 3600.0
 """The timer never waits longer: it waits in monotonic time, and the wall clock that plans the
 runs may be stepped meanwhile."""
@@ -101,6 +106,8 @@ class Scheduler:
         self._running: dict[str, asyncio.Task[None]] = {}
         """The run in flight per job: the one place that knows them, to skip and to cancel."""
         self._timer: Timer | None = None
+        self._armed_for = 0.0
+        """The tick the timer is set for: every run due by then starts when it fires."""
         self._started = False
         self.lag = LagHistogram()
 
@@ -204,26 +211,38 @@ class Scheduler:
         return True
 
     def _arm(self) -> None:
-        """Sets the one timer for the earliest due time (none when stopped or idle)."""
+        """Sets the one timer for the tick of the earliest due time (none when stopped or
+        idle); a timer already set for that tick stays."""
+        if not (self._started and self._due):
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return
+        earliest = min(self._due[0][0], self._clock.now() + MAX_SLEEP)
+        # Never before the due time (a product of floats may round below it).
+        when = max(math.ceil(earliest / TICK) * TICK, earliest)
         if self._timer is not None:
+            if when == self._armed_for:
+                return
             self._timer.cancel()
-            self._timer = None
-        if self._started and self._due:
-            when = min(self._due[0][0], self._clock.now() + MAX_SLEEP)
-            self._timer = self._clock.call_at(when, self._on_timer)
+        self._armed_for = when
+        self._timer = self._clock.call_at(when, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         try:
-            self._fire_due()
+            self._fire_due(self._armed_for)
         finally:
             self._arm()
 
-    def _fire_due(self) -> None:
-        """Starts every job that is due and plans its next run."""
+    def _fire_due(self, tick: float) -> None:
+        """Starts every job due by `tick` (the timer's, or now when it fired late) and plans
+        its next run."""
         now = self._clock.now()
+        until = max(now, tick)
         due = self._due
-        while due and due[0][0] <= now:
+        loop = asyncio.get_running_loop()
+        while due and due[0][0] <= until:
             planned, _, job_id, generation = heapq.heappop(due)
             job = self._jobs.get(job_id)
             if job is None or job.generation != generation:
@@ -232,7 +251,7 @@ class Scheduler:
             if job_id in self._running:
                 log.warning("run_skipped_still_running", job=job_id)
             else:
-                task = asyncio.get_running_loop().create_task(self._run(job.key), name=job_id)
+                task = loop.create_task(self._run(job.key), name=job_id)
                 self._running[job_id] = task
                 task.add_done_callback(functools.partial(self._finished, job_id))
             following = self._following(job.trigger, planned, now)

@@ -31,6 +31,7 @@ from exporter.daemon import Daemon
 from exporter.evaluate import evaluate
 from exporter.exposition import Exposition
 from exporter.lag import LagCollector
+from exporter.memory import settle_collector
 from exporter.pings import PingRequest
 from exporter.results import ItemKey, Result
 from exporter.runs import RunRequest
@@ -173,6 +174,7 @@ async def run(daemon: Daemon, server: uvicorn.Server, bound: socket.socket | Non
         # The socket listens already: a client that connects while the jobs are scheduled
         # waits in the backlog, so nothing needs to know when uvicorn has started.
         await daemon.start()
+        settle_collector()
         started.set()
 
     handled = {signal.SIGHUP: on_sighup, **dict.fromkeys(STOP_SIGNALS, stop)}

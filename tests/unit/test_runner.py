@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from dataclasses import fields, replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,9 @@ from exporter.loader import parse_config
 from exporter.probes import PROBES
 from exporter.probes.base import MIN_WAIT, ProbeContext, ProbeFailure, classify, socket_failure
 from exporter.reasons import Reason
-from exporter.runner import Runner, judge, run_result
+from exporter.redact import Redactor
+from exporter.results import Result
+from exporter.runner import Runner, judge, masked, run_result
 
 
 def item(probe: str, expect: str | None = None, **extra: Any) -> Item:
@@ -214,3 +217,35 @@ async def test_concurrency_bound_holds() -> None:
     assert all(r.passing for r in results)
     assert peak == 2
     await runner.resources.aclose()
+
+
+def test_masking_keeps_every_field_and_masks_the_texts() -> None:
+    result = Result(
+        passing=False,
+        reason=Reason.CONDITION,
+        started_at=1.5,
+        duration=0.25,
+        facts={"body": "token=hunter22", "status": 500},
+        failed=("body contains 'Bearer abc123'",),
+        message="GET https://u:pw12@h/ failed",
+    )
+    out = masked(result, Redactor(["pw12"]))
+    assert {f.name for f in fields(Result)} == {
+        "passing",
+        "reason",
+        "started_at",
+        "duration",
+        "facts",
+        "failed",
+        "message",
+    }, "a new field of Result: masked must carry it over"
+    assert (out.passing, out.reason, out.started_at, out.duration) == (
+        False,
+        Reason.CONDITION,
+        1.5,
+        0.25,
+    )
+    assert out.facts == {"body": "token=<redacted>", "status": 500}
+    assert out.failed == ("body contains 'Bearer <redacted>'",)
+    assert out.message == "GET https://u:<redacted>@h/ failed"
+    assert masked(replace(result, message=""), Redactor()).message == ""
