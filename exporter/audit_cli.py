@@ -212,15 +212,16 @@ async def _read(config: Any, since: float, until: float, check: bool) -> tuple[A
     await store.open()
     try:
         history = await store.history(None, None, since, until, evidence.ALL, prior=True)
-        waivers = await store.waivers(None, None, evidence.ALL)
-        records = evidence.Records(history, waivers, dict(store.states()))
         if not check:
-            return records, [], 0
-        # The head first: records appended after it are newer than it, not missing.
-        head = await store.history_head()
-        everything = await store.history(None, None, None, None, evidence.ALL)
-        attestations = await store.attestations(None, None, evidence.ALL)
-        problems = evidence.verify(everything, attestations, waivers, head)
-        return records, problems, len(everything)
+            waivers = await store.waivers(None, None, evidence.ALL)
+            return evidence.Records(history, waivers, dict(store.states())), [], 0
+        # One snapshot: a record a running daemon writes meanwhile is in all of its reads or
+        # in none, never a row without its history record (or the reverse).
+        snapshot = await store.snapshot(evidence.ALL)
+        records = evidence.Records(history, snapshot.waivers, dict(store.states()))
+        problems = evidence.verify(
+            snapshot.history, snapshot.attestations, snapshot.waivers, snapshot.head
+        )
+        return records, problems, len(snapshot.history)
     finally:
         await store.close()

@@ -6,7 +6,7 @@ lets replicas share one state."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 from exporter.history import Change
 from exporter.results import Attestation, ItemKey, ItemState, Result, Waiver
@@ -31,6 +31,15 @@ class Conflict(Exception):
 class StateError(Exception):
     """The state cannot be used at all (not a database file, read-only, its folder missing,
     held by another daemon, unreachable): the CLI's exit 3 with this one line."""
+
+
+class Snapshot(NamedTuple):
+    """The audit records as one moment of the store had them (Store.snapshot)."""
+
+    head: tuple[int, str]
+    history: list[Change]
+    attestations: list[Attestation]
+    waivers: list[Waiver]
 
 
 class Store(Protocol):
@@ -90,6 +99,11 @@ class Store(Protocol):
     async def history_head(self) -> tuple[int, str]:
         """The id and hash of the newest record appended to the chain, as the store keeps
         them apart from the records ((0, "") before the first): a check of the chain's end."""
+
+    async def snapshot(self, limit: int) -> Snapshot:
+        """The chain's head, the newest `limit` history records, attestations and waivers,
+        read in one snapshot: what `evidence --verify` checks against each other, with no
+        write of a running daemon landing between two of the reads."""
 
     async def prune(self, before: float) -> int:
         """Retention: removes the history records older than `before` (the only deletion),

@@ -341,16 +341,21 @@ class PostgresStore(StoreHealth, AuditRecords):
             await self._reload_attestations()
 
     # --- the audit records (exporter/state/records.py) ------------------------------------
-    async def _read(self, *queries: Query) -> list[Any]:
+    async def _read(self, *queries: Query) -> list[list[Any]]:
         try:
             return await bounded(self._fetch(queries), self.deadline)
         except _DRIVER_ERRORS as exc:
             raise StoreUnavailable(_failure(exc, self.redactor)) from exc
 
-    async def _fetch(self, queries: Sequence[Query]) -> list[Any]:
+    async def _fetch(self, queries: Sequence[Query]) -> list[list[Any]]:
         d = self.deadline
         async with self.pool.acquire(timeout=d) as conn:
-            return [row for q, a in queries for row in await conn.fetch(_sql(q), *a, timeout=d)]
+            if len(queries) == 1:
+                [(query, args)] = queries
+                return [await conn.fetch(_sql(query), *args, timeout=d)]
+            # REPEATABLE READ: every query sees the snapshot the first one took.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return [await conn.fetch(_sql(q), *a, timeout=d) for q, a in queries]
 
     async def _transact(
         self, durable: bool, steps: Callable[[], audit.Steps[T]]

@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar
 
 from exporter.history import Change
 from exporter.results import Attestation, Waiver
-from exporter.state import audit
+from exporter.state import Snapshot, audit
 from exporter.state.cache import StateCache, attestation_of
 
 Query = tuple[str, tuple[Any, ...]]
@@ -16,9 +16,10 @@ T = TypeVar("T")
 
 
 class AuditRecords(StateCache):
-    async def _read(self, *queries: Query) -> list[Any]:
-        """The rows of `queries` (audit SQL) read together, within the store's deadline;
-        StoreUnavailable when they cannot be."""
+    async def _read(self, *queries: Query) -> list[list[Any]]:
+        """The rows of each of `queries` (audit SQL), read in one snapshot of the store (what
+        a writer commits meanwhile is in all of them or in none) within the store's
+        deadline; StoreUnavailable when they cannot be."""
         raise NotImplementedError
 
     async def _transact(
@@ -47,7 +48,7 @@ class AuditRecords(StateCache):
     async def attestations(
         self, checklist: str | None, item: str | None, limit: int
     ) -> list[Attestation]:
-        rows = await self._read((audit.ATTESTATIONS, (checklist, checklist, item, item, limit)))
+        [rows] = await self._read(_attestations(checklist, item, limit))
         return [attestation_of(row) for row in rows]
 
     async def append(self, changes: Sequence[Change], durable: bool = False) -> list[Change]:
@@ -67,11 +68,25 @@ class AuditRecords(StateCache):
         queries = [(audit.HISTORY, (*audit.filters(checklist, item, since, until), limit))]
         if prior and since is not None:
             queries.insert(0, (audit.PRIOR, (since, checklist, checklist, item, item)))
-        return [audit.change_of(row) for row in await self._read(*queries)]
+        return [audit.change_of(row) for rows in await self._read(*queries) for row in rows]
 
     async def history_head(self) -> tuple[int, str]:
-        [(last_id, last_hash)] = await self._read((audit.HEAD, ()))
-        return int(last_id), str(last_hash)
+        [[head]] = await self._read((audit.HEAD, ()))
+        return _head(head)
+
+    async def snapshot(self, limit: int) -> Snapshot:
+        heads, history, attestations, waivers = await self._read(
+            (audit.HEAD, ()),
+            (audit.HISTORY, (*audit.filters(None, None, None, None), limit)),
+            _attestations(None, None, limit),
+            _waivers(None, None, limit, None),
+        )
+        return Snapshot(
+            _head(heads[0]),
+            [audit.change_of(row) for row in history],
+            [attestation_of(row) for row in attestations],
+            [audit.waiver_of(row) for row in waivers],
+        )
 
     async def prune(self, before: float) -> int:
         return await self._audit(False, lambda: audit.prune(before))
@@ -91,5 +106,18 @@ class AuditRecords(StateCache):
     async def waivers(
         self, checklist: str | None, item: str | None, limit: int, id_: int | None = None
     ) -> list[Waiver]:
-        args = (checklist, checklist, item, item, id_, id_, limit)
-        return [audit.waiver_of(row) for row in await self._read((audit.WAIVERS, args))]
+        [rows] = await self._read(_waivers(checklist, item, limit, id_))
+        return [audit.waiver_of(row) for row in rows]
+
+
+def _attestations(checklist: str | None, item: str | None, limit: int) -> Query:
+    return audit.ATTESTATIONS, (checklist, checklist, item, item, limit)
+
+
+def _waivers(checklist: str | None, item: str | None, limit: int, id_: int | None) -> Query:
+    return audit.WAIVERS, (checklist, checklist, item, item, id_, id_, limit)
+
+
+def _head(row: Any) -> tuple[int, str]:
+    last_id, last_hash = row
+    return int(last_id), str(last_hash)

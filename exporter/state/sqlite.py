@@ -487,15 +487,23 @@ class SqliteStore(StoreHealth, AuditRecords):
         self._revision = revision
 
     # --- the audit records (exporter/state/records.py) ------------------------------------
-    async def _read(self, *queries: Query) -> list[Any]:
+    async def _read(self, *queries: Query) -> list[list[Any]]:
         try:
-            rows: list[Any] = await self._call(self._fetch, queries)
+            rows: list[list[Any]] = await self._call(self._fetch, queries)
         except (sqlite3.Error, TimeoutError) as exc:
             raise StoreUnavailable(describe(self.path, exc)) from exc
         return rows
 
-    def _fetch(self, queries: Sequence[Query]) -> list[Any]:
-        return [row for q, args in queries for row in self.db.execute(_sql(q), args).fetchall()]
+    def _fetch(self, queries: Sequence[Query]) -> list[list[Any]]:
+        if len(queries) == 1:
+            [(query, args)] = queries
+            return [self.db.execute(_sql(query), args).fetchall()]
+        # One read transaction: in WAL mode its first read fixes the snapshot all of them see.
+        self.db.execute("BEGIN")
+        try:
+            return [self.db.execute(_sql(q), args).fetchall() for q, args in queries]
+        finally:
+            self.db.execute("COMMIT")
 
     async def _transact(
         self, durable: bool, steps: Callable[[], audit.Steps[T]]

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from exporter.evidence import verify
 from exporter.history import ATTESTED, FAILING, PASSING, Change, broken_links, lost_tail
 from exporter.results import Attestation, ItemKey
 from exporter.state import Store
@@ -180,3 +181,36 @@ async def test_an_edited_row_is_named_by_the_chain_check(
             await conn.close()
     records = await first.history(None, None, None, None, 100)
     assert broken_links(records) == ["history record 2: its hash does not match its content"]
+
+
+async def test_a_snapshot_taken_while_another_writer_attests_is_consistent(
+    two: tuple[Store, Store],
+) -> None:
+    # What `evidence --verify` reads while a daemon keeps writing: every snapshot must pass,
+    # never show an attestation without its history record or a head past the records.
+    reader, writer = two
+    await writer.append([change(float(at), PASSING, item=f"i{at}") for at in range(200)])
+    stop = asyncio.Event()
+
+    async def attest() -> int:
+        written = 0
+        while not stop.is_set():
+            await writer.attest(Attestation("app", "on-call", "bob", float(written), "f1"))
+            written += 1
+        return written
+
+    writing = asyncio.create_task(attest())
+    try:
+        seen = set()
+        for _ in range(40):
+            snapshot = await reader.snapshot(100_000)
+            problems = verify(
+                snapshot.history, snapshot.attestations, snapshot.waivers, snapshot.head
+            )
+            assert problems == [], problems
+            seen.add(len(snapshot.attestations))
+            await asyncio.sleep(0)
+    finally:
+        stop.set()
+        written = await writing
+    assert written > 0 and len(seen) > 1, "the writer never wrote between two snapshots"
