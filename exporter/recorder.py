@@ -57,10 +57,8 @@ class Recorder:
 
     async def define(self, now: float) -> None:
         """Records each item's definition (its fingerprint) as the daemon loaded it: the store
-        keeps only the new ones, the definition changes an evidence report lists. Not waited
-        for: they are written before any change that follows, while the daemon starts (at
-        10,000 items ~0.4 CPU-seconds that /health/ready would otherwise wait for)."""
-        self._append(
+        keeps only the new ones, the definition changes an evidence report lists."""
+        await self._append(
             [
                 Change(key.checklist, key.item, now, DEFINED, item.fingerprint, _definition(item))
                 for key, (_, _, item) in self._places.items()
@@ -106,18 +104,19 @@ class Recorder:
             if state is not None and self._seen.get(view.key) != state:
                 changes.append(Change(view.key.checklist, view.key.item, at, *state))
         if changes:
-            # A run cancelled while it waits (shutdown) leaves its changes in the batch.
-            await asyncio.shield(self._append(changes))
+            await self._append(changes)
 
-    def _append(self, changes: list[Change]) -> asyncio.Future[None]:
-        """Adds `changes` to the batch after the one being written; the future is resolved
-        once that batch is written, or its failure logged."""
+    async def _append(self, changes: list[Change]) -> None:
+        """Appends `changes` with the batch after the one being written; returns once that
+        batch is written, or its failure logged."""
         self._pending += changes
         if self._appended is None:
             self._appended = asyncio.get_running_loop().create_future()
+        appended = self._appended
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write())
-        return self._appended
+        # A run cancelled while it waits (shutdown) leaves its changes in the batch.
+        await asyncio.shield(appended)
 
     async def _write(self) -> None:
         try:

@@ -5,9 +5,7 @@ what is older than the retention."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -113,30 +111,6 @@ async def test_a_failing_item_behind_a_failing_dependency_is_recorded_blocked(
         (BLOCKED, "condition", T0),
         (FAILING, "condition", T0 + 30),
     ]
-
-
-async def test_definitions_are_not_waited_for_and_precede_what_follows(tmp_path: Path) -> None:
-    """/health/ready does not wait for 10,000 definitions: define returns while the state
-    file is locked by another writer, and its records come before the next run's."""
-    path = tmp_path / "state.db"
-    store = SqliteStore(str(path))
-    await store.open()
-    try:
-        recorder = Recorder(store, Redactor())
-        recorder.track(parse_config(CONFIG).config)
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        try:
-            await asyncio.wait_for(recorder.define(T0), 1.0)
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
-        await store.record(KEY, Result(True, Reason.OK, T0 + 1, 0.1))
-        await recorder.observe(KEY, store.states(), T0 + 1)
-        records = await store.history(None, None, None, None, 100)
-        assert [(c.state, c.at) for c in records] == [(DEFINED, T0), (PASSING, T0 + 1)]
-    finally:
-        await store.close()
 
 
 async def test_changes_of_many_runs_at_once_are_each_recorded_once(store: SqliteStore) -> None:
