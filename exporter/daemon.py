@@ -109,6 +109,10 @@ class Daemon:
     def states(self) -> Mapping[ItemKey, ItemState]:
         return self.store.states()
 
+    def changed_since(self, mark: int | None) -> tuple[list[ItemKey] | None, int]:
+        """The store's change feed (StateCache.changed_since): /metrics re-renders those."""
+        return self.store.changed_since(mark)
+
     @property
     def runs(self) -> Counter[tuple[str, str]]:
         return self.runner.runs

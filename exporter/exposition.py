@@ -24,13 +24,12 @@ from prometheus_client.core import Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from exporter import __version__
+from exporter import __version__, lifecycle
 from exporter.clock import Clock
 from exporter.dependencies import blocked_by, resolve
 from exporter.evaluate import (
-    ChecklistView,
     ItemView,
-    SectionView,
+    blocks_ready,
     can_be_blocked,
     checklist_go_live,
     item_view,
@@ -169,7 +168,11 @@ def daemon_families(source: MetricsSource, kinds: Iterable[str]) -> Iterator[Met
     yield from (runs, reload_ok, reload_ts, write_errors, build, warning)
 
 
-@dataclass(frozen=True)
+PLACE_LABELS = ("checklist", "section", "item", "severity", "kind", "title")
+"""The labels an item's series share whatever its state (`reason` is added per render)."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Place:
     """Where an item sits, with its constant label values escaped once per config."""
 
@@ -179,22 +182,29 @@ class _Place:
     item: Item
     kind: str
     """`item.kind`, which searches the probe fields at every read."""
-    labels: Mapping[str, str]
+    labels: tuple[str, ...]
+    """The values of PLACE_LABELS, escaped."""
+
+
+PASSING, COUNTED, BLOCKS = 1, 2, 4
+"""What the summary families need of an item's view, as bits: it passes; it counts in its
+section's and checklist's score (not waived, not an optional item nobody set up); it keeps
+its checklist from being ready (evaluate.blocks_ready)."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Rendered:
-    state: ItemState | None
+    view: ItemView
     until: float
     """Re-render once the clock reaches this: the item's next due or lapse boundary."""
-    view: ItemView
+    flags: int
+    """PASSING | COUNTED | BLOCKS."""
+    lines: tuple[bytes, ...]
+    """One per ITEM_FAMILIES entry (empty where the item has no sample); kept only inside
+    their family's block (_Blocks)."""
 
 
-def _render(
-    place: _Place, state: ItemState | None, now: float
-) -> tuple[_Rendered, tuple[bytes, ...]]:
-    """The item's view and its lines, one per ITEM_FAMILIES entry (empty where the item has no
-    sample); the lines are kept only inside their family's block (_Blocks)."""
+def _render(place: _Place, state: ItemState | None, now: float) -> _Rendered:
     v = item_view(place.checklist, place.section, place.item, state, now)
     result = v.state.result
     ran = result is not None and place.kind != MANUAL
@@ -213,7 +223,7 @@ def _render(
         samples[ITEM_WAIVED] = float(v.waiver is not None)
     if v.waiver is not None:
         samples[ITEM_WAIVER_EXPIRY] = v.waiver.expires
-    labels = {**place.labels, "reason": v.reason.value}
+    labels = dict(zip(PLACE_LABELS, place.labels, strict=True), reason=v.reason.value)
     lines = tuple(
         f"{template.format_map(labels)}{sample_value(samples[family])}\n".encode()
         if family in samples
@@ -227,7 +237,9 @@ def _render(
         boundaries = (v.due, v.due + place.item.grace.total_seconds())
     boundaries += tuple(w.expires for w in v.state.waivers)
     until = min((b for b in boundaries if b >= now), default=float("inf"))
-    return _Rendered(state, until, v), lines
+    counted = not v.not_applicable
+    flags = PASSING * v.passing | COUNTED * counted | BLOCKS * blocks_ready(v)
+    return _Rendered(v, until, flags, lines)
 
 
 class _Blocks:
@@ -271,29 +283,44 @@ class _Compressed:
 
 @dataclass
 class _Tally:
-    """One checklist's summary, recomputed (through evaluate's views) only when one of its
-    items was re-rendered."""
+    """One checklist's summary as evaluate computes it (scores over the counted items, ready
+    when none blocks and the score reaches ready_min_score), from counts each re-rendered
+    item moves by its flags, not from a walk over the checklist's items."""
 
     checklist: Checklist
     spans: tuple[tuple[Section, int, int], ...]
     """Each section with the [start, end) range of its items in the layout."""
+    counted: list[int]
+    """Per section: items that count in the score."""
+    passed: list[int]
+    """Per section: items that count and pass."""
+    blockers: int = 0
     sections: tuple[tuple[str, float], ...] = ()
     score: float = 1.0
     ready: bool = True
     dirty: bool = True
 
-    def update(self, rendered: list[_Rendered]) -> None:
-        views = ChecklistView(
-            self.checklist,
-            tuple(
-                SectionView(section, tuple(r.view for r in rendered[start:end]))
-                for section, start, end in self.spans
-            ),
-            live=False,  # not read here: liveness is a matter of the clock, taken each scrape
-        )
+    def count(self, section: int, flags: int, sign: int) -> None:
+        """Adds (sign 1) or takes back (-1) an item of `section` with these flags."""
+        if flags & COUNTED:
+            self.counted[section] += sign
+            self.passed[section] += sign * (flags & PASSING)
+        self.blockers += sign * (flags & BLOCKS != 0)
+        self.dirty = True
+
+    def update(self) -> None:
         # A heading kept from the document holds no items: it has no score to show.
-        self.sections = tuple((s.section.name, s.score) for s in views.sections if s.items)
-        self.score, self.ready, self.dirty = views.score, views.ready, False
+        self.sections = tuple(
+            (section.name, lifecycle.score(passed, counted))
+            for (section, start, end), counted, passed in zip(
+                self.spans, self.counted, self.passed, strict=True
+            )
+            if end > start
+        )
+        self.score = lifecycle.score(sum(self.passed), sum(self.counted))
+        least = self.checklist.ready_min_score
+        self.ready = not self.blockers and (least is None or self.score >= least)
+        self.dirty = False
 
 
 class _Summary(Collector):
@@ -359,15 +386,23 @@ class Exposition:
         self._places: list[_Place] = []
         self._owner: list[_Tally] = []
         """The tally of each place's checklist."""
+        self._section = array("i")
+        """The place's section, as an index into its tally's spans."""
         self._keys: list[ItemKey] = []
-        self._dependents: list[int] = []
+        self._index: dict[ItemKey, int] = {}
+        self._dependents: dict[int, ItemView] = {}
+        """Places of the items with depends_on (each gets a readiness_item_blocked series),
+        with their views as last rendered."""
         self._depended: list[int] = []
         """Places of the items some depends_on names: each gets a readiness_item_blocking."""
-        """Places of the items with depends_on: each gets a readiness_item_blocked series."""
-        self._index: dict[ItemKey, int] = {}
-        self._rendered: list[_Rendered] = []
         self._seen: list[ItemState | None] = []
         """The state each item was last rendered from: compared by identity at each scrape."""
+        self._untils = array("d")
+        """Per place, _Rendered.until."""
+        self._flags = bytearray()
+        """Per place, _Rendered.flags."""
+        self._mark: int | None = None
+        """Where the source's change feed was last read (see _changed)."""
         self._families: list[_Blocks] = []
         """Per item family, the lines of every item in config order."""
         self._until = float("inf")
@@ -405,56 +440,64 @@ class Exposition:
     def _layout(self, config: Config, now: float) -> None:
         self._config = config
         self._places, self._owner, tallies = [], [], []
+        self._section = array("i")
         for checklist in config.checklists:
             spans = []
-            tally = _Tally(checklist, ())
-            for section in checklist.sections:
+            tally = _Tally(
+                checklist, (), [0] * len(checklist.sections), [0] * len(checklist.sections)
+            )
+            for at, section in enumerate(checklist.sections):
                 start = len(self._places)
                 for item in section.items:
                     kind = item.kind  # a probe kind's name: nothing to escape
-                    self._places.append(
-                        _Place(
-                            ItemKey(checklist.name, item.id),
-                            checklist,
-                            section,
-                            item,
-                            kind,
-                            {
-                                "checklist": label_value(checklist.name),
-                                "section": label_value(section.name),
-                                "item": label_value(item.id),
-                                "severity": item.severity.value,
-                                "kind": kind,
-                                "title": label_value(self.source.redactor.text(item.title)),
-                            },
-                        )
+                    labels = (
+                        label_value(checklist.name),
+                        label_value(section.name),
+                        label_value(item.id),
+                        item.severity.value,
+                        kind,
+                        label_value(self.source.redactor.text(item.title)),
                     )
+                    place = _Place(
+                        ItemKey(checklist.name, item.id), checklist, section, item, kind, labels
+                    )
+                    self._places.append(place)
                     self._owner.append(tally)
+                    self._section.append(at)
                 spans.append((section, start, len(self._places)))
             tally.spans = tuple(spans)
             tallies.append(tally)
         self._summary.tallies = tallies
         self._summary.kinds = sorted({p.kind for p in self._places} - PASSIVE_KINDS)
         self._keys = [p.key for p in self._places]
-        self._dependents = [i for i, p in enumerate(self._places) if p.item.depends_on]
-        self._index = {key: i for i, key in enumerate(self._keys)} if self._dependents else {}
+        self._index = {key: i for i, key in enumerate(self._keys)}
+        dependents = {i for i, p in enumerate(self._places) if p.item.depends_on}
         named = {
             resolve(self._places[i].key.checklist, reference)
-            for i in self._dependents
+            for i in dependents
             for reference in self._places[i].item.depends_on
         }
         self._depended = [i for i, key in enumerate(self._keys) if key in named]
         states = self.source.states()
-        self._rendered, self._families = [], [_Blocks() for _ in ITEM_FAMILIES]
+        self._dependents, self._families = {}, [_Blocks() for _ in ITEM_FAMILIES]
+        self._seen, self._untils, self._flags = [], array("d"), bytearray()
         # A block at a time: the lines of 10,000 items never exist at once as separate objects,
         # whose freed memory the allocator would keep (RSS) around what lives on.
         for start in range(0, len(self._places), BLOCK):
-            both = [_render(p, states.get(p.key), now) for p in self._places[start : start + BLOCK]]
-            self._rendered += (r for r, _ in both)
+            places = self._places[start : start + BLOCK]
+            block = [_render(p, states.get(p.key), now) for p in places]
             for i, blocks in enumerate(self._families):
-                blocks.append([lines[i] for _, lines in both])
-        self._seen = [r.state for r in self._rendered]
-        self._until = min((r.until for r in self._rendered), default=float("inf"))
+                blocks.append([r.lines[i] for r in block])
+            for index, place, rendered in zip(
+                range(start, start + len(places)), places, block, strict=True
+            ):
+                self._seen.append(states.get(place.key))
+                self._untils.append(rendered.until)
+                self._flags.append(rendered.flags)
+                self._owner[index].count(self._section[index], rendered.flags, 1)
+                if index in dependents:
+                    self._dependents[index] = rendered.view
+        self._until = min(self._untils, default=float("inf"))
         self._version += 1
 
     def _labels(self, index: int) -> list[str]:
@@ -463,41 +506,69 @@ class Exposition:
 
     def _blockers(self, index: int) -> tuple[ItemKey, ...]:
         """What blocks the item (evaluate's rule, on the views rendered here)."""
-        place, view = self._places[index], self._rendered[index].view
+        place, view = self._places[index], self._dependents[index]
         if not can_be_blocked(view):
             return ()
 
         def passing(key: ItemKey) -> bool | None:
             at = self._index.get(key)
-            return None if at is None else self._rendered[at].view.passing
+            return None if at is None else bool(self._flags[at] & PASSING)
 
         return blocked_by(place.key.checklist, place.item.depends_on, passing)
+
+    def _changed(self, states: Mapping[ItemKey, ItemState]) -> list[int]:
+        """The places whose state was replaced since the last scrape. From the source's change
+        feed when it has one (the daemon's store logs every key it sets): a scan of 10,000
+        states costs 5-10 ms in memory reads alone on a busy heap. Else (or when the feed
+        no longer reaches back to the last scrape) every state is compared, in C loops."""
+        feed = getattr(self.source, "changed_since", None)
+        keys: Iterable[ItemKey] | None = None
+        if feed is not None:
+            keys, self._mark = feed(self._mark)
+        seen = self._seen
+        if keys is None:
+            return list(compress(range(len(seen)), map(is_not, map(states.get, self._keys), seen)))
+        index = self._index
+        candidates = sorted({at for key in keys if (at := index.get(key)) is not None})
+        return [i for i in candidates if states.get(self._keys[i]) is not seen[i]]
 
     def _item_families(self, openmetrics: bool) -> list[bytes]:
         config = self.source.config
         now = self.source.clock.now()
+        states = self.source.states()
+        changed = self._changed(states)
         if config is not self._config:
             self._layout(config, now)
-        states = self.source.states()
-        rendered, seen = self._rendered, self._seen
-        # The scan that runs at every scrape, kept to C loops: which states were replaced, and
-        # (rarely) whose boundary the clock reached.
-        changed = list(compress(range(len(seen)), map(is_not, map(states.get, self._keys), seen)))
+            changed = []
         if now >= self._until:
-            changed += [i for i, r in enumerate(rendered) if now >= r.until]
+            changed = sorted({*changed, *(i for i, u in enumerate(self._untils) if now >= u)})
+        earliest = self._until
+        recompute = False
         for index in changed:
             place = self._places[index]
-            done, lines = _render(place, states.get(place.key), now)
-            rendered[index], seen[index] = done, done.state
-            for blocks, line in zip(self._families, lines, strict=True):
+            state = states.get(place.key)
+            done = _render(place, state, now)
+            for blocks, line in zip(self._families, done.lines, strict=True):
                 blocks.replace(index, line)
-            self._owner[index].dirty = True
+            tally, section = self._owner[index], self._section[index]
+            tally.count(section, self._flags[index], -1)
+            tally.count(section, done.flags, 1)
+            # The earliest boundary moves later only if this item held it.
+            recompute |= self._untils[index] <= self._until < math.inf
+            earliest = min(earliest, done.until)
+            self._seen[index], self._untils[index], self._flags[index] = (
+                state,
+                done.until,
+                done.flags,
+            )
+            if index in self._dependents:
+                self._dependents[index] = done.view
         if changed:
-            self._until = min(r.until for r in rendered)
+            self._until = min(self._untils) if recompute else earliest
             self._version += 1
         for tally in self._summary.tallies:
             if tally.dirty:
-                tally.update(rendered)
+                tally.update()
         self._summary.now, self._summary.states = now, states
         blockers = {i: self._blockers(i) for i in self._dependents}
         behind = Counter(key for keys in blockers.values() for key in keys)

@@ -9,7 +9,7 @@ import pickle
 import socket
 import threading
 
-from exporter.loader import ConfigError, LoadedConfig, load_config
+from exporter.loader import ConfigError, LoadedConfig, collector_paused, load_config
 
 
 def load_config_apart(
@@ -38,7 +38,8 @@ def load_config_apart(
     if os.waitstatus_to_exitcode(status) != 0 or not sent:
         return load_config(path, tokens)
     # Our own child's bytes, over a pipe only the two processes hold.
-    outcome, value = pickle.loads(sent)  # noqa: S301
+    with collector_paused():  # 10,000 items' models, every one of them kept
+        outcome, value = pickle.loads(sent)  # noqa: S301
     if outcome == "error":
         raise ConfigError(value)
     loaded: LoadedConfig = value

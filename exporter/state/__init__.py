@@ -131,6 +131,10 @@ class Store(Protocol):
     def states(self) -> Mapping[ItemKey, ItemState]:
         """The in-memory view read at scrape time; never blocks on I/O."""
 
+    def changed_since(self, mark: int | None) -> tuple[list[ItemKey] | None, int]:
+        """The keys whose state was replaced since `mark` (None: unknown, compare them all)
+        and the mark to pass next time."""
+
     async def set_ping_start(self, key: ItemKey, at: float | None) -> None:
         """Notes that a ping item's job started at `at` (None: it finished, or is forgotten),
         so a restarted daemon still times out a run that started before it. A write that

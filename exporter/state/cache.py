@@ -22,9 +22,31 @@ class StateCache:
         """The attestation revision counter last read from the database."""
         self._ping_starts: dict[ItemKey, float] = {}
         """Ping runs started and not finished (the daemon restores their timeouts on start)."""
+        self._log: list[ItemKey] = []
+        """The keys whose state was replaced, in order, since the log last started over."""
+        self._logged = 0
+        """Changes before the log's first entry."""
 
     def states(self) -> Mapping[ItemKey, ItemState]:
         return self._states
+
+    def changed_since(self, mark: int | None) -> tuple[list[ItemKey] | None, int]:
+        """The keys whose state was replaced since `mark` (what this returned last time), and
+        the mark to ask with next time; None instead of the keys when `mark` is None or from
+        before the log started over (then compare every state)."""
+        end = self._logged + len(self._log)
+        if mark is None or mark < self._logged:
+            return None, end
+        return self._log[mark - self._logged :], end
+
+    def _set(self, key: ItemKey, state: ItemState) -> None:
+        self._states[key] = state
+        self._log.append(key)
+        # Past as many changes as there are items, reading every state is as cheap: the log
+        # starts over rather than growing while nobody reads it.
+        if len(self._log) > len(self._states) + 1024:
+            self._logged += len(self._log)
+            self._log = []
 
     def ping_starts(self) -> Mapping[ItemKey, float]:
         return self._ping_starts
@@ -48,8 +70,11 @@ class StateCache:
     def _set_result(
         self, key: ItemKey, result: Result, last_success: float | None, first_seen: float
     ) -> None:
-        self._states[key] = replace(
-            self._get(key), result=result, last_success=last_success, first_seen=first_seen
+        self._set(
+            key,
+            replace(
+                self._get(key), result=result, last_success=last_success, first_seen=first_seen
+            ),
         )
         self.version += 1
 
@@ -58,13 +83,14 @@ class StateCache:
 
     def _set_first_seen(self, keys: Iterable[ItemKey], now: float) -> None:
         for key in keys:
-            self._states[key] = replace(self._get(key), first_seen=now)
+            self._set(key, replace(self._get(key), first_seen=now))
         self.version += 1
 
     def _load_row(self, row: Any) -> None:
         key = ItemKey(row[0], row[1])
-        self._states[key] = replace(
-            self._get(key), result=result_of(row), last_success=row[9], first_seen=row[10]
+        self._set(
+            key,
+            replace(self._get(key), result=result_of(row), last_success=row[9], first_seen=row[10]),
         )
 
     def _apply(self, attestation: Attestation) -> None:
@@ -73,15 +99,20 @@ class StateCache:
         old = self._get(key)
         if old.attestation is not None and old.attestation.id == attestation.id:
             return
-        self._states[key] = replace(
-            old, attestation=attestation, last_success=max(old.last_success or 0, attestation.at)
+        self._set(
+            key,
+            replace(
+                old,
+                attestation=attestation,
+                last_success=max(old.last_success or 0, attestation.at),
+            ),
         )
         self.version += 1
 
     def _set_waivers(self, waivers: Mapping[ItemKey, tuple[Waiver, ...]]) -> None:
         """Replaces every item's open waivers with `waivers` (all of them, as reloaded)."""
         for key in {*waivers, *(k for k, s in self._states.items() if s.waivers)}:
-            self._states[key] = replace(self._get(key), waivers=waivers.get(key, ()))
+            self._set(key, replace(self._get(key), waivers=waivers.get(key, ())))
         self.version += 1
 
     def _saw_revision(self, revision: int) -> None:

@@ -23,6 +23,8 @@ from exporter.loader import parse_config
 from exporter.reasons import Reason
 from exporter.redact import Redactor
 from exporter.results import Attestation, ItemKey, ItemState, Result, Waiver
+from exporter.state.cache import StateCache
+from exporter.state.sqlite import SqliteStore
 from tests.support.collector import ReadinessCollector
 
 T0 = 1_700_000_000.0
@@ -387,3 +389,57 @@ def test_items_across_many_blocks_are_rendered_as_the_collector_renders(
         )
         assert fast(exposition, openmetrics) == reference(source, openmetrics), n
     assert fast(exposition, openmetrics).count(b"readiness_item_passing{") == count
+
+
+class StoreSource(Source):
+    """The daemon's way: states from a store, with the store's change feed."""
+
+    def __init__(self, config: Config, clock: FixedClock, store: SqliteStore) -> None:
+        super().__init__(config, clock)
+        self.store = store
+
+    def states(self) -> Mapping[ItemKey, ItemState]:
+        return self.store.states()
+
+    def changed_since(self, mark: int | None) -> tuple[list[ItemKey] | None, int]:
+        return self.store.changed_since(mark)
+
+
+async def test_what_the_store_changes_is_rendered_at_the_next_scrape() -> None:
+    store = SqliteStore(":memory:")
+    await store.open()
+    try:
+        source = StoreSource(parse_config(CONFIG).config, FixedClock(T0), store)
+        exposition = Exposition(source, process=False)
+        assert fast(exposition, False) == reference(source, False)
+
+        await store.track([ItemKey("shop", "port"), ItemKey("shop", "backup")], T0 - DAY)
+        await store.record(ItemKey("shop", "port"), ok(T0 + 1))
+        await store.record(ItemKey("shop", "health"), replace(ok(T0 + 1), passing=False))
+        body = fast(exposition, False)
+        assert body == reference(source, False)
+        assert b'readiness_item_passing{checklist="shop",item="port"' in body
+
+        await store.attest(attested("later", "signed-off", T0 + 2, source))
+        await store.record(ItemKey("shop", "port"), replace(ok(T0 + 3), passing=False))
+        assert fast(exposition, True) == reference(source, True)
+        source.clock.advance(2 * DAY)  # and the clock: backup lapses
+        assert fast(exposition, False) == reference(source, False)
+    finally:
+        await store.close()
+
+
+def test_the_change_feed_names_each_key_set_since_a_mark() -> None:
+    cache = StateCache()
+    keys = [ItemKey("app", f"i{n}") for n in range(3)]
+    none, mark = cache.changed_since(None)
+    assert none is None
+    cache._set_result(keys[0], ok(T0), T0, T0)
+    cache._set_first_seen(keys[1:], T0)
+    changed, later = cache.changed_since(mark)
+    assert changed == keys
+    assert cache.changed_since(later) == ([], later)
+    # A feed nobody reads starts over: a mark from before that asks for every state.
+    for n in range(len(keys) + 1025):
+        cache._set_result(keys[0], ok(T0 + n), T0 + n, T0)
+    assert cache.changed_since(later)[0] is None

@@ -3,6 +3,8 @@ in the process, and the loading happens in another process."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import threading
 from dataclasses import replace
@@ -62,3 +64,21 @@ def test_errors_are_those_of_the_loader(tmp_path: Path) -> None:
         forkload.load_config_apart(str(path))
     assert apart.value.issues == here.value.issues
     assert "severity" in str(apart.value)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.parametrize("broken", [False, True])
+def test_loading_leaves_the_cyclic_collector_as_it_found_it(
+    tmp_path: Path, enabled: bool, broken: bool
+) -> None:
+    path = tmp_path / "readiness.yaml"
+    text = CONFIG.replace("${FORKLOAD_KEY}", "v")
+    path.write_text(text.replace("tcp:", "tcp: [") if broken else text)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        for load in (load_config, forkload.load_config_apart):
+            with contextlib.suppress(ConfigError):
+                load(str(path))
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()

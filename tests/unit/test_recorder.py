@@ -4,6 +4,7 @@ what is older than the retention."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -109,4 +110,28 @@ async def test_a_failing_item_behind_a_failing_dependency_is_recorded_blocked(
     assert [(c.state, c.reason, c.at) for c in records] == [
         (BLOCKED, "condition", T0),
         (FAILING, "condition", T0 + 30),
+    ]
+
+
+async def test_changes_of_many_runs_at_once_are_each_recorded_once(store: SqliteStore) -> None:
+    """The first runs of many items arrive while a batch is being written: every item's
+    change is recorded, in the order the runs reported them."""
+    config = parse_config(
+        "checklists:\n  - name: app\n    sections:\n      - name: ops\n        items:\n"
+        + "".join(
+            f"          - {{id: i{n}, title: Item {n}, file: {{path: /nonexistent}}}}\n"
+            for n in range(50)
+        )
+    ).config
+    recorder = Recorder(store, Redactor())
+    recorder.track(config)
+    keys = [ItemKey("app", f"i{n}") for n in range(50)]
+    for n, key in enumerate(keys):
+        await store.record(
+            key, Result(n % 2 == 0, Reason.OK if n % 2 == 0 else Reason.CONDITION, T0 + n, 0.1)
+        )
+    await asyncio.gather(*(recorder.observe(k, store.states(), T0 + n) for n, k in enumerate(keys)))
+    records = sorted(await store.history(None, None, None, None, 100), key=lambda c: c.id or 0)
+    assert [(c.item, c.state) for c in records] == [
+        (f"i{n}", PASSING if n % 2 == 0 else FAILING) for n in range(50)
     ]
