@@ -185,6 +185,8 @@ class Daemon:
         # shared clients and the store close under them.
         await self.scheduler.stop(STOP_GRACE)
         await self.runner.resources.aclose()
+        # The history changes of the last runs, queued behind the batch being written.
+        await self.recorder.flush(STOP_GRACE)
         await self.store.close()
         self.opened = False
         log.info("daemon_stopped")

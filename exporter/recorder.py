@@ -109,6 +109,8 @@ class Recorder:
     async def _append(self, changes: list[Change]) -> None:
         """Appends `changes` with the batch after the one being written; returns once that
         batch is written, or its failure logged."""
+        if not changes:
+            return  # no batch to wait for (a config, or a shard, with no items)
         self._pending += changes
         if self._appended is None:
             self._appended = asyncio.get_running_loop().create_future()
@@ -117,6 +119,12 @@ class Recorder:
             self._writer = asyncio.get_running_loop().create_task(self._write())
         # A run cancelled while it waits (shutdown) leaves its changes in the batch.
         await asyncio.shield(appended)
+
+    async def flush(self, timeout: float) -> None:
+        """Waits (at most `timeout` seconds) for the batches queued to be written: at shutdown,
+        before the store closes under them."""
+        if self._writer is not None:
+            await asyncio.wait([self._writer], timeout=timeout)
 
     async def _write(self) -> None:
         try:

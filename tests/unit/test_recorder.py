@@ -135,3 +135,16 @@ async def test_changes_of_many_runs_at_once_are_each_recorded_once(store: Sqlite
     assert [(c.item, c.state) for c in records] == [
         (f"i{n}", PASSING if n % 2 == 0 else FAILING) for n in range(50)
     ]
+
+
+async def test_a_config_with_no_items_defines_nothing_and_returns(store: SqliteStore) -> None:
+    # An empty config, or a shard that owns no checklist: the daemon waits for define before
+    # it schedules and turns ready, so a define that waited for a batch never made hung it.
+    recorder = Recorder(store, Redactor())
+    recorder.track(
+        parse_config(
+            "checklists:\n  - name: app\n    sections:\n      - {name: ops, items: []}\n"
+        ).config
+    )
+    await asyncio.wait_for(recorder.define(T0), timeout=5)
+    assert await store.history(None, None, None, None, 100) == []
