@@ -103,8 +103,7 @@ class Recorder:
             state = state_of(view)
             if state is not None and self._seen.get(view.key) != state:
                 changes.append(Change(view.key.checklist, view.key.item, at, *state))
-        if changes:
-            await self._append(changes)
+        await self._append(changes)
 
     async def _append(self, changes: list[Change]) -> None:
         """Appends `changes` with the batch after the one being written; returns once that
